@@ -1,0 +1,88 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "RadiationInspectionRobot",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "FirmwareProtocol", targets: ["FirmwareProtocol"]),
+        .library(name: "RobotIO", targets: ["RobotIO"]),
+        .library(name: "RobotSimulator", targets: ["RobotSimulator"]),
+        .executable(name: "robotctl", targets: ["robotctl"]),
+        .executable(name: "robot-sim", targets: ["robot-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    ],
+    targets: [
+        // C libraries from Debian, found through pkg-config.
+        .systemLibrary(
+            name: "CModbus",
+            pkgConfig: "libmodbus",
+            providers: [.apt(["libmodbus-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSerialPort",
+            pkgConfig: "libserialport",
+            providers: [.apt(["libserialport-dev"])]
+        ),
+
+        // The wire contract, in pure Swift. Shared by the controller and the simulator.
+        .target(name: "FirmwareProtocol"),
+
+        // Owns the libmodbus and libserialport handles: buses, schedules, discovery.
+        .target(
+            name: "RobotIO",
+            dependencies: [
+                "FirmwareProtocol", "CModbus", "CSerialPort",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+
+        .executableTarget(
+            name: "robotctl",
+            dependencies: [
+                "RobotIO", "FirmwareProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Hardware-in-the-loop rig: the firmware simulator. Depends only on the protocol.
+        .target(
+            name: "RobotSimulator",
+            dependencies: ["FirmwareProtocol", "CModbus"],
+            path: "hil/Sources/RobotSimulator"
+        ),
+        .executableTarget(
+            name: "robot-sim",
+            dependencies: [
+                "RobotSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "hil/Sources/robot-sim"
+        ),
+
+        // Benchmarks: our bus layer against a plain C libmodbus loop.
+        .target(
+            name: "CModbusBaseline",
+            dependencies: ["CModbus"],
+            path: "Benchmarks/CModbusBaseline"
+        ),
+        .executableTarget(
+            name: "BusBench",
+            dependencies: ["RobotIO", "RobotSimulator", "CModbusBaseline", "FirmwareProtocol"],
+            path: "Benchmarks/BusBench"
+        ),
+
+        .testTarget(
+            name: "FirmwareProtocolTests",
+            dependencies: ["FirmwareProtocol"]
+        ),
+        .testTarget(
+            name: "RobotIOTests",
+            dependencies: ["RobotIO", "RobotSimulator", "FirmwareProtocol", "CModbus"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+#ifndef CSERIALPORT_SHIM_H
+#define CSERIALPORT_SHIM_H
+#include <libserialport.h>
+#endif

@@ -1,0 +1,141 @@
+/// The Modbus table a block lives in.
+public enum RegisterTable: String, Sendable, Codable {
+    /// Function code 0x04, read-only status.
+    case input
+    /// Function codes 0x03, 0x06 and 0x10, commands the controller writes.
+    case holding
+}
+
+/// How a field is laid out in registers.
+public enum FieldType: String, Sendable, Codable {
+    case u16, i16, u32, i32, bits16, ascii
+
+    /// Registers taken by one value of this type (ASCII fields say their own length).
+    public var defaultWordCount: Int {
+        switch self {
+        case .u16, .i16, .bits16: return 1
+        case .u32, .i32: return 2
+        case .ascii: return 0
+        }
+    }
+}
+
+/// One named bit of a `bits16` field.
+public struct BitSpec: Sendable, Equatable {
+    public let bit: Int
+    public let name: String
+
+    public init(_ bit: Int, _ name: String) {
+        self.bit = bit
+        self.name = name
+    }
+}
+
+/// One field of a register block, as the register map describes it.
+///
+/// `min` and `max` are in raw register units (before `scale`), so that the check
+/// is exact; the engineering value is `raw × scale` in `unit`.
+public struct FieldSpec: Sendable, Equatable {
+    public let name: String
+    public let offset: Int
+    public let type: FieldType
+    public let words: Int
+    public let scale: Double
+    public let unit: String?
+    public let min: Int64?
+    public let max: Int64?
+    public let writable: Bool
+    public let bits: [BitSpec]
+
+    public init(
+        _ name: String, offset: Int, _ type: FieldType, words: Int? = nil,
+        scale: Double = 1, unit: String? = nil, min: Int64? = nil, max: Int64? = nil,
+        writable: Bool = false, bits: [BitSpec] = []
+    ) {
+        self.name = name
+        self.offset = offset
+        self.type = type
+        self.words = words ?? type.defaultWordCount
+        self.scale = scale
+        self.unit = unit
+        self.min = min
+        self.max = max
+        self.writable = writable
+        self.bits = bits
+    }
+
+    /// Raw limits, widened to the type's own range where the map sets none.
+    public var effectiveRange: ClosedRange<Int64> {
+        let typeRange: ClosedRange<Int64>
+        switch type {
+        case .u16, .bits16: typeRange = 0...Int64(UInt16.max)
+        case .i16: typeRange = Int64(Int16.min)...Int64(Int16.max)
+        case .u32: typeRange = 0...Int64(UInt32.max)
+        case .i32: typeRange = Int64(Int32.min)...Int64(Int32.max)
+        case .ascii: typeRange = 0...0
+        }
+        return (min ?? typeRange.lowerBound)...(max ?? typeRange.upperBound)
+    }
+}
+
+/// A contiguous run of registers that is read or written in one transaction.
+public struct BlockSpec: Sendable, Equatable {
+    public let device: String
+    public let name: String
+    public let table: RegisterTable
+    public let start: UInt16
+    public let fields: [FieldSpec]
+
+    public init(device: String, name: String, table: RegisterTable, start: UInt16, fields: [FieldSpec]) {
+        self.device = device
+        self.name = name
+        self.table = table
+        self.start = start
+        self.fields = fields
+    }
+
+    /// Registers the block spans, from `start` to the end of its last field.
+    public var count: Int {
+        fields.map { $0.offset + $0.words }.max() ?? 0
+    }
+
+    /// Absolute register addresses covered by the block.
+    public var addresses: Range<Int> { Int(start)..<(Int(start) + count) }
+
+    public func field(_ name: String) -> FieldSpec? {
+        fields.first { $0.name == name }
+    }
+
+    /// Checks a raw value against the field's limits and writability.
+    public func validate(_ fieldName: String, raw: Int64) throws(ProtocolError) {
+        guard let field = field(fieldName) else {
+            throw .unknownField(device: device, block: name, field: fieldName)
+        }
+        let range = field.effectiveRange
+        guard range.contains(raw) else {
+            throw .valueOutOfRange(
+                device: device, block: name, field: fieldName, raw: raw,
+                allowed: range, unit: field.unit, scale: field.scale)
+        }
+    }
+}
+
+/// One unit on the bus.
+public struct DeviceSpec: Sendable, Equatable {
+    public let name: String
+    public let unitId: UInt8
+    public let deviceType: UInt16
+    public let blocks: [BlockSpec]
+
+    public func block(_ name: String) -> BlockSpec? {
+        blocks.first { $0.name == name }
+    }
+
+    /// The block, if any, that holds every register of `start ..< start + count` in `table`.
+    public func block(containing start: Int, count: Int, in table: RegisterTable) -> BlockSpec? {
+        blocks.first { block in
+            block.table == table && start >= Int(block.start)
+                && start + count <= Int(block.start) + block.count
+        }
+    }
+}

@@ -7,7 +7,7 @@ public enum FunctionCode: UInt8, Sendable, CaseIterable {
 }
 
 /// Modbus exception codes and what each means on this robot.
-public enum ModbusException: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+public enum ModbusException: UInt8, Error, Sendable, CaseIterable, CustomStringConvertible {
     case illegalFunction = 1
     case illegalDataAddress = 2
     case illegalDataValue = 3

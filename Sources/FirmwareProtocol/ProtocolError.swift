@@ -34,10 +34,7 @@ public enum ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     private static func show(_ raw: Int64, unit: String?, scale: Double) -> String {
-        guard let unit else { return "\(raw)" }
-        if scale == 1 { return "\(raw) \(unit)" }
-        let value = Double(raw) * scale
-        let text = value == value.rounded() ? String(Int64(value)) : String(value)
-        return "\(text) \(unit)"
+        let number = EngineeringFormat.number(raw, scale: scale)
+        return unit.map { "\(number) \($0)" } ?? number
     }
 }

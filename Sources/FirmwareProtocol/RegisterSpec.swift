@@ -139,3 +139,43 @@ public struct DeviceSpec: Sendable, Equatable {
         }
     }
 }
+
+extension DeviceSpec {
+    /// Why a request to this unit would be refused, as the firmware decides it:
+    /// the registers must lie inside one block, and each whole field written must be in range.
+    public enum RequestProblem: Sendable, Equatable {
+        case unknownRegister(allowed: String)
+        case badCount(Int)
+        case valueOutOfRange(ProtocolError)
+    }
+
+    /// Checks a read (`values == nil`) or a write of `values` at `start` in `table`.
+    public func check(table: RegisterTable, start: Int, count: Int, values: [UInt16]?) -> RequestProblem? {
+        guard count >= 1, count <= 125 else { return .badCount(count) }
+        guard let block = block(containing: start, count: count, in: table) else {
+            let allowed = blocks.filter { $0.table == table }
+                .map { "\($0.name) \($0.start)-\(Int($0.start) + $0.count - 1)" }
+                .joined(separator: ", ")
+            return .unknownRegister(allowed: "\(table.rawValue) \(allowed.isEmpty ? "none" : allowed)")
+        }
+        guard let values else { return nil }
+        let offset = start - Int(block.start)
+        for field in block.fields where field.offset >= offset && field.offset + field.words <= offset + count {
+            let i = field.offset - offset
+            let raw: Int64
+            switch field.type {
+            case .u16, .bits16: raw = Int64(values[i])
+            case .i16: raw = Int64(Int16(bitPattern: values[i]))
+            case .u32: raw = Int64(UInt32(values[i]) << 16 | UInt32(values[i + 1]))
+            case .i32: raw = Int64(Int32(bitPattern: UInt32(values[i]) << 16 | UInt32(values[i + 1])))
+            case .ascii: continue
+            }
+            do {
+                try block.validate(field.name, raw: raw)
+            } catch {
+                return .valueOutOfRange(error)
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,35 @@
+/// Faults of the robot's hardware, injected from a scenario or at run time.
+public enum DeviceFault: Sendable, Equatable, Codable {
+    /// The firmware restarts: drive states, homing, counts and the watchdog are lost.
+    case reboot
+    /// The named drive ("chassis" or "lift") trips with a fault code.
+    case driveFault(device: String, code: UInt16)
+    /// The lift motor turns but the mast does not move (following error follows).
+    case liftStuck(Bool)
+    /// A hardware e-stop button is pressed (true) or released (false).
+    case estopButton(Bool)
+    /// The detector sees a rate above its range.
+    case detectorOverload(Bool)
+    /// The detector gives no pulses.
+    case detectorDead(Bool)
+    /// The front bumper is pressed (true) or released.
+    case bumper(Bool)
+}
+
+/// Faults of the serial link, applied to the next requests that reach the simulator.
+public enum BusFault: Sendable, Equatable, Codable {
+    /// The request is read and ignored.
+    case noReply
+    /// The reply comes this many milliseconds later than it should.
+    case lateReply(milliseconds: Int)
+    /// The reply's CRC is wrong.
+    case crcError
+    /// Random bytes go out instead of the reply.
+    case junkBytes(count: Int)
+    /// The reply goes out in two parts with a pause between them.
+    case splitFrame(gapMilliseconds: Int)
+    /// The unit answers with this Modbus exception code.
+    case exception(code: UInt8)
+    /// The link is dead (nothing read is answered) for this many milliseconds.
+    case linkDrop(milliseconds: Int)
+}

@@ -1,0 +1,34 @@
+/// The simulated robot's hardware: limits and the detector's instrument record.
+/// Defaults are those of `shared/domain/containers-and-physics.md`.
+public struct RobotSettings: Sendable, Codable, Equatable {
+    public var chassisMaxSpeedMetresPerSecond = 0.5
+    public var chassisAccelerationMetresPerSecond2 = 0.5
+    /// Angular acceleration for turns on the spot.
+    public var turnAccelerationDegreesPerSecond2 = 90.0
+    /// One-sigma odometry drift per metre travelled.
+    public var odometryNoiseMetresPerMetre = 0.002
+    public var liftMinimumMetres = 0.3
+    public var liftMaximumMetres = 2.8
+    public var liftMaxSpeedMetresPerSecond = 0.2
+    public var liftAccelerationMetresPerSecond2 = 0.4
+    public var liftHomingSpeedMetresPerSecond = 0.1
+    /// How close the detector head may come to a container wall before the bumper trips.
+    public var bumperMarginMetres = 0.02
+    public var detector = DetectorSettings()
+    public var firmwareVersion: UInt16 = 0x0100
+
+    public init() {}
+}
+
+public struct DetectorSettings: Sendable, Codable, Equatable {
+    public var serialNumber = "SIM-GD-0001"
+    public var calibrationFactor = 1.0
+    public var calibrationDate: UInt32 = 20260301
+    public var calibrationExpiry: UInt32 = 20270301
+    public var sensitivityCountsPerSecondPerMicrosievertPerHour = 300.0
+    public var deadTimeMicroseconds = 2.0
+    public var timeConstantSeconds = 2.0
+    public var rangeMaxMicrosievertsPerHour = 1_000_000.0
+
+    public init() {}
+}

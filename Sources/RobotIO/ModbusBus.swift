@@ -349,7 +349,12 @@ public final class ModbusBus: @unchecked Sendable {
             }
             let kind = connection.classify(errno: errno)
             // RTU has no transaction ID: a late reply left in the line would be taken as
-            // the answer to the next request. Drop whatever is there after any error.
+            // the answer to the next request. Drop whatever is there after any error, and
+            // after a timeout first wait one more response time, so that a reply still on
+            // its way lands in the flush rather than in the next transaction.
+            if case .timeout = kind, case .rtu = configuration.endpoint.transport {
+                usleep(UInt32(configuration.endpoint.responseTimeoutMilliseconds) * 1000)
+            }
             connection.flush()
             recordFailure(unit: unit, kind)
             let failure = error(kind, unit: unit, operation)

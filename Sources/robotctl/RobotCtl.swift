@@ -1,0 +1,122 @@
+import ArgumentParser
+import FirmwareProtocol
+import Foundation
+import RobotIO
+
+@main
+struct RobotCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "robotctl",
+        abstract: "Command-line client for the container radiation-inspection robot.",
+        subcommands: [Ports.self, Probe.self])
+}
+
+/// How the CLI names a bus: a serial port (path or USB identity) or a TCP gateway.
+struct BusOptions: ParsableArguments {
+    @Option(name: .long, help: "Serial port: a path (/dev/ttyUSB0, /tmp/robot-sim/bus0), usb-serial:SERIAL or usb:VID:PID[:SERIAL].")
+    var port: String?
+
+    @Option(name: .long, help: "Modbus TCP gateway as HOST:PORT, instead of --port.")
+    var tcp: String?
+
+    @Option(name: .long, help: "Baud rate for RTU.")
+    var baud: Int = 115_200
+
+    @Option(name: .long, help: "Response timeout in milliseconds.")
+    var timeout: Int = 200
+
+    func endpoint() throws -> BusEndpoint {
+        switch (port, tcp) {
+        case let (port?, nil):
+            do {
+                return .rtu(try PortSelector(parsing: port), baud: baud, responseTimeoutMilliseconds: timeout)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        case let (nil, tcp?):
+            let parts = tcp.split(separator: ":")
+            guard parts.count == 2, let number = Int(parts[1]), (1...65535).contains(number) else {
+                throw ValidationError("--tcp '\(tcp)': write HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:502")
+            }
+            return .tcp(host: String(parts[0]), port: number, responseTimeoutMilliseconds: timeout)
+        case (nil, nil):
+            throw ValidationError("name the bus with --port PATH or --tcp HOST:PORT")
+        case (.some, .some):
+            throw ValidationError("give either --port or --tcp, not both")
+        }
+    }
+}
+
+struct Ports: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List serial ports with their USB identity (libserialport).",
+        discussion: "Virtual ports (ptys, such as the simulator's) are not listed by libserialport; name them by path.")
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        let ports = SerialPortCatalog.list()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(ports), as: UTF8.self))
+            return
+        }
+        if ports.isEmpty {
+            print("No serial ports found. (The simulator's pty is not listed; use its path, e.g. /tmp/robot-sim/bus0.)")
+            return
+        }
+        for port in ports {
+            var line = port.path.padding(toLength: 16, withPad: " ", startingAt: 0) + " " + port.transport
+            if let vid = port.usbVendorId, let pid = port.usbProductId {
+                line += String(format: " usb:%04x:%04x", vid, pid)
+            }
+            if let serial = port.usbSerialNumber { line += " serial=\(serial)" }
+            if let description = port.description { line += "  \(description)" }
+            print(line)
+        }
+    }
+}
+
+struct Probe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Connect to a bus, check every unit's protocol version, and print every block.")
+
+    @OptionGroup var bus: BusOptions
+
+    func run() async throws {
+        let endpoint = try bus.endpoint()
+        let modbus = ModbusBus(configuration: BusConfiguration(endpoint: endpoint, maxRetries: 1))
+        modbus.start()
+        defer { modbus.stop() }
+        print("bus \(endpoint)")
+        var failures = 0
+        for device in RegisterMap.devices {
+            do {
+                let identity = try await modbus.identify(device)
+                print("\n\(device.name) (unit \(device.unitId)): protocol \(identity.protocolVersion), firmware \(identity.firmwareVersionText)")
+            } catch {
+                failures += 1
+                print("\n\(device.name) (unit \(device.unitId)): \(error.reason)")
+                continue
+            }
+            for block in device.blocks where block.table == .input && block.name != "identity" {
+                do {
+                    let registers = try await modbus.perform(unit: device.unitId, .readInput(address: block.start, count: block.count))
+                    for (field, value) in try block.decodeFields(registers) {
+                        print("  \(block.name).\(field.name)".padding(toLength: 32, withPad: " ", startingAt: 0) + field.formatted(value))
+                    }
+                } catch let error as BusError {
+                    failures += 1
+                    print("  \(block.name): \(error.reason)")
+                }
+            }
+        }
+        let stats = modbus.statisticsSnapshot()
+        let total = stats.reduce(0) { $0 + $1.transactions }
+        let p99 = stats.map(\.latencyP99Microseconds).max() ?? 0
+        print("\n\(total) transactions, \(failures) failed, worst p99 latency \(p99) µs")
+        if failures > 0 { throw ExitCode(2) }
+    }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing need, if it is missing.
+# Debian packages: libmodbus-dev, libserialport-dev, pkg-config (the C libraries),
+# socat and mbpoll (serial tools for rigs). Python: pymodbus (the independent Modbus
+# peer used by the interoperability check).
+set -euo pipefail
+
+need_apt=()
+for pkg in libmodbus-dev libserialport-dev pkg-config socat mbpoll; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "setup: installing ${need_apt[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get install -y --no-install-recommends "${need_apt[@]}" >/dev/null 2>&1 || {
+        $SUDO apt-get update >/dev/null
+        $SUDO apt-get install -y --no-install-recommends "${need_apt[@]}" >/dev/null
+    }
+fi
+
+if ! python3 -c 'import pymodbus, serial; assert pymodbus.__version__.split(".")[0] == "3"' >/dev/null 2>&1; then
+    echo "setup: installing pymodbus[serial] 3.x"
+    python3 -m pip install --quiet --disable-pip-version-check "pymodbus[serial]>=3.10,<4" 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    echo "setup: Swift 6 is not on PATH. Install the Swift 6.x toolchain for Debian 12 from swift.org and retry." >&2
+    exit 1
+fi

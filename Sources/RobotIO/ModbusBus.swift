@@ -65,6 +65,32 @@ public final class ModbusBus: @unchecked Sendable {
         let completion: Completion
     }
 
+    /// FIFO with O(1) pop; compacts itself when the consumed head grows large.
+    private struct RequestQueue {
+        private var items: [Pending] = []
+        private var head = 0
+
+        var isEmpty: Bool { head == items.count }
+
+        mutating func push(_ item: Pending) {
+            items.append(item)
+        }
+
+        mutating func pop() -> Pending? {
+            guard head < items.count else { return nil }
+            let item = items[head]
+            head += 1
+            if head == items.count {
+                items.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 1024 && head * 2 >= items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            return item
+        }
+    }
+
     private struct Poll {
         let unit: UInt8
         let block: BlockSpec
@@ -83,7 +109,7 @@ public final class ModbusBus: @unchecked Sendable {
 
     // Guarded by `condition`: the request queues, the poll schedule and the run state.
     private let condition = NSCondition()
-    private var queues: [[Pending]] = Array(repeating: [], count: BusPriority.allCases.count)
+    private var queues: [RequestQueue] = Array(repeating: RequestQueue(), count: BusPriority.allCases.count)
     private var polls: [Poll] = []
     private var stopping = false
     private var started = false
@@ -147,7 +173,7 @@ public final class ModbusBus: @unchecked Sendable {
             completion(.failure(error(.busStopped, unit: unit, operation)))
             return
         }
-        queues[priority.rawValue].append(Pending(unit: unit, operation: operation, completion: completion))
+        queues[priority.rawValue].push(Pending(unit: unit, operation: operation, completion: completion))
         condition.signal()
         condition.unlock()
     }
@@ -201,10 +227,11 @@ public final class ModbusBus: @unchecked Sendable {
 
     // MARK: Polling and state
 
-    /// Polls `block` of `unit` every `periodMilliseconds`. The newest copy is kept for `latest`.
+    /// Polls `block` of `unit` every `periodMilliseconds` (0: back to back, whenever the
+    /// bus has nothing more urgent). The newest copy is kept for `latest`.
     public func addPoll(unit: UInt8, block: BlockSpec, periodMilliseconds: Int) {
         condition.lock()
-        polls.append(Poll(unit: unit, block: block, periodNanoseconds: UInt64(max(1, periodMilliseconds)) * 1_000_000,
+        polls.append(Poll(unit: unit, block: block, periodNanoseconds: UInt64(max(0, periodMilliseconds)) * 1_000_000,
                           nextDueNanoseconds: MonotonicClock.nanoseconds()))
         condition.signal()
         condition.unlock()
@@ -243,7 +270,7 @@ public final class ModbusBus: @unchecked Sendable {
 
     private enum Work {
         case request(Pending)
-        case poll(index: Int)
+        case poll(Poll)
     }
 
     private func run() {
@@ -267,10 +294,7 @@ public final class ModbusBus: @unchecked Sendable {
             case .request(let pending):
                 let result = execute(connection, unit: pending.unit, pending.operation)
                 pending.completion(result)
-            case .poll(let index):
-                condition.lock()
-                let poll = polls[index]
-                condition.unlock()
+            case .poll(let poll):
                 let operation: BusOperation = poll.block.table == .input
                     ? .readInput(address: poll.block.start, count: poll.block.count)
                     : .readHolding(address: poll.block.start, count: poll.block.count)
@@ -280,8 +304,10 @@ public final class ModbusBus: @unchecked Sendable {
         }
         connection.close()
         condition.lock()
-        let leftovers = queues.flatMap { $0 }
-        queues = Array(repeating: [], count: BusPriority.allCases.count)
+        var leftovers: [Pending] = []
+        for priority in queues.indices {
+            while let pending = queues[priority].pop() { leftovers.append(pending) }
+        }
         condition.unlock()
         for pending in leftovers {
             pending.completion(.failure(error(.busStopped, unit: pending.unit, pending.operation)))
@@ -297,8 +323,8 @@ public final class ModbusBus: @unchecked Sendable {
             if stopping { return nil }
             for priority in 0..<queues.count where !queues[priority].isEmpty {
                 // Polls run at `.poll` priority: a due poll overtakes background requests.
-                if priority >= BusPriority.poll.rawValue, let index = duePoll() { return claim(poll: index) }
-                return .request(queues[priority].removeFirst())
+                if priority > BusPriority.poll.rawValue, let index = duePoll() { return claim(poll: index) }
+                if let pending = queues[priority].pop() { return .request(pending) }
             }
             if let index = duePoll() { return claim(poll: index) }
             if let next = polls.map(\.nextDueNanoseconds).min() {
@@ -326,7 +352,7 @@ public final class ModbusBus: @unchecked Sendable {
         // Fell behind by more than a period: skip the missed slots instead of bursting.
         if next <= now { next = now + polls[index].periodNanoseconds }
         polls[index].nextDueNanoseconds = next
-        return .poll(index: index)
+        return .poll(polls[index])
     }
 
     private func execute(_ connection: ModbusConnection, unit: UInt8, _ operation: BusOperation) -> Result<[UInt16], BusError> {

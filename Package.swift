@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
@@ -51,7 +52,7 @@ let package = Package(
         // Hardware-in-the-loop rig: the firmware simulator. Depends only on the protocol.
         .target(
             name: "RobotSimulator",
-            dependencies: ["FirmwareProtocol", "CModbus"],
+            dependencies: ["FirmwareProtocol", "CModbus", .product(name: "Yams", package: "Yams")],
             path: "hil/Sources/RobotSimulator"
         ),
         .executableTarget(

@@ -21,18 +21,30 @@ public final class Simulator: @unchecked Sendable {
         public var timeScale: Double
         /// Run physics from a wall-clock thread. Off for tests that step the model themselves.
         public var realTimePhysics: Bool
+        /// Faults to inject when simulated time reaches them.
+        public var timedFaults: [Scenario.TimedFault]
 
         public init(linkPath: String? = nil, lineTiming: LineTiming = LineTiming(), tcpPort: Int? = nil,
-                    timeScale: Double = 1, realTimePhysics: Bool = true) {
+                    timeScale: Double = 1, realTimePhysics: Bool = true, timedFaults: [Scenario.TimedFault] = []) {
             self.linkPath = linkPath
             self.lineTiming = lineTiming
             self.tcpPort = tcpPort
             self.timeScale = timeScale
             self.realTimePhysics = realTimePhysics
+            self.timedFaults = timedFaults
         }
     }
 
+    /// A simulator for a scenario file's yard, robot, link and faults.
+    public convenience init(scenario: Scenario, linkPath: String? = nil, tcpPort: Int? = nil,
+                            realTimePhysics: Bool = true) throws {
+        try self.init(model: scenario.makeModel(), faults: scenario.makeFaultInjector(), options: Options(
+            linkPath: linkPath, lineTiming: scenario.lineTiming, tcpPort: tcpPort, timeScale: scenario.timeScale,
+            realTimePhysics: realTimePhysics, timedFaults: scenario.faults))
+    }
+
     private let options: Options
+    private var nextTimedFault = 0
 
     public init(model: FirmwareModel, faults: FaultInjector = FaultInjector(), options: Options = Options()) throws {
         self.model = model
@@ -77,6 +89,29 @@ public final class Simulator: @unchecked Sendable {
         stop()
     }
 
+    /// Advances simulated time by hand (when `realTimePhysics` is off), applying timed faults.
+    public func advance(seconds: Double) {
+        let steps = Int((seconds / FirmwareModel.stepSeconds).rounded())
+        for _ in 0..<steps {
+            model.step()
+            applyDueFaults()
+        }
+    }
+
+    /// Injects every scenario fault whose time has come. Runs on the physics thread only.
+    private func applyDueFaults() {
+        let faults = options.timedFaults
+        guard nextTimedFault < faults.count else { return }
+        let now = model.simulatedSeconds
+        while nextTimedFault < faults.count && faults[nextTimedFault].atSeconds <= now {
+            switch faults[nextTimedFault].kind {
+            case let .bus(fault, unit, times): self.faults.enqueue(fault, unit: unit, times: times)
+            case let .device(fault): model.inject(fault)
+            }
+            nextTimedFault += 1
+        }
+    }
+
     /// Steps the model in fixed increments to keep simulated time at `timeScale` × wall time.
     private func runPhysics() {
         defer { physicsExited.signal() }
@@ -89,6 +124,7 @@ public final class Simulator: @unchecked Sendable {
             var budget = Int(1 / FirmwareModel.stepSeconds)
             while steps < due && budget > 0 {
                 model.step()
+                applyDueFaults()
                 steps += 1
                 budget -= 1
             }

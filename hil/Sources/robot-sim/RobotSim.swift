@@ -26,23 +26,49 @@ struct RobotSim: AsyncParsableCommand {
     @Option(help: "Simulated seconds per wall-clock second.")
     var timeScale = 1.0
 
-    @Option(help: "Seed for every random draw (odometry, counting).")
-    var seed: UInt64 = 1
+    @Option(help: "Seed for every random draw (odometry, counting); overrides the scenario's.")
+    var seed: UInt64?
+
+    @Option(help: "Scenario file (hil/scenarios/*.yaml): yard, containers, sources, background, faults.")
+    var scenario: String?
+
+    @Option(help: "Serve the control socket (fault injection, truth, counters) on this loopback port.")
+    var controlPort: Int?
 
     func run() async throws {
         guard timeScale > 0, timeScale <= 100 else {
             throw ValidationError("--time-scale must be above 0 and at most 100, got \(timeScale)")
         }
-        let model = FirmwareModel(seed: seed)
-        let simulator = try Simulator(model: model, options: Simulator.Options(
-            linkPath: link,
-            lineTiming: LineTiming(enabled: lineTiming, baud: baud, turnaroundMicroseconds: turnaround),
-            tcpPort: tcpPort, timeScale: timeScale))
+        var loaded = Scenario(name: "open yard, no containers")
+        if let scenario {
+            do {
+                loaded = try Scenario.load(path: scenario)
+            } catch {
+                FileHandle.standardError.write(Data("robot-sim: \(error.description)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+        if let seed { loaded.seed = seed }
+        if lineTiming {
+            loaded.lineTiming = LineTiming(enabled: true, baud: baud, turnaroundMicroseconds: turnaround)
+        }
+        if timeScale != 1 { loaded.timeScale = timeScale }
+        let simulator = try Simulator(scenario: loaded, linkPath: link, tcpPort: tcpPort)
         try simulator.start()
+        var control: ControlServer?
+        if let controlPort {
+            let server = ControlServer(simulator: simulator)
+            try server.start(port: controlPort)
+            control = server
+        }
+        say("robot-sim: scenario '\(loaded.name)', \(loaded.field.containers.count) container(s), \(loaded.faults.count) timed fault(s)")
         say("robot-sim: Modbus RTU on \(simulator.serialPath) -> \(simulator.pty.slavePath)")
         if let tcp = simulator.tcp { say("robot-sim: Modbus TCP on 127.0.0.1:\(tcp.port)") }
-        say("robot-sim: line timing \(lineTiming ? "on at \(baud) baud" : "off"), time scale \(timeScale), seed \(seed)")
+        let timing = loaded.lineTiming
+        say("robot-sim: line timing \(timing.enabled ? "on at \(timing.baud) baud" : "off"), time scale \(loaded.timeScale), seed \(loaded.seed)")
+        if let control { say("robot-sim: control socket on 127.0.0.1:\(control.port)") }
         await waitForTermination()
+        control?.stop()
         simulator.stop()
         say("robot-sim: stopped")
     }

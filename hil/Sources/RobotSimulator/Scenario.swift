@@ -1,0 +1,197 @@
+import Foundation
+
+/// A HIL scenario: the yard, the containers and sources in it, the background, the
+/// robot's start, the link, and faults over time. Loaded from `hil/scenarios/*.yaml`.
+public struct Scenario: Sendable {
+    public struct TimedFault: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable {
+            case bus(BusFault, unit: UInt8?, times: Int)
+            case device(DeviceFault)
+        }
+        public var atSeconds: Double
+        public var kind: Kind
+    }
+
+    public var name: String
+    public var seed: UInt64 = 1
+    public var timeScale: Double = 1
+    public var lineTiming = LineTiming()
+    public var settings = RobotSettings()
+    public var field = RadiationField()
+    public var startX = 0.0
+    public var startY = 0.0
+    public var startHeadingDegrees = 0.0
+    public var startLiftMetres = 1.0
+    public var faults: [TimedFault] = []
+    public var busFaultRates = FaultInjector.Rates()
+
+    public init(name: String) {
+        self.name = name
+    }
+
+    /// Builds the firmware model this scenario describes.
+    public func makeModel() -> FirmwareModel {
+        FirmwareModel(settings: settings, field: field, seed: seed, startX: startX, startY: startY,
+                      startHeadingDegrees: startHeadingDegrees, startLiftMetres: startLiftMetres)
+    }
+
+    public func makeFaultInjector() -> FaultInjector {
+        let injector = FaultInjector(seed: seed &+ 1)
+        injector.setRates(busFaultRates)
+        return injector
+    }
+
+    public static func load(path: String) throws(ConfigurationFileError) -> Scenario {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationFileError(file: path, line: nil, column: nil, field: "", message: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String = "scenario") throws(ConfigurationFileError) -> Scenario {
+        let root = try YAMLFields.parse(text, file: file)
+        try root.allowOnly(["name", "seed", "timeScale", "lineTiming", "robot", "background", "detector",
+                            "containers", "faults", "busFaultRates"])
+        var scenario = Scenario(name: try root.string("name"))
+        scenario.seed = UInt64(try root.integer("seed", default: 1, in: 0...Int.max))
+        scenario.timeScale = try root.double("timeScale", default: 1, in: 0.01...100)
+
+        if let timing = try root.mapping("lineTiming") {
+            try timing.allowOnly(["enabled", "baud", "bitsPerCharacter", "turnaroundMicroseconds"])
+            scenario.lineTiming = LineTiming(
+                enabled: try timing.bool("enabled", default: true),
+                baud: try timing.integer("baud", default: 115_200, in: 1200...4_000_000),
+                bitsPerCharacter: try timing.integer("bitsPerCharacter", default: 10, in: 10...12),
+                turnaroundMicroseconds: try timing.integer("turnaroundMicroseconds", default: 500, in: 0...100_000))
+        }
+        if let robot = try root.mapping("robot") {
+            try robot.allowOnly(["x", "y", "headingDegrees", "liftMetres"])
+            scenario.startX = try robot.double("x", default: 0, in: -10_000...10_000)
+            scenario.startY = try robot.double("y", default: 0, in: -10_000...10_000)
+            scenario.startHeadingDegrees = try robot.double("headingDegrees", default: 0, in: -180...180)
+            scenario.startLiftMetres = try robot.double("liftMetres", default: 1.0,
+                                                        in: scenario.settings.liftMinimumMetres...scenario.settings.liftMaximumMetres)
+        }
+        if let background = try root.mapping("background") {
+            try background.allowOnly(["doseRateMicrosievertsPerHour", "driftAmplitude", "driftPeriodSeconds"])
+            scenario.field.backgroundMicrosievertsPerHour = try background.double("doseRateMicrosievertsPerHour", default: 0.1, in: 0...100)
+            scenario.field.driftAmplitude = try background.double("driftAmplitude", default: 0.1, in: 0...0.9)
+            scenario.field.driftPeriodSeconds = try background.double("driftPeriodSeconds", default: 7200, in: 1...1e7)
+        }
+        if let detector = try root.mapping("detector") {
+            try detector.allowOnly(["serialNumber", "calibrationFactor", "calibrationDate", "calibrationExpiry",
+                                    "sensitivityCountsPerSecondPerMicrosievertPerHour", "deadTimeMicroseconds",
+                                    "timeConstantSeconds", "rangeMaxMicrosievertsPerHour"])
+            var d = DetectorSettings()
+            d.serialNumber = try detector.string("serialNumber", default: d.serialNumber)
+            if d.serialNumber.utf8.count > 16 {
+                throw detector.error("'\(d.serialNumber)' is longer than 16 characters", at: detector.value("serialNumber"),
+                                     field: "detector.serialNumber")
+            }
+            d.calibrationFactor = try detector.double("calibrationFactor", default: 1, in: 0.01...4)
+            d.calibrationDate = UInt32(try detector.integer("calibrationDate", default: Int(d.calibrationDate), in: 19_700_101...29_991_231))
+            d.calibrationExpiry = UInt32(try detector.integer("calibrationExpiry", default: Int(d.calibrationExpiry), in: 19_700_101...29_991_231))
+            d.sensitivityCountsPerSecondPerMicrosievertPerHour = try detector.double(
+                "sensitivityCountsPerSecondPerMicrosievertPerHour", default: 300, in: 0.1...6000)
+            d.deadTimeMicroseconds = try detector.double("deadTimeMicroseconds", default: 2, in: 0...1000)
+            d.timeConstantSeconds = try detector.double("timeConstantSeconds", default: 2, in: 0.05...60)
+            d.rangeMaxMicrosievertsPerHour = try detector.double("rangeMaxMicrosievertsPerHour", default: 1_000_000, in: 1...4_000_000)
+            scenario.settings.detector = d
+        }
+        let nuclides = Nuclide.allCases.map { ($0.rawValue, $0) }
+        let types = ContainerType.allCases.map { ($0.rawValue, $0) }
+            + [("20ft", .twentyFoot), ("40ft", .fortyFoot), ("40ft-hc", .fortyFootHighCube), ("45ft-hc", .fortyFiveFootHighCube)]
+        for entry in try root.list("containers") {
+            try entry.allowOnly(["number", "type", "x", "y", "headingDegrees", "cargoDensity", "wallThicknessCentimetres", "sources"])
+            let type: ContainerType = try entry.choice("type", types)
+            var container = PlacedContainer(
+                number: try entry.string("number"), type: type,
+                x: try entry.double("x", in: -10_000...10_000), y: try entry.double("y", in: -10_000...10_000),
+                headingDegrees: try entry.double("headingDegrees", default: 0, in: -180...180),
+                cargoDensity: try entry.double("cargoDensity", default: 0.3, in: 0...8),
+                wallThicknessCentimetres: try entry.double("wallThicknessCentimetres", default: 0.2, in: 0...5))
+            for source in try entry.list("sources") {
+                try source.allowOnly(["nuclide", "activityMBq", "along", "across", "height"])
+                container.sources.append(PointSource(
+                    nuclide: try source.choice("nuclide", nuclides),
+                    activityMBq: try source.double("activityMBq", in: 0...1e7),
+                    along: try source.double("along", in: 0...type.lengthMetres),
+                    across: try source.double("across", in: 0...type.widthMetres),
+                    height: try source.double("height", in: 0...type.heightMetres)))
+            }
+            scenario.field.containers.append(container)
+        }
+        for entry in try root.list("faults") {
+            scenario.faults.append(try parseFault(entry))
+        }
+        scenario.faults.sort { $0.atSeconds < $1.atSeconds }
+        if let rates = try root.mapping("busFaultRates") {
+            try rates.allowOnly(["crcError", "noReply", "junkBytes", "lateReply"])
+            var r = FaultInjector.Rates()
+            r.crcError = try rates.double("crcError", default: 0, in: 0...1)
+            r.noReply = try rates.double("noReply", default: 0, in: 0...1)
+            r.junkBytes = try rates.double("junkBytes", default: 0, in: 0...1)
+            r.lateReply = try rates.double("lateReply", default: 0, in: 0...1)
+            guard r.crcError + r.noReply + r.junkBytes + r.lateReply <= 1 else {
+                throw rates.error("the rates add up to more than 1")
+            }
+            scenario.busFaultRates = r
+        }
+        return scenario
+    }
+
+    /// One fault entry: `atSeconds`, `kind`, and the kind's parameters.
+    static func parseFault(_ entry: YAMLFields, requireTime: Bool = true) throws(ConfigurationFileError) -> TimedFault {
+        try entry.allowOnly(["atSeconds", "kind", "unit", "times", "milliseconds", "count", "code", "device", "on"])
+        let at = requireTime ? try entry.double("atSeconds", in: 0...1e7) : try entry.double("atSeconds", default: 0, in: 0...1e7)
+        let kind = try entry.string("kind")
+        let unit: UInt8? = entry.has("unit") ? UInt8(try entry.integer("unit", in: 1...247)) : nil
+        let times = try entry.integer("times", default: 1, in: 1...100_000)
+        let on = try entry.bool("on", default: true)
+        let fault: TimedFault.Kind
+        switch kind {
+        case "noReply": fault = .bus(.noReply, unit: unit, times: times)
+        case "lateReply": fault = .bus(.lateReply(milliseconds: try entry.integer("milliseconds", default: 150, in: 1...60_000)), unit: unit, times: times)
+        case "crcError": fault = .bus(.crcError, unit: unit, times: times)
+        case "junkBytes": fault = .bus(.junkBytes(count: try entry.integer("count", default: 6, in: 1...256)), unit: unit, times: times)
+        case "splitFrame": fault = .bus(.splitFrame(gapMilliseconds: try entry.integer("milliseconds", default: 20, in: 0...10_000)), unit: unit, times: times)
+        case "exception": fault = .bus(.exception(code: UInt8(try entry.integer("code", in: 1...255))), unit: unit, times: times)
+        case "linkDrop": fault = .bus(.linkDrop(milliseconds: try entry.integer("milliseconds", in: 1...600_000)), unit: nil, times: 1)
+        case "reboot": fault = .device(.reboot)
+        case "driveFault":
+            let device: String = try entry.choice("device", [("chassis", "chassis"), ("lift", "lift")])
+            fault = .device(.driveFault(device: device, code: UInt16(try entry.integer("code", default: 1, in: 1...65535))))
+        case "liftStuck": fault = .device(.liftStuck(on))
+        case "estop": fault = .device(.estopButton(on))
+        case "detectorOverload": fault = .device(.detectorOverload(on))
+        case "detectorDead": fault = .device(.detectorDead(on))
+        case "bumper": fault = .device(.bumper(on))
+        default:
+            throw entry.error("'\(kind)' is not a fault kind; allowed \(faultKinds.joined(separator: ", "))",
+                              at: entry.value("kind"), field: entry.path.isEmpty ? "kind" : "\(entry.path).kind")
+        }
+        return TimedFault(atSeconds: at, kind: fault)
+    }
+
+    public static let faultKinds = ["noReply", "lateReply", "crcError", "junkBytes", "splitFrame", "exception", "linkDrop",
+                                    "reboot", "driveFault", "liftStuck", "estop", "detectorOverload", "detectorDead", "bumper"]
+
+    /// Parses a fault given as `kind=crcError unit=2 times=3` (the control socket's form).
+    public static func parseFaultCommand(_ words: [String]) throws(ConfigurationFileError) -> TimedFault.Kind {
+        var lines: [String] = []
+        for word in words {
+            let parts = word.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter }) else {
+                throw ConfigurationFileError(file: "control", line: nil, column: nil, field: "",
+                                             message: "'\(word)' is not key=value, e.g. kind=crcError unit=2 times=3")
+            }
+            lines.append("\(parts[0]): \(parts[1])")
+        }
+        let yaml = lines.joined(separator: "\n")
+        let fields = try YAMLFields.parse(yaml.isEmpty ? "{}" : yaml, file: "control")
+        return try parseFault(fields, requireTime: false).kind
+    }
+}

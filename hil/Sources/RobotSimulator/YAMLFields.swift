@@ -1,0 +1,144 @@
+import Foundation
+import Yams
+
+/// A problem in a scenario or rig file, with the file, line and field it is about.
+public struct ConfigurationFileError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let file: String
+    public let line: Int?
+    public let column: Int?
+    public let field: String
+    public let message: String
+
+    public var description: String {
+        let place = line.map { "\(file):\($0):\(column ?? 1)" } ?? file
+        return field.isEmpty ? "\(place): \(message)" : "\(place): \(field): \(message)"
+    }
+}
+
+/// Strict, line-aware access to a YAML mapping: unknown keys, wrong types and values
+/// out of range are errors that name the field and the line.
+struct YAMLFields {
+    let node: Node
+    let path: String
+    let file: String
+
+    static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> YAMLFields {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw Self.syntaxError(error, file: file)
+        } catch {
+            throw ConfigurationFileError(file: file, line: nil, column: nil, field: "", message: "\(error)")
+        }
+        guard let root else {
+            throw ConfigurationFileError(file: file, line: 1, column: 1, field: "", message: "the file is empty")
+        }
+        let fields = YAMLFields(node: root, path: "", file: file)
+        guard root.mapping != nil else { throw fields.error("the top level must be a mapping of keys to values") }
+        return fields
+    }
+
+    static func syntaxError(_ error: YamlError, file: String) -> ConfigurationFileError {
+        switch error {
+        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+            return ConfigurationFileError(file: file, line: mark.line, column: mark.column, field: "", message: "YAML syntax: \(problem)")
+        default:
+            return ConfigurationFileError(file: file, line: nil, column: nil, field: "", message: "YAML: \(error)")
+        }
+    }
+
+    func error(_ message: String, at node: Node? = nil, field: String? = nil) -> ConfigurationFileError {
+        let mark = (node ?? self.node).mark
+        return ConfigurationFileError(file: file, line: mark?.line, column: mark?.column, field: field ?? path, message: message)
+    }
+
+    private func childPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    /// Refuses keys outside `allowed`, so a misspelt key is an error rather than ignored.
+    func allowOnly(_ allowed: [String]) throws(ConfigurationFileError) {
+        guard let mapping = node.mapping else { throw error("must be a mapping") }
+        for (key, _) in mapping {
+            let name = key.string ?? "?"
+            if !allowed.contains(name) {
+                throw error("unknown key '\(name)'; allowed keys are \(allowed.joined(separator: ", "))", at: key, field: childPath(name))
+            }
+        }
+    }
+
+    func value(_ key: String) -> Node? { node.mapping?[key] }
+
+    func has(_ key: String) -> Bool { value(key) != nil }
+
+    func mapping(_ key: String) throws(ConfigurationFileError) -> YAMLFields? {
+        guard let child = value(key) else { return nil }
+        guard child.mapping != nil else { throw error("must be a mapping", at: child, field: childPath(key)) }
+        return YAMLFields(node: child, path: childPath(key), file: file)
+    }
+
+    func list(_ key: String) throws(ConfigurationFileError) -> [YAMLFields] {
+        guard let child = value(key) else { return [] }
+        guard let sequence = child.sequence else { throw error("must be a list", at: child, field: childPath(key)) }
+        return sequence.enumerated().map { YAMLFields(node: $0.element, path: "\(childPath(key))[\($0.offset)]", file: file) }
+    }
+
+    func double(_ key: String, default fallback: Double? = nil, in range: ClosedRange<Double>? = nil) throws(ConfigurationFileError) -> Double {
+        guard let child = value(key) else {
+            if let fallback { return fallback }
+            throw error("the key '\(key)' is required", field: childPath(key))
+        }
+        guard let number = child.float, child.scalar != nil else {
+            throw error("'\(child.string ?? "?")' is not a number", at: child, field: childPath(key))
+        }
+        if let range, !range.contains(number) {
+            throw error("\(number) is out of range; allowed \(range.lowerBound) to \(range.upperBound)", at: child, field: childPath(key))
+        }
+        return number
+    }
+
+    func integer(_ key: String, default fallback: Int? = nil, in range: ClosedRange<Int>? = nil) throws(ConfigurationFileError) -> Int {
+        guard let child = value(key) else {
+            if let fallback { return fallback }
+            throw error("the key '\(key)' is required", field: childPath(key))
+        }
+        guard let number = child.int else {
+            throw error("'\(child.string ?? "?")' is not a whole number", at: child, field: childPath(key))
+        }
+        if let range, !range.contains(number) {
+            throw error("\(number) is out of range; allowed \(range.lowerBound) to \(range.upperBound)", at: child, field: childPath(key))
+        }
+        return number
+    }
+
+    func string(_ key: String, default fallback: String? = nil) throws(ConfigurationFileError) -> String {
+        guard let child = value(key) else {
+            if let fallback { return fallback }
+            throw error("the key '\(key)' is required", field: childPath(key))
+        }
+        guard child.scalar != nil, let text = child.string else {
+            throw error("must be text", at: child, field: childPath(key))
+        }
+        return text
+    }
+
+    func bool(_ key: String, default fallback: Bool) throws(ConfigurationFileError) -> Bool {
+        guard let child = value(key) else { return fallback }
+        guard let flag = child.bool else {
+            throw error("'\(child.string ?? "?")' is not true or false", at: child, field: childPath(key))
+        }
+        return flag
+    }
+
+    /// A value from a fixed set of names.
+    func choice<T>(_ key: String, _ options: [(String, T)], default fallback: T? = nil) throws(ConfigurationFileError) -> T {
+        guard value(key) != nil else {
+            if let fallback { return fallback }
+            throw error("the key '\(key)' is required; allowed \(options.map(\.0).joined(separator: ", "))", field: childPath(key))
+        }
+        let text = try string(key)
+        guard let match = options.first(where: { $0.0 == text }) else {
+            throw error("'\(text)' is not allowed; allowed \(options.map(\.0).joined(separator: ", "))", at: value(key), field: childPath(key))
+        }
+        return match.1
+    }
+}

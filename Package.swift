@@ -81,6 +81,10 @@ let package = Package(
             dependencies: ["FirmwareProtocol"]
         ),
         .testTarget(
+            name: "HILTests",
+            dependencies: ["RobotIO", "RobotSimulator", "FirmwareProtocol"]
+        ),
+        .testTarget(
             name: "RobotIOTests",
             dependencies: ["RobotIO", "RobotSimulator", "FirmwareProtocol", "CModbus"]
         ),

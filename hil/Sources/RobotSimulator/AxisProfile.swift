@@ -28,14 +28,15 @@ public struct AxisProfile: Sendable, Equatable {
         }
         let remaining = target - position
         let direction: Double = remaining >= 0 ? 1 : -1
-        // Fastest speed from which we can still stop at the target.
-        let stoppingSpeed = (2 * acceleration * abs(remaining)).squareRoot()
-        let desired = direction * min(maxSpeed, stoppingSpeed)
+        let distance = abs(remaining)
         let dv = acceleration * dt
+        // The fastest speed from which a stop in whole steps of `dv` still ends at the
+        // target (the discrete form of √(2·a·d)), and never more than one step's worth.
+        let stoppable = dv * ((0.25 + 2 * distance / (dt * dv)).squareRoot() - 0.5)
+        let desired = direction * min(maxSpeed, stoppable, distance / dt)
         if abs(desired - velocity) <= dv { velocity = desired } else { velocity += dv * (desired > velocity ? 1 : -1) }
         position += velocity * dt
-        let overshot = (target - position) * direction < 0
-        if abs(target - position) < 0.0002 || (overshot && abs(velocity) <= 2 * dv) {
+        if abs(target - position) < 1e-7 && abs(velocity) <= dv {
             position = target
             velocity = 0
             self.target = nil

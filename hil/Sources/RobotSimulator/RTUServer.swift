@@ -75,61 +75,65 @@ public final class RTUServer: @unchecked Sendable {
         guard let ctx = modbus_new_rtu("/dev/null", 115_200, CChar(UInt8(ascii: "N")), 8, 1) else { return }
         defer { modbus_free(ctx) }
         modbus_set_socket(ctx, fd)
-        var mapping = modbus_mapping_new_start_address(0, 0, 0, 0, 0, 64, 0, 64)
-        defer { if let m = mapping { modbus_mapping_free(m) } }
+        guard let m = modbus_mapping_new_start_address(0, 0, 0, 0, 0, 64, 0, 64) else { return }
+        defer { modbus_mapping_free(m) }
         var buffer: [UInt8] = []
         var lastByteAt = DispatchTime.now().uptimeNanoseconds
         var chunk = [UInt8](repeating: 0, count: 512)
         while !stopFlag.isSet {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&pfd, 1, 20)
+            let ready = poll(&pfd, 1, 2)
             let now = DispatchTime.now().uptimeNanoseconds
+            let silent = now - lastByteAt > Self.silenceNanoseconds
             if ready > 0 {
                 let n = read(fd, &chunk, chunk.count)
                 if n > 0 {
+                    // A gap before these bytes ends whatever came before them.
+                    if silent && !buffer.isEmpty {
+                        extractFrames(&buffer, frameEnded: true, ctx: ctx, mapping: m)
+                    }
                     buffer += chunk[0..<n]
                     lastByteAt = now
+                    extractFrames(&buffer, frameEnded: false, ctx: ctx, mapping: m)
                 } else if n < 0 && errno != EAGAIN && errno != EINTR {
                     usleep(10_000)
                 }
-            }
-            // Silence on the line ends a partial frame: drop it as a real slave would.
-            let silence = Double(now - lastByteAt) / 1000
-            while !buffer.isEmpty {
-                guard let length = ModbusRTUFrame.expectedRequestLength(prefix: buffer) else {
-                    if buffer.count >= 2 && silence > 5000 {
-                        // Unknown function code: answer 0x01 if the frame is intact, else drop.
-                        if ModbusRTUFrame.hasValidCRC(buffer), let m = mapping {
-                            handle(frame: buffer, ctx: ctx, mapping: m)
-                        } else {
-                            bump { $0.discardedBytes += buffer.count }
-                        }
-                        buffer.removeAll()
-                    } else if buffer.count < 2 && silence > 5000 {
-                        bump { $0.discardedBytes += buffer.count }
-                        buffer.removeAll()
-                    }
-                    break
-                }
-                if buffer.count < length {
-                    if silence > 5000 {
-                        bump { $0.discardedBytes += buffer.count }
-                        buffer.removeAll()
-                    }
-                    break
-                }
-                let frame = Array(buffer[0..<length])
-                buffer.removeFirst(length)
-                if ModbusRTUFrame.hasValidCRC(frame) {
-                    if let m = mapping { handle(frame: frame, ctx: ctx, mapping: m) }
-                } else {
-                    // A slave never answers a frame with a bad CRC; resynchronise on silence.
-                    bump { $0.crcErrors += 1; $0.discardedBytes += frame.count + buffer.count }
-                    buffer.removeAll()
-                }
+            } else if silent && !buffer.isEmpty {
+                extractFrames(&buffer, frameEnded: true, ctx: ctx, mapping: m)
             }
         }
-        mapping = nil
+    }
+
+    /// Silence that ends a frame. Longer than 3.5 characters at any baud we use, and
+    /// long enough that a pty writer's single write is never split by scheduling.
+    static let silenceNanoseconds: UInt64 = 4_000_000
+
+    /// Cuts complete requests off the front of `buffer`. When the line has gone quiet
+    /// (`frameEnded`), what remains is one frame: an intact one with a function we do
+    /// not implement is answered with exception 1, anything else is dropped.
+    private func extractFrames(_ buffer: inout [UInt8], frameEnded: Bool, ctx: OpaquePointer,
+                               mapping: UnsafeMutablePointer<modbus_mapping_t>) {
+        while !buffer.isEmpty {
+            if let length = ModbusRTUFrame.expectedRequestLength(prefix: buffer), buffer.count >= length {
+                let frame = Array(buffer[0..<length])
+                if ModbusRTUFrame.hasValidCRC(frame) {
+                    buffer.removeFirst(length)
+                    handle(frame: frame, ctx: ctx, mapping: mapping)
+                    continue
+                }
+                // A slave never answers a frame with a bad CRC; resynchronise on silence.
+                bump { $0.crcErrors += 1; $0.discardedBytes += buffer.count }
+                buffer.removeAll()
+                return
+            }
+            guard frameEnded else { return }
+            if buffer.count >= 4 && ModbusRTUFrame.hasValidCRC(buffer) {
+                handle(frame: buffer, ctx: ctx, mapping: mapping)
+            } else {
+                bump { $0.discardedBytes += buffer.count }
+            }
+            buffer.removeAll()
+        }
     }
 
     private func handle(frame: [UInt8], ctx: OpaquePointer, mapping: UnsafeMutablePointer<modbus_mapping_t>) {

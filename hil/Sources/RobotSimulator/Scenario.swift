@@ -10,6 +10,11 @@ public struct Scenario: Sendable {
         }
         public var atSeconds: Double
         public var kind: Kind
+
+        public init(atSeconds: Double, kind: Kind) {
+            self.atSeconds = atSeconds
+            self.kind = kind
+        }
     }
 
     public var name: String

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "FirmwareProtocol", targets: ["FirmwareProtocol"]),
         .library(name: "RobotIO", targets: ["RobotIO"]),
+        .library(name: "RobotControl", targets: ["RobotControl"]),
         .library(name: "RobotSimulator", targets: ["RobotSimulator"]),
         .executable(name: "robotctl", targets: ["robotctl"]),
         .executable(name: "robot-sim", targets: ["robot-sim"]),
@@ -37,6 +38,15 @@ let package = Package(
             name: "RobotIO",
             dependencies: [
                 "FirmwareProtocol", "CModbus", "CSerialPort",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+
+        // The real-time control loop, drive state machines and safety supervisor.
+        .target(
+            name: "RobotControl",
+            dependencies: [
+                "RobotIO", "FirmwareProtocol",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -79,6 +89,10 @@ let package = Package(
         .testTarget(
             name: "FirmwareProtocolTests",
             dependencies: ["FirmwareProtocol"]
+        ),
+        .testTarget(
+            name: "RobotControlTests",
+            dependencies: ["RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol"]
         ),
         .testTarget(
             name: "HILTests",

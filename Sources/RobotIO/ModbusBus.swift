@@ -111,6 +111,7 @@ public final class ModbusBus: @unchecked Sendable {
     private let condition = NSCondition()
     private var queues: [RequestQueue] = Array(repeating: RequestQueue(), count: BusPriority.allCases.count)
     private var polls: [Poll] = []
+    private var slots: [OutputSlot] = []
     private var stopping = false
     private var started = false
     private let exited = DispatchSemaphore(value: 0)
@@ -225,6 +226,42 @@ public final class ModbusBus: @unchecked Sendable {
         return identity
     }
 
+    // MARK: Cyclic outputs
+
+    /// A preallocated output for `count` holding registers at `address` of `unit`.
+    public func makeOutputSlot(unit: UInt8, address: UInt16, capacity: Int, priority: BusPriority) -> OutputSlot {
+        let slot = OutputSlot(unit: unit, address: address, capacity: max(1, capacity), priority: priority)
+        condition.lock()
+        slots.append(slot)
+        slots.sort { $0.priority < $1.priority }
+        condition.unlock()
+        return slot
+    }
+
+    /// Fills `slot` (the closure writes the values and returns how many) and wakes the
+    /// bus. Does not allocate; returns the post's sequence number.
+    @discardableResult
+    public func post(_ slot: OutputSlot, _ fill: (UnsafeMutableBufferPointer<UInt16>) -> Int) -> UInt64 {
+        condition.lock()
+        let n = fill(UnsafeMutableBufferPointer(start: slot.storage, count: slot.capacity))
+        slot.count = min(max(n, 1), slot.capacity)
+        slot.dirty = true
+        slot.postedSequence &+= 1
+        slot.postedAtNanoseconds = MonotonicClock.nanoseconds()
+        let sequence = slot.postedSequence
+        condition.signal()
+        condition.unlock()
+        return sequence
+    }
+
+    public func status(of slot: OutputSlot) -> OutputSlotStatus {
+        stateLock.lock()
+        defer { stateLock.unlock() }
+        return OutputSlotStatus(sentSequence: slot.sent, sentAtNanoseconds: slot.sentAt,
+                                postToWireNanoseconds: slot.postToWireNanoseconds, failures: slot.failures,
+                                consecutiveFailures: slot.consecutiveFailures, lastError: slot.lastErrorKind)
+    }
+
     // MARK: Polling and state
 
     /// Polls `block` of `unit` every `periodMilliseconds` (0: back to back, whenever the
@@ -271,6 +308,7 @@ public final class ModbusBus: @unchecked Sendable {
     private enum Work {
         case request(Pending)
         case poll(Poll)
+        case output(OutputSlot, values: [UInt16], sequence: UInt64, postedAt: UInt64)
     }
 
     private func run() {
@@ -294,6 +332,25 @@ public final class ModbusBus: @unchecked Sendable {
             case .request(let pending):
                 let result = execute(connection, unit: pending.unit, pending.operation)
                 pending.completion(result)
+            case let .output(slot, values, sequence, postedAt):
+                let operation: BusOperation = values.count == 1
+                    ? .writeSingle(address: slot.address, value: values[0])
+                    : .writeMultiple(address: slot.address, values: values)
+                let result = execute(connection, unit: slot.unit, operation)
+                let now = MonotonicClock.nanoseconds()
+                stateLock.lock()
+                switch result {
+                case .success:
+                    slot.sent = sequence
+                    slot.sentAt = now
+                    slot.postToWireNanoseconds = now &- postedAt
+                    slot.consecutiveFailures = 0
+                case .failure(let failure):
+                    slot.failures += 1
+                    slot.consecutiveFailures += 1
+                    slot.lastErrorKind = failure.kind
+                }
+                stateLock.unlock()
             case .poll(let poll):
                 let operation: BusOperation = poll.block.table == .input
                     ? .readInput(address: poll.block.start, count: poll.block.count)
@@ -321,6 +378,14 @@ public final class ModbusBus: @unchecked Sendable {
         defer { condition.unlock() }
         while true {
             if stopping { return nil }
+            // Output slots go first within their priority: they carry the loop's set-points.
+            for slot in slots where slot.dirty {
+                let waitingAhead = (0..<slot.priority.rawValue).contains { !queues[$0].isEmpty }
+                if waitingAhead { break }
+                slot.dirty = false
+                let values = Array(UnsafeBufferPointer(start: slot.storage, count: slot.count))
+                return .output(slot, values: values, sequence: slot.postedSequence, postedAt: slot.postedAtNanoseconds)
+            }
             for priority in 0..<queues.count where !queues[priority].isEmpty {
                 // Polls run at `.poll` priority: a due poll overtakes background requests.
                 if priority > BusPriority.poll.rawValue, let index = duePoll() { return claim(poll: index) }

@@ -1,0 +1,76 @@
+import RobotIO
+import Foundation
+
+/// A bounded queue of commands from the command side to the loop, and a table of
+/// their feedback going back. Both are fixed-size, so the loop never allocates here;
+/// the lock is held only to copy an entry.
+final class CommandMailbox: @unchecked Sendable {
+    struct Entry {
+        var id: UInt64
+        var command: RobotCommand
+        var expiresAtNanoseconds: UInt64
+    }
+
+    private let lock = NSLock()
+    private var ring: [Entry?]
+    private var head = 0
+    private var count = 0
+    private var nextId: UInt64 = 1
+    private var feedback: [CommandFeedback?]
+
+    init(capacity: Int = 64, feedbackCapacity: Int = 1024) {
+        ring = Array(repeating: nil, count: capacity)
+        feedback = Array(repeating: nil, count: feedbackCapacity)
+    }
+
+    /// Queues a command; its feedback starts as accepted (or blocked if the box is full).
+    func post(_ command: RobotCommand, expiresAtNanoseconds: UInt64) -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        let id = nextId
+        nextId += 1
+        let now = MonotonicClock.nanoseconds()
+        guard count < ring.count else {
+            feedback[Int(id % UInt64(feedback.count))] = CommandFeedback(
+                id: id, command: command, state: .blocked, problem: .mailboxFull, reading: nil, updatedAtNanoseconds: now)
+            return id
+        }
+        ring[(head + count) % ring.count] = Entry(id: id, command: command, expiresAtNanoseconds: expiresAtNanoseconds)
+        count += 1
+        feedback[Int(id % UInt64(feedback.count))] = CommandFeedback(
+            id: id, command: command, state: .accepted, problem: nil, reading: nil, updatedAtNanoseconds: now)
+        return id
+    }
+
+    /// The oldest queued command (loop side).
+    func take() -> Entry? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard count > 0 else { return nil }
+        let entry = ring[head]
+        ring[head] = nil
+        head = (head + 1) % ring.count
+        count -= 1
+        return entry
+    }
+
+    /// Records a state change (loop side). Final states are never changed again.
+    func update(_ id: UInt64, _ state: CommandState, problem: CommandProblem? = nil, reading: Reading? = nil) {
+        lock.lock()
+        defer { lock.unlock() }
+        let slot = Int(id % UInt64(feedback.count))
+        guard var entry = feedback[slot], entry.id == id, !entry.state.isFinal else { return }
+        entry.state = state
+        entry.problem = problem
+        if let reading { entry.reading = reading }
+        entry.updatedAtNanoseconds = MonotonicClock.nanoseconds()
+        feedback[slot] = entry
+    }
+
+    func feedback(for id: UInt64) -> CommandFeedback? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let entry = feedback[Int(id % UInt64(feedback.count))], entry.id == id else { return nil }
+        return entry
+    }
+}

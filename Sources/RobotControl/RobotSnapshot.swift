@@ -1,0 +1,33 @@
+import FirmwareProtocol
+
+/// The loop's view of the robot after a tick. Plain values only, so publishing it
+/// costs a copy and no allocation.
+public struct RobotSnapshot: Sendable, Equatable {
+    public var tick: UInt64 = 0
+    public var xMetres = 0.0
+    public var yMetres = 0.0
+    public var headingDegrees = 0.0
+    public var speedMetresPerSecond = 0.0
+    public var chassisState: DriveState = .notReadyToSwitchOn
+    public var chassisMoving = false
+    public var liftHeightMetres = 0.0
+    public var liftState: DriveState = .notReadyToSwitchOn
+    public var liftHomed = false
+    public var liftMoving = false
+    public var instrumentDoseRateMicrosievertsPerHour = 0.0
+    public var detectorOverload = false
+    public var detectorAvailable = false
+    public var motionPowerOn = false
+    public var estopButton = false
+    public var stopCause: StopCause?
+    public var linkUp = (safety: false, chassis: false, lift: false, detector: false)
+    public var deadmanArmed = false
+    public var overruns: UInt64 = 0
+    public var lastWakeLatencyMicroseconds: UInt64 = 0
+
+    public init() {}
+
+    public static func == (a: RobotSnapshot, b: RobotSnapshot) -> Bool {
+        a.tick == b.tick && a.xMetres == b.xMetres && a.yMetres == b.yMetres && a.stopCause == b.stopCause
+    }
+}

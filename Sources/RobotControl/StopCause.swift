@@ -1,0 +1,115 @@
+/// Why the safety supervisor stopped the robot. A stop latches until an explicit reset.
+public enum StopCause: Sendable, Equatable, CustomStringConvertible {
+    case hardwareEstop
+    case softwareEstop
+    /// A unit missed this many polls in a row.
+    case lostLink(device: String, missedPolls: Int)
+    case watchdogExpired
+    case watchdogWritesFailing
+    case bumper
+    case liftLimitSwitch(upper: Bool)
+    case liftOutOfRange(heightMetres: Double)
+    case detectorOverload
+    case deadman(secondsSinceKeepAlive: Double)
+    case driveFault(device: String, code: UInt16)
+
+    /// Causes that cut drive power at once (software e-stop at the firmware); the
+    /// others decelerate under control first.
+    public var isImmediate: Bool {
+        switch self {
+        case .deadman, .detectorOverload, .liftOutOfRange: return false
+        default: return true
+        }
+    }
+
+    public var code: String {
+        switch self {
+        case .hardwareEstop: return "hardwareEstop"
+        case .softwareEstop: return "softwareEstop"
+        case .lostLink: return "lostLink"
+        case .watchdogExpired: return "watchdogExpired"
+        case .watchdogWritesFailing: return "watchdogWritesFailing"
+        case .bumper: return "bumper"
+        case .liftLimitSwitch: return "liftLimitSwitch"
+        case .liftOutOfRange: return "liftOutOfRange"
+        case .detectorOverload: return "detectorOverload"
+        case .deadman: return "deadman"
+        case .driveFault: return "driveFault"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .hardwareEstop: return "hardware e-stop button pressed"
+        case .softwareEstop: return "software e-stop"
+        case let .lostLink(device, missed): return "lost link to \(device) (\(missed) polls missed)"
+        case .watchdogExpired: return "firmware watchdog expired"
+        case .watchdogWritesFailing: return "firmware watchdog refresh writes are failing"
+        case .bumper: return "bumper pressed"
+        case let .liftLimitSwitch(upper): return "lift \(upper ? "upper" : "lower") limit switch hit"
+        case let .liftOutOfRange(h): return "lift at \(String(format: "%.3f", h)) m is outside its range"
+        case .detectorOverload: return "detector overload during a measurement"
+        case let .deadman(s): return "deadman: no keep-alive for \(String(format: "%.1f", s)) s"
+        case let .driveFault(device, code): return "\(device) drive fault \(code)"
+        }
+    }
+}
+
+/// Why a command was blocked or failed: what was wrong and what is allowed.
+public enum CommandProblem: Sendable, Equatable, CustomStringConvertible {
+    case outOfRange(what: String, value: Double, minimum: Double, maximum: Double, unit: String)
+    case keepOut(x: Double, y: Double)
+    case stopped(StopCause)
+    case liftNotHomed
+    case driveFault(device: String, code: UInt16)
+    case deviceUnavailable(device: String)
+    case mailboxFull
+    case expired
+    case overridden
+    case notArrived(errorMetres: Double)
+    case timedOut(seconds: Double)
+    case causeStillPresent(StopCause)
+    case busError(String)
+
+    public var description: String {
+        switch self {
+        case let .outOfRange(what, value, minimum, maximum, unit):
+            return String(format: "%@ %.3f %@ is out of range; allowed %.3f to %.3f %@", what, value, unit, minimum, maximum, unit)
+        case let .keepOut(x, y):
+            return String(format: "the path to (%.3f, %.3f) m enters a keep-out zone around a container", x, y)
+        case .stopped(let cause):
+            return "the robot is stopped (\(cause)); reset it first"
+        case .liftNotHomed:
+            return "the lift is not homed; home it first"
+        case let .driveFault(device, code):
+            return "\(device) drive is in fault \(code); reset it first"
+        case .deviceUnavailable(let device):
+            return "\(device) is not available (link lost or not configured)"
+        case .mailboxFull:
+            return "the command mailbox is full; retry"
+        case .expired:
+            return "the command expired before the loop took it"
+        case .overridden:
+            return "overridden by a newer command"
+        case .notArrived(let error):
+            return String(format: "stopped %.1f mm from the target, outside tolerance", error * 1000)
+        case .timedOut(let seconds):
+            return String(format: "did not finish within %.1f s", seconds)
+        case .causeStillPresent(let cause):
+            return "cannot reset: \(cause) is still present"
+        case .busError(let message):
+            return message
+        }
+    }
+}
+
+/// What the command side sees of one command.
+public struct CommandFeedback: Sendable, Equatable {
+    public var id: UInt64
+    public var command: RobotCommand
+    public var state: CommandState
+    public var problem: CommandProblem?
+    public var reading: Reading?
+    /// CLOCK_MONOTONIC nanoseconds of the last change.
+    public var updatedAtNanoseconds: UInt64
+}

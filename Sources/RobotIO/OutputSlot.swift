@@ -1,0 +1,55 @@
+/// A register range the control loop writes cyclically, without allocating.
+///
+/// The loop fills the slot's preallocated buffer with `ModbusBus.post`; the bus thread
+/// sends the newest contents at the slot's priority, ahead of queued requests of the
+/// same priority. Posting again before the bus sent the previous contents replaces
+/// them (the newest set-point wins), so a caller that needs an edge (0 then 1) waits
+/// until `sentSequence` reaches the sequence `post` returned.
+public final class OutputSlot: @unchecked Sendable {
+    public let unit: UInt8
+    public let address: UInt16
+    public let capacity: Int
+    public let priority: BusPriority
+
+    // Guarded by the owning bus's condition lock.
+    let storage: UnsafeMutablePointer<UInt16>
+    var count = 0
+    var dirty = false
+    var postedSequence: UInt64 = 0
+    var postedAtNanoseconds: UInt64 = 0
+
+    // Guarded by the owning bus's state lock.
+    var sent: UInt64 = 0
+    var sentAt: UInt64 = 0
+    var postToWireNanoseconds: UInt64 = 0
+    var failures: UInt64 = 0
+    var consecutiveFailures = 0
+    var lastErrorKind: BusError.Kind?
+
+    init(unit: UInt8, address: UInt16, capacity: Int, priority: BusPriority) {
+        self.unit = unit
+        self.address = address
+        self.capacity = capacity
+        self.priority = priority
+        storage = .allocate(capacity: capacity)
+        storage.initialize(repeating: 0, count: capacity)
+    }
+
+    deinit {
+        storage.deallocate()
+    }
+}
+
+/// What the bus has done with a slot's posts.
+public struct OutputSlotStatus: Sendable, Equatable {
+    /// The sequence of the last post that reached the wire and was acknowledged.
+    public let sentSequence: UInt64
+    /// CLOCK_MONOTONIC time that write completed.
+    public let sentAtNanoseconds: UInt64
+    /// Time from that post to the write completing on the wire.
+    public let postToWireNanoseconds: UInt64
+    /// Writes from this slot that failed after retries, and how many in a row.
+    public let failures: UInt64
+    public let consecutiveFailures: Int
+    public let lastError: BusError.Kind?
+}

@@ -1,0 +1,169 @@
+import FirmwareProtocol
+import Foundation
+import RobotControl
+import RobotIO
+import RobotSimulator
+import Testing
+
+/// The real loop against the simulator over a pty, in real time.
+@Suite(.serialized) struct ControlLoopHILTests {
+    @Test func walksAndRaisesToTargetsWithinTolerance() async throws {
+        let h = try await LoopHarness()
+        let start = h.truth
+        let walk = await h.loop.run(.walk(metres: 0.4, speedMetresPerSecond: nil), timeout: 10)
+        #expect(walk?.state == .done, "walk: \(String(describing: walk))")
+        #expect(abs(h.truth.x - start.x - 0.4) <= 0.005, "walked \(h.truth.x - start.x) m")
+        let snapshot = h.loop.snapshot()
+        #expect(abs(snapshot.xMetres - (start.x + 0.4)) <= 0.005)
+
+        #expect(await h.homeLift()?.state == .done)
+        let raise = await h.loop.run(.lift(heightMetres: 0.6), timeout: 10)
+        #expect(raise?.state == .done, "lift: \(String(describing: raise))")
+        #expect(abs(h.truth.liftMetres - 0.6) <= 0.003, "lift at \(h.truth.liftMetres) m")
+        #expect(h.loop.snapshot().stopCause == nil)
+    }
+
+    @Test func estopDuringMotionStopsWithinOneTickAndOneTransaction() async throws {
+        let h = try await LoopHarness()
+        let walk = h.loop.submit(.walk(metres: 3, speedMetresPerSecond: nil))
+        #expect(await h.waitFor(5) { h.truth.speedMetresPerSecond > 0.3 })
+        let pressed = MonotonicClock.nanoseconds()
+        let estop = h.loop.submit(.estop)
+        #expect(await h.waitFor(1) { !h.truth.motionPowerOn })
+        let stopped = MonotonicClock.nanoseconds()
+        // The firmware cut power (and with it motion) once the e-stop write landed.
+        #expect(await h.waitFor(0.05) { h.truth.speedMetresPerSecond == 0 })
+        let elapsedMs = Double(stopped - pressed) / 1e6
+        // One 10 ms tick, one transaction (well under 1 ms here), and our 5 ms polling grain.
+        #expect(elapsedMs <= 10 + 2 + 5, "e-stop took \(elapsedMs) ms from the API call to power off")
+        #expect(h.loop.feedback(estop)?.state == .done)
+        #expect(await h.loop.result(of: walk, timeout: 2)?.problem == .stopped(.softwareEstop))
+        #expect(h.loop.snapshot().stopCause == .softwareEstop)
+        // Motion is refused until the e-stop is released, and resetFault alone does not release it.
+        let refused = await h.loop.run(.walk(metres: 0.1, speedMetresPerSecond: nil))
+        #expect(refused?.state == .blocked)
+        #expect(await h.loop.run(.resetFault)?.state == .blocked)
+        let release = await h.loop.run(.releaseEstop, timeout: 5)
+        #expect(release?.state == .done, "release: \(String(describing: release))")
+        #expect(h.loop.snapshot().stopCause == nil)
+        #expect(await h.waitFor(1) { h.truth.motionPowerOn })
+    }
+
+    @Test func pullingTheLinkStopsMotionAndNamesTheLostDevice() async throws {
+        let h = try await LoopHarness()
+        let walk = h.loop.submit(.walk(metres: 4, speedMetresPerSecond: nil))
+        #expect(await h.waitFor(5) { h.truth.speedMetresPerSecond > 0.3 })
+        h.simulator.faults.enqueue(.linkDrop(milliseconds: 1500))
+        // The firmware watchdog (500 ms) stops the robot even though nothing gets through.
+        #expect(await h.waitFor(1.5) { h.truth.speedMetresPerSecond == 0 })
+        let feedback = await h.loop.result(of: walk, timeout: 3)
+        guard case .stopped(.lostLink(let device, let missed))? = feedback?.problem else {
+            Issue.record("expected a lost-link stop, got \(String(describing: feedback))")
+            return
+        }
+        #expect(["safety", "chassis", "lift"].contains(device))
+        #expect(missed >= 3, "a lost link is declared after several missed transactions, not one")
+        guard case .lostLink? = h.loop.snapshot().stopCause else {
+            Issue.record("snapshot stop cause \(String(describing: h.loop.snapshot().stopCause))")
+            return
+        }
+        // Once the link is back, an explicit reset recovers; nothing moves by itself.
+        #expect(await h.waitFor(5) { h.loop.snapshot().linkUp.safety && h.loop.snapshot().linkUp.chassis })
+        let x = h.truth.x
+        let reset = await h.loop.run(.resetFault, timeout: 5)
+        #expect(reset?.state == .done, "reset: \(String(describing: reset))")
+        try await Task.sleep(nanoseconds: 500_000_000)
+        #expect(h.truth.x == x)
+    }
+
+    @Test func theDeadmanStopsMotionWhenKeepAlivesCease() async throws {
+        var configuration = ControlConfiguration()
+        configuration.deadmanTimeoutSeconds = 0.5
+        let h = try await LoopHarness(configuration: configuration)
+        h.loop.armDeadman(true)
+        let walk = h.loop.submit(.walk(metres: 4, speedMetresPerSecond: nil))
+        for _ in 0..<20 {
+            h.loop.keepAlive()
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        #expect(h.truth.speedMetresPerSecond > 0.3, "still walking while keep-alives come")
+        // Keep-alives stop: the loop decelerates the robot to a stop.
+        #expect(await h.waitFor(3) { h.truth.speedMetresPerSecond == 0 })
+        guard case .deadman? = h.loop.snapshot().stopCause else {
+            Issue.record("stop cause \(String(describing: h.loop.snapshot().stopCause))")
+            return
+        }
+        guard case .stopped(.deadman)? = await h.loop.result(of: walk, timeout: 1)?.problem else {
+            Issue.record("walk should fail with the deadman cause")
+            return
+        }
+    }
+
+    @Test func aDriveFaultIsResetAndTheDriveDoesNotJump() async throws {
+        let h = try await LoopHarness()
+        let walk = h.loop.submit(.walk(metres: 4, speedMetresPerSecond: nil))
+        #expect(await h.waitFor(5) { h.truth.speedMetresPerSecond > 0.3 })
+        h.simulator.model.inject(.driveFault(device: "chassis", code: 1))
+        let feedback = await h.loop.result(of: walk, timeout: 3)
+        #expect(feedback?.state == .failed)
+        #expect(await h.waitFor(1) { h.loop.snapshot().stopCause == .driveFault(device: "chassis", code: 1) })
+        let reset = await h.loop.run(.resetFault, timeout: 5)
+        #expect(reset?.state == .done, "reset: \(String(describing: reset))")
+        let x = h.truth.x
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        #expect(h.truth.x == x, "the drive resumed its old walk after the reset")
+        // And a new command works from where it stands.
+        let again = await h.loop.run(.walk(metres: 0.2, speedMetresPerSecond: nil), timeout: 10)
+        #expect(again?.state == .done)
+        #expect(abs(h.truth.x - x - 0.2) <= 0.005)
+    }
+
+    @Test func aCommandPastItsExpiryIsRefused() async throws {
+        let h = try await LoopHarness()
+        let id = h.loop.submit(.walk(metres: 1, speedMetresPerSecond: nil), expiresAtNanoseconds: MonotonicClock.nanoseconds() - 1)
+        let feedback = await h.loop.result(of: id, timeout: 2)
+        #expect(feedback?.state == .expired)
+        #expect(feedback?.problem?.description == "the command expired before the loop took it")
+        #expect(h.truth.speedMetresPerSecond == 0)
+    }
+
+    @Test func aLiftTargetOutOfRangeIsRefusedWithTheAllowedRange() async throws {
+        let h = try await LoopHarness()
+        let feedback = await h.loop.run(.lift(heightMetres: 3.5))
+        #expect(feedback?.state == .blocked)
+        #expect(feedback?.problem?.description == "lift height 3.500 m is out of range; allowed 0.350 to 2.750 m")
+        let unhomed = await h.loop.run(.lift(heightMetres: 1.0))
+        #expect(unhomed?.problem == .liftNotHomed)
+    }
+
+    @Test func aNewMotionCommandOverridesTheOldOne() async throws {
+        let h = try await LoopHarness()
+        let first = h.loop.submit(.walk(metres: 3, speedMetresPerSecond: nil))
+        #expect(await h.waitFor(5) { h.truth.speedMetresPerSecond > 0.2 })
+        let second = h.loop.submit(.stop)
+        #expect(await h.loop.result(of: first, timeout: 2)?.state == .overridden)
+        #expect(await h.loop.result(of: second, timeout: 2)?.state == .done)
+        #expect(await h.waitFor(3) { h.truth.speedMetresPerSecond == 0 })
+    }
+
+    @Test func aPathIntoAKeepOutZoneIsRefused() async throws {
+        var configuration = ControlConfiguration()
+        // The 20 ft container grown by 0.05 m.
+        configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 6.108, maxY: 0.05)]
+        let h = try await LoopHarness(configuration: configuration)
+        let feedback = await h.loop.run(.walkTo(x: 3, y: -1, speedMetresPerSecond: nil))
+        #expect(feedback?.state == .blocked)
+        #expect(feedback?.problem == .keepOut(x: 3, y: -1))
+    }
+
+    @Test func measureReturnsAReadingWithItsUncertainty() async throws {
+        let h = try await LoopHarness()
+        let feedback = await h.loop.run(.measure(seconds: 3), timeout: 10)
+        let reading = try #require(feedback?.reading, "measure: \(String(describing: feedback))")
+        #expect(abs(reading.seconds - 3) < 0.2)
+        // Background 0.1 μSv/h at 300 cps per μSv/h: about 90 counts in 3 s, σ ≈ 10.
+        #expect(reading.counts > 40 && reading.counts < 150, "counts \(reading.counts)")
+        #expect(abs(reading.doseRateMicrosievertsPerHour - 0.1) < 4 * reading.doseRateUncertaintyMicrosievertsPerHour)
+        #expect(abs(reading.countRateUncertaintyPerSecond - Double(reading.counts).squareRoot() / reading.seconds) < 0.01)
+    }
+}

@@ -30,6 +30,12 @@ let package = Package(
             providers: [.apt(["libserialport-dev"])]
         ),
 
+        // Strict YAML reading with line numbers, for configuration, scenario and rig files.
+        .target(
+            name: "StrictYAML",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+
         // The wire contract, in pure Swift. Shared by the controller and the simulator.
         .target(name: "FirmwareProtocol"),
 
@@ -62,7 +68,7 @@ let package = Package(
         // Hardware-in-the-loop rig: the firmware simulator. Depends only on the protocol.
         .target(
             name: "RobotSimulator",
-            dependencies: ["FirmwareProtocol", "CModbus", .product(name: "Yams", package: "Yams")],
+            dependencies: ["FirmwareProtocol", "CModbus", "StrictYAML"],
             path: "hil/Sources/RobotSimulator"
         ),
         .executableTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import StrictYAML
 
 /// A HIL rig: what the test suite runs against. `hil/rigs/simulator.yaml` (the default)
 /// starts the built-in simulator; a hardware rig file names the real robot's ports, so

@@ -1,4 +1,5 @@
 import Foundation
+@_exported import StrictYAML
 
 /// A HIL scenario: the yard, the containers and sources in it, the background, the
 /// robot's start, the link, and faults over time. Loaded from `hil/scenarios/*.yaml`.

@@ -1,13 +1,21 @@
 import Foundation
 import Yams
 
-/// A problem in a scenario or rig file, with the file, line and field it is about.
+/// A problem in a configuration, scenario or rig file, with the file, line and field it is about.
 public struct ConfigurationFileError: Error, Sendable, Equatable, CustomStringConvertible {
     public let file: String
     public let line: Int?
     public let column: Int?
     public let field: String
     public let message: String
+
+    public init(file: String, line: Int?, column: Int?, field: String, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.field = field
+        self.message = message
+    }
 
     public var description: String {
         let place = line.map { "\(file):\($0):\(column ?? 1)" } ?? file
@@ -16,13 +24,15 @@ public struct ConfigurationFileError: Error, Sendable, Equatable, CustomStringCo
 }
 
 /// Strict, line-aware access to a YAML mapping: unknown keys, wrong types and values
-/// out of range are errors that name the field and the line.
-struct YAMLFields {
-    let node: Node
-    let path: String
-    let file: String
+/// out of range are errors that name the field and the line. Shared by the
+/// controller's configuration and the simulator's scenario and rig files; it knows
+/// nothing of either.
+public struct YAMLFields {
+    public let node: Node
+    public let path: String
+    public let file: String
 
-    static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> YAMLFields {
+    public static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> YAMLFields {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -39,7 +49,7 @@ struct YAMLFields {
         return fields
     }
 
-    static func syntaxError(_ error: YamlError, file: String) -> ConfigurationFileError {
+    public static func syntaxError(_ error: YamlError, file: String) -> ConfigurationFileError {
         switch error {
         case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
             return ConfigurationFileError(file: file, line: mark.line, column: mark.column, field: "", message: "YAML syntax: \(problem)")
@@ -48,15 +58,15 @@ struct YAMLFields {
         }
     }
 
-    func error(_ message: String, at node: Node? = nil, field: String? = nil) -> ConfigurationFileError {
+    public func error(_ message: String, at node: Node? = nil, field: String? = nil) -> ConfigurationFileError {
         let mark = (node ?? self.node).mark
         return ConfigurationFileError(file: file, line: mark?.line, column: mark?.column, field: field ?? path, message: message)
     }
 
-    private func childPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    func childPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     /// Refuses keys outside `allowed`, so a misspelt key is an error rather than ignored.
-    func allowOnly(_ allowed: [String]) throws(ConfigurationFileError) {
+    public func allowOnly(_ allowed: [String]) throws(ConfigurationFileError) {
         guard let mapping = node.mapping else { throw error("must be a mapping") }
         for (key, _) in mapping {
             let name = key.string ?? "?"
@@ -66,23 +76,23 @@ struct YAMLFields {
         }
     }
 
-    func value(_ key: String) -> Node? { node.mapping?[key] }
+    public func value(_ key: String) -> Node? { node.mapping?[key] }
 
-    func has(_ key: String) -> Bool { value(key) != nil }
+    public func has(_ key: String) -> Bool { value(key) != nil }
 
-    func mapping(_ key: String) throws(ConfigurationFileError) -> YAMLFields? {
+    public func mapping(_ key: String) throws(ConfigurationFileError) -> YAMLFields? {
         guard let child = value(key) else { return nil }
         guard child.mapping != nil else { throw error("must be a mapping", at: child, field: childPath(key)) }
         return YAMLFields(node: child, path: childPath(key), file: file)
     }
 
-    func list(_ key: String) throws(ConfigurationFileError) -> [YAMLFields] {
+    public func list(_ key: String) throws(ConfigurationFileError) -> [YAMLFields] {
         guard let child = value(key) else { return [] }
         guard let sequence = child.sequence else { throw error("must be a list", at: child, field: childPath(key)) }
         return sequence.enumerated().map { YAMLFields(node: $0.element, path: "\(childPath(key))[\($0.offset)]", file: file) }
     }
 
-    func double(_ key: String, default fallback: Double? = nil, in range: ClosedRange<Double>? = nil) throws(ConfigurationFileError) -> Double {
+    public func double(_ key: String, default fallback: Double? = nil, in range: ClosedRange<Double>? = nil) throws(ConfigurationFileError) -> Double {
         guard let child = value(key) else {
             if let fallback { return fallback }
             throw error("the key '\(key)' is required", field: childPath(key))
@@ -96,7 +106,7 @@ struct YAMLFields {
         return number
     }
 
-    func integer(_ key: String, default fallback: Int? = nil, in range: ClosedRange<Int>? = nil) throws(ConfigurationFileError) -> Int {
+    public func integer(_ key: String, default fallback: Int? = nil, in range: ClosedRange<Int>? = nil) throws(ConfigurationFileError) -> Int {
         guard let child = value(key) else {
             if let fallback { return fallback }
             throw error("the key '\(key)' is required", field: childPath(key))
@@ -110,7 +120,7 @@ struct YAMLFields {
         return number
     }
 
-    func string(_ key: String, default fallback: String? = nil) throws(ConfigurationFileError) -> String {
+    public func string(_ key: String, default fallback: String? = nil) throws(ConfigurationFileError) -> String {
         guard let child = value(key) else {
             if let fallback { return fallback }
             throw error("the key '\(key)' is required", field: childPath(key))
@@ -121,7 +131,7 @@ struct YAMLFields {
         return text
     }
 
-    func bool(_ key: String, default fallback: Bool) throws(ConfigurationFileError) -> Bool {
+    public func bool(_ key: String, default fallback: Bool) throws(ConfigurationFileError) -> Bool {
         guard let child = value(key) else { return fallback }
         guard let flag = child.bool else {
             throw error("'\(child.string ?? "?")' is not true or false", at: child, field: childPath(key))
@@ -130,7 +140,7 @@ struct YAMLFields {
     }
 
     /// A value from a fixed set of names.
-    func choice<T>(_ key: String, _ options: [(String, T)], default fallback: T? = nil) throws(ConfigurationFileError) -> T {
+    public func choice<T>(_ key: String, _ options: [(String, T)], default fallback: T? = nil) throws(ConfigurationFileError) -> T {
         guard value(key) != nil else {
             if let fallback { return fallback }
             throw error("the key '\(key)' is required; allowed \(options.map(\.0).joined(separator: ", "))", field: childPath(key))

@@ -10,12 +10,15 @@ let package = Package(
         .library(name: "RobotControl", targets: ["RobotControl"]),
         .library(name: "RobotSimulator", targets: ["RobotSimulator"]),
         .executable(name: "robotctl", targets: ["robotctl"]),
+        .executable(name: "robotd", targets: ["robotd"]),
         .executable(name: "robot-sim", targets: ["robot-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
@@ -57,6 +60,25 @@ let package = Package(
             ]
         ),
 
+        // robotd's parts: configuration file, services, the simulator child process.
+        .target(
+            name: "RobotDaemon",
+            dependencies: [
+                "RobotControl", "RobotIO", "FirmwareProtocol", "StrictYAML",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "robotd",
+            dependencies: [
+                "RobotDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         .executableTarget(
             name: "robotctl",
             dependencies: [
@@ -95,6 +117,10 @@ let package = Package(
         .testTarget(
             name: "FirmwareProtocolTests",
             dependencies: ["FirmwareProtocol"]
+        ),
+        .testTarget(
+            name: "RobotDaemonTests",
+            dependencies: ["RobotDaemon", "RobotControl"]
         ),
         .testTarget(
             name: "RobotControlTests",

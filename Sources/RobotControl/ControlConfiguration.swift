@@ -97,7 +97,10 @@ public struct ControlConfiguration: Sendable, Equatable {
         if !(0.3...2.8).contains(liftMinimumMetres) || !(0.3...2.8).contains(liftMaximumMetres) || liftMinimumMetres >= liftMaximumMetres {
             found.append("lift range \(liftMinimumMetres)-\(liftMaximumMetres) m must lie inside the firmware's 0.3-2.8 m, minimum below maximum")
         }
-        if !(liftMinimumMetres...liftMaximumMetres).contains(liftParkMetres) { found.append("liftParkMetres must lie inside the lift range") }
+        // Plain comparisons: a range literal would trap if the minimum were above the maximum.
+        if liftParkMetres < liftMinimumMetres || liftParkMetres > liftMaximumMetres {
+            found.append("liftParkMetres must lie inside the lift range")
+        }
         if !(0.001...0.2).contains(liftMaxSpeedMetresPerSecond) { found.append("liftMaxSpeedMetresPerSecond must be 0.001 to 0.2") }
         if lostLinkMissedPolls < 1 { found.append("lostLinkMissedPolls must be at least 1") }
         if !(50...10_000).contains(Int(watchdogTimeoutMilliseconds)) { found.append("watchdogTimeoutMilliseconds must be 50 to 10000") }

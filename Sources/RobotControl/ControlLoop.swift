@@ -146,10 +146,11 @@ public final class ControlLoop: @unchecked Sendable {
         mailbox.feedback(for: id)
     }
 
-    /// Waits until the command reaches a final state (or `timeout` passes).
+    /// Waits until the command reaches a final state (or `timeout` passes, or the task
+    /// is cancelled); returns the feedback as it then stands.
     public func result(of id: UInt64, timeout: Double = 120) async -> CommandFeedback? {
         let deadline = MonotonicClock.nanoseconds() &+ UInt64(timeout * 1e9)
-        while MonotonicClock.nanoseconds() < deadline {
+        while MonotonicClock.nanoseconds() < deadline && !Task.isCancelled {
             if let f = mailbox.feedback(for: id), f.state.isFinal { return f }
             try? await Task.sleep(nanoseconds: 2_000_000)
         }

@@ -1,0 +1,111 @@
+import Foundation
+import RobotControl
+import RobotIO
+import StrictYAML
+
+/// robotd's one configuration file: the robot, its bus (by path or USB identity),
+/// the loop rate, limits and safety timings. Every key is optional; the defaults are
+/// documented in `docs/robotd.yaml`.
+public struct DaemonConfiguration: Sendable {
+    public var robotId = "RIR-01"
+    public var endpoint: BusEndpoint = .rtu(.path("/tmp/robot-sim/bus0"))
+    public var maxRetries = 1
+    public var control = ControlConfiguration()
+
+    public init() {}
+
+    public static func load(path: String) throws(ConfigurationFileError) -> DaemonConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationFileError(file: path, line: nil, column: nil, field: "",
+                                         message: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> DaemonConfiguration {
+        let root = try YAMLFields.parse(text, file: file)
+        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls"])
+        var config = DaemonConfiguration()
+        config.robotId = try root.string("robot", default: config.robotId)
+        var c = config.control
+
+        if let bus = try root.mapping("bus") {
+            try bus.allowOnly(["port", "tcp", "baud", "responseTimeoutMilliseconds", "maxRetries"])
+            let timeout = try bus.integer("responseTimeoutMilliseconds", default: 100, in: 5...10_000)
+            let baud = try bus.integer("baud", default: 115_200, in: 1200...4_000_000)
+            config.maxRetries = try bus.integer("maxRetries", default: 1, in: 0...5)
+            switch (bus.has("port"), bus.has("tcp")) {
+            case (true, false):
+                let text = try bus.string("port")
+                do {
+                    config.endpoint = .rtu(try PortSelector(parsing: text), baud: baud, responseTimeoutMilliseconds: timeout)
+                } catch {
+                    throw bus.error(error.reason, at: bus.value("port"), field: "bus.port")
+                }
+            case (false, true):
+                let text = try bus.string("tcp")
+                let parts = text.split(separator: ":")
+                guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else {
+                    throw bus.error("'\(text)' is not HOST:PORT, e.g. 192.168.10.5:502", at: bus.value("tcp"), field: "bus.tcp")
+                }
+                config.endpoint = .tcp(host: String(parts[0]), port: port, responseTimeoutMilliseconds: timeout)
+            case (true, true):
+                throw bus.error("give either port or tcp, not both")
+            case (false, false):
+                config.endpoint = .rtu(.path("/tmp/robot-sim/bus0"), baud: baud, responseTimeoutMilliseconds: timeout)
+            }
+        }
+        if let loop = try root.mapping("loop") {
+            try loop.allowOnly(["rateHertz", "realtimePriority"])
+            c.loopRateHertz = try loop.double("rateHertz", default: c.loopRateHertz, in: 1...1000)
+            c.realtimePriority = Int32(try loop.integer("realtimePriority", default: Int(c.realtimePriority), in: 1...99))
+        }
+        if let limits = try root.mapping("limits") {
+            try limits.allowOnly(["chassisMaxSpeedMetresPerSecond", "chassisAccelerationMetresPerSecond2", "turnRateDegreesPerSecond",
+                                  "chassisToleranceMetres", "maximumWalkMetres", "liftMinimumMetres", "liftMaximumMetres",
+                                  "liftMaxSpeedMetresPerSecond", "liftAccelerationMetresPerSecond2", "liftToleranceMetres",
+                                  "liftParkMetres", "keepOutZones"])
+            c.chassisMaxSpeedMetresPerSecond = try limits.double("chassisMaxSpeedMetresPerSecond", default: c.chassisMaxSpeedMetresPerSecond, in: 0.01...0.5)
+            c.chassisAccelerationMetresPerSecond2 = try limits.double("chassisAccelerationMetresPerSecond2", default: c.chassisAccelerationMetresPerSecond2, in: 0.01...0.5)
+            c.turnRateDegreesPerSecond = try limits.double("turnRateDegreesPerSecond", default: c.turnRateDegreesPerSecond, in: 1...90)
+            c.chassisToleranceMetres = try limits.double("chassisToleranceMetres", default: c.chassisToleranceMetres, in: 0.001...0.1)
+            c.maximumWalkMetres = try limits.double("maximumWalkMetres", default: c.maximumWalkMetres, in: 0.1...1000)
+            c.liftMinimumMetres = try limits.double("liftMinimumMetres", default: c.liftMinimumMetres, in: 0.3...2.8)
+            c.liftMaximumMetres = try limits.double("liftMaximumMetres", default: c.liftMaximumMetres, in: 0.3...2.8)
+            c.liftMaxSpeedMetresPerSecond = try limits.double("liftMaxSpeedMetresPerSecond", default: c.liftMaxSpeedMetresPerSecond, in: 0.001...0.2)
+            c.liftAccelerationMetresPerSecond2 = try limits.double("liftAccelerationMetresPerSecond2", default: c.liftAccelerationMetresPerSecond2, in: 0.001...0.4)
+            c.liftToleranceMetres = try limits.double("liftToleranceMetres", default: c.liftToleranceMetres, in: 0.001...0.05)
+            c.liftParkMetres = try limits.double("liftParkMetres", default: c.liftParkMetres, in: 0.3...2.8)
+            for zone in try limits.list("keepOutZones") {
+                try zone.allowOnly(["minX", "minY", "maxX", "maxY"])
+                let z = KeepOutZone(minX: try zone.double("minX"), minY: try zone.double("minY"),
+                                    maxX: try zone.double("maxX"), maxY: try zone.double("maxY"))
+                guard z.minX < z.maxX, z.minY < z.maxY else { throw zone.error("minX must be below maxX and minY below maxY") }
+                c.keepOutZones.append(z)
+            }
+        }
+        if let safety = try root.mapping("safety") {
+            try safety.allowOnly(["lostLinkMissedPolls", "watchdogTimeoutMilliseconds", "watchdogRefreshMilliseconds", "deadmanTimeoutSeconds"])
+            c.lostLinkMissedPolls = try safety.integer("lostLinkMissedPolls", default: c.lostLinkMissedPolls, in: 1...100)
+            c.watchdogTimeoutMilliseconds = UInt16(try safety.integer("watchdogTimeoutMilliseconds", default: Int(c.watchdogTimeoutMilliseconds), in: 50...10_000))
+            c.watchdogRefreshMilliseconds = try safety.integer("watchdogRefreshMilliseconds", default: c.watchdogRefreshMilliseconds, in: 5...5000)
+            c.deadmanTimeoutSeconds = try safety.double("deadmanTimeoutSeconds", default: c.deadmanTimeoutSeconds, in: 0.1...60)
+        }
+        if let polls = try root.mapping("polls") {
+            try polls.allowOnly(["safetyMilliseconds", "chassisMilliseconds", "liftMilliseconds", "detectorMilliseconds"])
+            c.safetyPollMilliseconds = try polls.integer("safetyMilliseconds", default: c.safetyPollMilliseconds, in: 1...1000)
+            c.chassisPollMilliseconds = try polls.integer("chassisMilliseconds", default: c.chassisPollMilliseconds, in: 1...1000)
+            c.liftPollMilliseconds = try polls.integer("liftMilliseconds", default: c.liftPollMilliseconds, in: 1...1000)
+            c.detectorPollMilliseconds = try polls.integer("detectorMilliseconds", default: c.detectorPollMilliseconds, in: 1...1000)
+        }
+        // Cross-field rules (lift range order, watchdog refresh vs timeout, …).
+        if let problem = c.problems().first {
+            throw root.error(problem)
+        }
+        config.control = c
+        return config
+    }
+}

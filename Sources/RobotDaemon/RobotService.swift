@@ -1,0 +1,69 @@
+import FirmwareProtocol
+import Foundation
+import Logging
+import RobotControl
+import RobotIO
+import ServiceLifecycle
+
+/// The robot as a service: starts the control loop, warns about overruns (throttled),
+/// and on a graceful shutdown (SIGTERM, SIGINT) stops motion, lowers the lift to its
+/// park height when that is safe, and stops the loop and the bus.
+public struct RobotService: Service {
+    public let loop: ControlLoop
+    public let logger: Logger
+    /// Runs once the loop is up (the demo), before waiting for shutdown.
+    public let afterStart: (@Sendable (ControlLoop, Logger) async -> Void)?
+
+    public init(loop: ControlLoop, logger: Logger, afterStart: (@Sendable (ControlLoop, Logger) async -> Void)? = nil) {
+        self.loop = loop
+        self.logger = logger
+        self.afterStart = afterStart
+    }
+
+    public func run() async throws {
+        do {
+            try await loop.start()
+        } catch {
+            logger.critical("robot did not start", metadata: ["error": "\(error)"])
+            throw error
+        }
+        let rate = loop.configuration.loopRateHertz
+        logger.info("control loop running", metadata: ["rateHertz": "\(rate)", "bus": "\(loop.bus.configuration.endpoint)"])
+        for note in loop.realtimeNotes { logger.notice("\(note)") }
+        let monitor = Task { [loop, logger] in
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 5_000_000_000)
+                let missed = loop.takeUnreportedOverruns()
+                if missed > 0 { logger.warning("control loop overran", metadata: ["ticksMissed": "\(missed)"]) }
+            }
+        }
+        if let afterStart {
+            // A shutdown during the demo cancels it; the loop then stops what it was doing.
+            _ = try? await cancelWhenGracefulShutdown { [loop, logger] in await afterStart(loop, logger) }
+        }
+        try? await gracefulShutdown()
+        monitor.cancel()
+        await shutDownSafely()
+    }
+
+    /// Stop motion; park the lift if nothing says it is unsafe; then stop the loop.
+    public func shutDownSafely() async {
+        logger.info("shutting down: stopping motion")
+        _ = await loop.run(.stop, timeout: 2)
+        let s = loop.snapshot()
+        let park = loop.configuration.liftParkMetres
+        if s.stopCause == nil, s.liftHomed, s.liftState == .operationEnabled || s.liftState == .switchOnDisabled,
+           s.motionPowerOn, abs(s.liftHeightMetres - park) > loop.configuration.liftToleranceMetres {
+            logger.info("lowering the lift to its park height", metadata: ["parkMetres": "\(park)"])
+            let result = await loop.run(.lift(heightMetres: park), timeout: 30)
+            if result?.state != .done {
+                logger.warning("lift not parked", metadata: ["result": "\(String(describing: result?.problem))"])
+            }
+        } else if let cause = s.stopCause {
+            logger.notice("lift left where it is: robot stopped (\(cause))")
+        }
+        loop.stop()
+        loop.bus.stop()
+        logger.info("robot stopped")
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+
+/// robotd as a process: `--sim` gives a working robot in one command, and SIGTERM
+/// stops motion, parks the lift and exits cleanly.
+@Suite(.serialized) struct RobotdProcessTests {
+    static var binDirectory: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    }
+
+    /// Runs robotd with `arguments`, collecting its standard error; `until` sees each line.
+    final class Daemon: @unchecked Sendable {
+        let process = Process()
+        private let lock = NSLock()
+        private var text = ""
+
+        init(_ arguments: [String]) throws {
+            process.executableURL = RobotdProcessTests.binDirectory.appendingPathComponent("robotd")
+            process.arguments = arguments
+            let pipe = Pipe()
+            process.standardError = pipe
+            process.standardOutput = pipe
+            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let data = handle.availableData
+                guard let self, !data.isEmpty else { return }
+                self.lock.lock()
+                self.text += String(decoding: data, as: UTF8.self)
+                self.lock.unlock()
+            }
+            try process.run()
+        }
+
+        var output: String {
+            lock.lock()
+            defer { lock.unlock() }
+            return text
+        }
+
+        func waitFor(_ needle: String, seconds: Double) async -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if output.contains(needle) { return true }
+                try? await Task.sleep(nanoseconds: 20_000_000)
+            }
+            return output.contains(needle)
+        }
+
+        func waitForExit(seconds: Double) async -> Int32? {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if !process.isRunning { return process.terminationStatus }
+                try? await Task.sleep(nanoseconds: 20_000_000)
+            }
+            process.terminate()
+            return nil
+        }
+    }
+
+    @Test func sigtermStopsMotionParksTheLiftAndExits() async throws {
+        let daemon = try Daemon(["--sim", "--demo"])
+        #expect(await daemon.waitFor("step=raise the detector to 1.5 m", seconds: 60), "\(daemon.output)")
+        kill(daemon.process.processIdentifier, SIGTERM)
+        let status = await daemon.waitForExit(seconds: 40)
+        let output = daemon.output
+        #expect(status == 0, "exit status \(String(describing: status)):\n\(output)")
+        #expect(output.contains("shutting down: stopping motion"))
+        #expect(output.contains("lowering the lift to its park height"))
+        #expect(!output.contains("lift not parked"))
+        #expect(output.contains("robot stopped"))
+        #expect(output.contains("robot-sim: stopped"), "the simulator child is stopped too")
+    }
+
+    @Test func aBadConfigurationFileIsRefusedWithItsLine() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("robotd-bad-\(getpid()).yaml")
+        try "loop:\n  rateHertz: 5000\n".write(to: file, atomically: true, encoding: .utf8)
+        let daemon = try Daemon(["--config", file.path])
+        let status = await daemon.waitForExit(seconds: 10)
+        #expect(status == 2)
+        #expect(daemon.output.contains("\(file.path):2:14: loop.rateHertz: 5000.0 is out of range; allowed 1.0 to 1000.0"), "\(daemon.output)")
+    }
+}

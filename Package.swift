@@ -114,6 +114,17 @@ let package = Package(
             path: "Benchmarks/BusBench"
         ),
 
+        .target(
+            name: "MallocCounter",
+            path: "Benchmarks/MallocCounter"
+        ),
+        .executableTarget(
+            name: "LoopBench",
+            dependencies: ["RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "MallocCounter",
+                           .product(name: "Histogram", package: "hdrhistogram-swift")],
+            path: "Benchmarks/LoopBench"
+        ),
+
         .testTarget(
             name: "FirmwareProtocolTests",
             dependencies: ["FirmwareProtocol"]

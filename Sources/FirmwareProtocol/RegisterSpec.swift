@@ -85,6 +85,9 @@ public struct BlockSpec: Sendable, Equatable {
     public let table: RegisterTable
     public let start: UInt16
     public let fields: [FieldSpec]
+    /// Registers the block spans, from `start` to the end of its last field. Stored, not
+    /// computed, because decoders check it on every read in the control loop's tick.
+    public let count: Int
 
     public init(device: String, name: String, table: RegisterTable, start: UInt16, fields: [FieldSpec]) {
         self.device = device
@@ -92,11 +95,9 @@ public struct BlockSpec: Sendable, Equatable {
         self.table = table
         self.start = start
         self.fields = fields
-    }
-
-    /// Registers the block spans, from `start` to the end of its last field.
-    public var count: Int {
-        fields.map { $0.offset + $0.words }.max() ?? 0
+        var end = 0
+        for field in fields { end = max(end, field.offset + field.words) }
+        self.count = end
     }
 
     /// Absolute register addresses covered by the block.

@@ -27,6 +27,9 @@ public final class FirmwareModel: @unchecked Sendable {
     private var previousOutputs: SafetyCommand.Outputs = []
     private var safetyHolding: [UInt16] = [0, 500, 0]
 
+    /// CLOCK_MONOTONIC time the last software e-stop write arrived, for latency benchmarks.
+    public private(set) var lastSoftwareEstopArrivalNanoseconds: UInt64 = 0
+
     // Chassis.
     private var chassisDrive = DriveStateMachine()
     private var chassisHolding: [UInt16]
@@ -107,6 +110,12 @@ public final class FirmwareModel: @unchecked Sendable {
         public var chassisState: DriveState
         public var liftState: DriveState
         public var simulatedSeconds: Double
+    }
+
+    public var softwareEstopArrivalNanoseconds: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return lastSoftwareEstopArrivalNanoseconds
     }
 
     public func truth() -> Truth {
@@ -266,7 +275,13 @@ public final class FirmwareModel: @unchecked Sendable {
             lastRefreshSeconds = simulatedSeconds
             watchdogRunning = true
         }
+        let wasSoftwareEstop = softwareEstop
         softwareEstop = command.outputs.contains(.softwareEstop)
+        if softwareEstop && !wasSoftwareEstop {
+            var ts = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            lastSoftwareEstopArrivalNanoseconds = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        }
         if softwareEstop { latchEstop() }
         let resetEdge = command.outputs.contains(.estopReset) && !previousOutputs.contains(.estopReset)
         previousOutputs = command.outputs

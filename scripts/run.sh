@@ -1,35 +1,23 @@
 #!/usr/bin/env bash
-# The main job: starts the robot simulator (firmware side, Modbus RTU on a pty and
-# TCP on loopback, with real 115200-baud line timing), lists the serial ports, and
-# probes every unit on the bus with robotctl. The simulator then stays up until
-# Ctrl-C so that robotctl, mbpoll or a rig can talk to it. Pass --once to stop after
-# the probe.
+# The main job: the controller daemon (robotd) with the built-in simulator as a child
+# process on a pty. It checks every unit's protocol version, starts the 100 Hz control
+# loop, and runs the smoke demo: home the lift, walk 1 m, raise the detector, measure
+# with uncertainty, lower it. robotd then keeps the robot under control until Ctrl-C,
+# which stops motion, parks the lift and exits. Pass --once to exit after the demo.
+# (The full container scan and the phone UI come with the inspection engine and the
+# command server.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 swift build
 bin="$(swift build --show-bin-path)"
-link=/tmp/robot-sim/bus0
 
-"$bin/robot-sim" --link "$link" --line-timing --tcp-port 1502 &
-sim=$!
-trap 'kill $sim 2>/dev/null; wait $sim 2>/dev/null || true' EXIT
-for _ in $(seq 50); do [ -e "$link" ] && break; sleep 0.1; done
-
-echo
-echo "== robotctl ports"
+echo "== serial ports (libserialport; the simulator's pty is not listed)"
 "$bin/robotctl" ports
 echo
-echo "== robotctl probe --port $link"
-"$bin/robotctl" probe --port "$link"
-
+echo "== robotd --sim --demo"
 if [ "${1:-}" = "--once" ]; then
-    exit 0
+    exec "$bin/robotd" --sim --demo --exit-after-demo
 fi
-echo
-echo "The simulator is up: RTU at $link, TCP at 127.0.0.1:1502. Try:"
-echo "  $bin/robotctl probe --tcp 127.0.0.1:1502"
-echo "  mbpoll -m rtu -b 115200 -P none -a 3 -t 3 -r 17 -c 5 -1 $link"
-echo "Ctrl-C stops it."
-wait $sim
+exec "$bin/robotd" --sim --demo

@@ -32,8 +32,8 @@ public final class ControlLoop: @unchecked Sendable {
     private var tick: UInt64 = 0
     private var startedAtNanoseconds: UInt64 = 0
     private var lastSafetyRegisters: [UInt16] = []
-    private var lastChassisSample: UInt64 = 0
-    private var lastLiftSample: UInt64 = 0
+    /// Recent detector samples (counts, time base) for the live rate; fixed size.
+    private var rateWindow = RateWindow()
 
     // Shared with the command side, under `shared`.
     private let shared = NSLock()
@@ -874,9 +874,20 @@ public final class ControlLoop: @unchecked Sendable {
             s.liftHomed = l.flags.contains(.homed)
             s.liftMoving = l.flags.contains(.moving)
         }
-        if let d = inputs.detector {
+        if let d = inputs.detector, let block = inputs.detectorBlock {
             s.instrumentDoseRateMicrosievertsPerHour = d.doseRateMicrosievertsPerHour
             s.detectorOverload = d.flags.contains(.overload)
+            rateWindow.add(d, sequence: block.sequence)
+            if let (counts, ms) = rateWindow.span(atLeastMilliseconds: 1000), ms > 0, let info = detectorInfo {
+                let seconds = Double(ms) / 1000
+                let m = Double(counts) / seconds
+                let correction = max(1e-9, 1 - m * configuration.detectorDeadTimeSeconds)
+                s.countRatePerSecond = m / correction
+                s.countRateUncertaintyPerSecond = Double(counts).squareRoot() / seconds / (correction * correction)
+                let scale = info.calibrationFactor / info.sensitivityCountsPerSecondPerMicrosievertPerHour
+                s.doseRateMicrosievertsPerHour = s.countRatePerSecond * scale
+                s.doseRateUncertaintyMicrosievertsPerHour = s.countRateUncertaintyPerSecond * scale
+            }
         }
         if let safety = inputs.safety {
             s.motionPowerOn = safety.flags.contains(.motionPowerOn)
@@ -885,12 +896,64 @@ public final class ControlLoop: @unchecked Sendable {
         s.detectorAvailable = (inputs.detectorBlock?.consecutiveFailures ?? 1) == 0
         s.linkUp = ((inputs.safetyBlock?.consecutiveFailures ?? 1) == 0, (inputs.chassisBlock?.consecutiveFailures ?? 1) == 0,
                     (inputs.liftBlock?.consecutiveFailures ?? 1) == 0, s.detectorAvailable)
+        s.lifecycle = (
+            lifecycle(inputs.safetyBlock, operating: inputs.safety?.flags.contains(.motionPowerOn) == true, fault: false),
+            lifecycle(inputs.chassisBlock, operating: inputs.chassis?.driveState == .operationEnabled,
+                      fault: inputs.chassis?.driveState == .fault),
+            lifecycle(inputs.liftBlock, operating: inputs.lift?.driveState == .operationEnabled,
+                      fault: inputs.lift?.driveState == .fault),
+            lifecycle(inputs.detectorBlock, operating: inputs.detector?.flags.contains(.dataValid) == true,
+                      fault: inputs.detector?.flags.contains(.fault) == true))
         s.stopCause = stopCause
         shared.lock()
         s.deadmanArmed = deadmanArmed
         s.overruns = overruns
         snapshotValue = s
         shared.unlock()
+    }
+}
+
+extension ControlLoop {
+    func lifecycle(_ block: PolledBlock?, operating: Bool, fault: Bool) -> DeviceLifecycle {
+        guard let block, block.sequence > 0 else { return .unconfigured }
+        if block.consecutiveFailures >= configuration.lostLinkMissedPolls || fault { return .error }
+        return operating ? .active : .inactive
+    }
+}
+
+/// The last 64 detector samples, for a live count rate over about a second.
+struct RateWindow {
+    private var counts = [UInt32](repeating: 0, count: 64)
+    private var times = [UInt32](repeating: 0, count: 64)
+    private var next = 0
+    private var filled = 0
+    private var lastSequence: UInt64 = 0
+
+    mutating func add(_ sample: DetectorStatus, sequence: UInt64) {
+        guard sequence != lastSequence else { return }
+        lastSequence = sequence
+        // A reboot resets the time base: start the window again.
+        if filled > 0 {
+            let previous = (next + 63) % 64
+            if sample.timeBaseMilliseconds < times[previous] { filled = 0 }
+        }
+        counts[next] = sample.counts
+        times[next] = sample.timeBaseMilliseconds
+        next = (next + 1) % 64
+        filled = min(filled + 1, 64)
+    }
+
+    /// Counts and milliseconds from the newest sample back to the first one at least
+    /// `ms` older (or the oldest kept).
+    func span(atLeastMilliseconds ms: UInt32) -> (UInt32, UInt32)? {
+        guard filled >= 2 else { return nil }
+        let newest = (next + 63) % 64
+        var index = newest
+        for _ in 1..<filled {
+            index = (index + 63) % 64
+            if times[newest] &- times[index] >= ms { break }
+        }
+        return (counts[newest] &- counts[index], times[newest] &- times[index])
     }
 }
 

@@ -1,5 +1,17 @@
 import FirmwareProtocol
 
+/// Where a device stands, after ros2_control's hardware lifecycle.
+public enum DeviceLifecycle: String, Sendable, Equatable {
+    /// Not heard from yet.
+    case unconfigured
+    /// Answering, not operating (a drive not enabled, a detector without valid data).
+    case inactive
+    /// Operating.
+    case active
+    /// Link lost or in fault; only what needs this device is stopped.
+    case error
+}
+
 /// The loop's view of the robot after a tick. Plain values only, so publishing it
 /// costs a copy and no allocation.
 public struct RobotSnapshot: Sendable, Equatable {
@@ -21,6 +33,14 @@ public struct RobotSnapshot: Sendable, Equatable {
     public var estopButton = false
     public var stopCause: StopCause?
     public var linkUp = (safety: false, chassis: false, lift: false, detector: false)
+    public var lifecycle = (safety: DeviceLifecycle.unconfigured, chassis: DeviceLifecycle.unconfigured,
+                            lift: DeviceLifecycle.unconfigured, detector: DeviceLifecycle.unconfigured)
+    /// Count rate over about the last second from the detector's counts and time base,
+    /// dead-time corrected, with its 1 σ Poisson uncertainty; and the same as a dose rate.
+    public var countRatePerSecond = 0.0
+    public var countRateUncertaintyPerSecond = 0.0
+    public var doseRateMicrosievertsPerHour = 0.0
+    public var doseRateUncertaintyMicrosievertsPerHour = 0.0
     public var deadmanArmed = false
     public var overruns: UInt64 = 0
     public var lastWakeLatencyMicroseconds: UInt64 = 0

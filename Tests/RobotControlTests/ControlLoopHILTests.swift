@@ -166,4 +166,25 @@ import Testing
         #expect(abs(reading.doseRateMicrosievertsPerHour - 0.1) < 4 * reading.doseRateUncertaintyMicrosievertsPerHour)
         #expect(abs(reading.countRateUncertaintyPerSecond - Double(reading.counts).squareRoot() / reading.seconds) < 0.01)
     }
+
+    @Test func theSnapshotCarriesLifecyclesAndALiveRateWithItsUncertainty() async throws {
+        let h = try await LoopHarness()
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        var s = h.loop.snapshot()
+        #expect(s.lifecycle.safety == .active)
+        #expect(s.lifecycle.chassis == .inactive, "not enabled until a motion command")
+        #expect(s.lifecycle.detector == .active)
+        #expect(s.countRateUncertaintyPerSecond > 0)
+        #expect(abs(s.doseRateMicrosievertsPerHour - 0.1) < 5 * s.doseRateUncertaintyMicrosievertsPerHour + 0.02,
+                "live dose \(s.doseRateMicrosievertsPerHour) ± \(s.doseRateUncertaintyMicrosievertsPerHour)")
+        // A dead detector is an error for the detector only: motion still works.
+        h.simulator.model.inject(.detectorDead(true))
+        try await Task.sleep(nanoseconds: 200_000_000)
+        let walk = await h.loop.run(.walk(metres: 0.2, speedMetresPerSecond: nil), timeout: 10)
+        #expect(walk?.state == .done)
+        s = h.loop.snapshot()
+        #expect(s.lifecycle.chassis == .active)
+        #expect(s.lifecycle.detector == .inactive || s.lifecycle.detector == .error)
+        #expect(await h.loop.run(.measure(seconds: 1), timeout: 5)?.state != .done)
+    }
 }

@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "FirmwareProtocol", targets: ["FirmwareProtocol"]),
         .library(name: "RobotIO", targets: ["RobotIO"]),
         .library(name: "RobotControl", targets: ["RobotControl"]),
+        .library(name: "Inspection", targets: ["Inspection"]),
         .library(name: "RobotSimulator", targets: ["RobotSimulator"]),
         .executable(name: "robotctl", targets: ["robotctl"]),
         .executable(name: "robotd", targets: ["robotd"]),
@@ -58,6 +59,12 @@ let package = Package(
                 "RobotIO", "FirmwareProtocol",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
+        ),
+
+        // The SN/T 0570-2007 procedure: profiles, plans, statistics, verdicts, scans.
+        .target(
+            name: "Inspection",
+            dependencies: ["RobotControl", "StrictYAML"]
         ),
 
         // robotd's parts: configuration file, services, the simulator child process.
@@ -128,6 +135,10 @@ let package = Package(
         .testTarget(
             name: "FirmwareProtocolTests",
             dependencies: ["FirmwareProtocol"]
+        ),
+        .testTarget(
+            name: "InspectionTests",
+            dependencies: ["Inspection", "RobotControl", "RobotIO", "RobotSimulator", "StrictYAML"]
         ),
         .testTarget(
             name: "RobotDaemonTests",

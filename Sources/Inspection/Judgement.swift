@@ -1,0 +1,192 @@
+import Foundation
+
+/// One dwell at a point (or at the background station).
+public struct DoseReading: Sendable, Equatable, Codable {
+    public var counts: UInt32
+    public var seconds: Double
+    /// Dead-time corrected rate, and the dose rate it gives with the instrument's
+    /// sensitivity (raw) and calibration factor (gross = raw × factor).
+    public var countRatePerSecond: Double
+    public var rawDoseRate: Double
+    public var grossDoseRate: Double
+    public var instrumentDoseRate: Double
+    public var overload: Bool
+    public var takenAt: Date
+
+    public init(counts: UInt32, seconds: Double, countRatePerSecond: Double, rawDoseRate: Double, grossDoseRate: Double,
+                instrumentDoseRate: Double, overload: Bool, takenAt: Date) {
+        self.counts = counts
+        self.seconds = seconds
+        self.countRatePerSecond = countRatePerSecond
+        self.rawDoseRate = rawDoseRate
+        self.grossDoseRate = grossDoseRate
+        self.instrumentDoseRate = instrumentDoseRate
+        self.overload = overload
+        self.takenAt = takenAt
+    }
+}
+
+/// What a point (or the container) came out as.
+public enum Outcome: String, Sendable, Codable, Comparable {
+    /// Not distinguishable from background.
+    case pass
+    /// Significantly above background, but within the limit.
+    case anomalous
+    /// Above background + limit (confirmed by the re-measure).
+    case exceeds
+
+    public static func < (a: Outcome, b: Outcome) -> Bool {
+        let order: [Outcome] = [.pass, .anomalous, .exceeds]
+        return order.firstIndex(of: a)! < order.firstIndex(of: b)!
+    }
+}
+
+/// The instrument as it was during the scan.
+public struct InstrumentRecord: Sendable, Equatable, Codable {
+    public var serialNumber: String
+    public var sensitivityCountsPerSecondPerMicrosievertPerHour: Double
+    public var calibrationFactor: Double
+    /// YYYYMMDD.
+    public var calibrationDate: UInt32
+    public var calibrationExpiry: UInt32
+
+    public init(serialNumber: String, sensitivityCountsPerSecondPerMicrosievertPerHour: Double, calibrationFactor: Double,
+                calibrationDate: UInt32, calibrationExpiry: UInt32) {
+        self.serialNumber = serialNumber
+        self.sensitivityCountsPerSecondPerMicrosievertPerHour = sensitivityCountsPerSecondPerMicrosievertPerHour
+        self.calibrationFactor = calibrationFactor
+        self.calibrationDate = calibrationDate
+        self.calibrationExpiry = calibrationExpiry
+    }
+
+    /// Counts per second per unit of gross dose rate.
+    var countsPerGrossDose: Double { sensitivityCountsPerSecondPerMicrosievertPerHour / calibrationFactor }
+}
+
+/// The judged result of one point.
+public struct PointJudgement: Sendable, Equatable, Codable {
+    public var pointIndex: Int
+    public var grossMean: Double
+    public var grossMax: Double
+    public var grossDeviation: Double
+    public var net: Double
+    public var netUncertainty: Double
+    public var outcome: Outcome
+}
+
+/// The container's verdict and the statistics behind it.
+public struct Verdict: Sendable, Equatable, Codable {
+    public struct FaceSummary: Sendable, Equatable, Codable {
+        public var face: ProcedureProfile.Face
+        public var meanGross: Double
+        public var maxGross: Double
+        public var maxPointIndex: Int
+    }
+
+    public var outcome: Outcome
+    public var backgroundMean: Double
+    public var backgroundDeviation: Double
+    public var backgroundReadings: Int
+    public var limit: Double
+    /// Per-point α after the multiple-comparison correction, and its k.
+    public var pointAlpha: Double
+    public var k: Double
+    /// As dose rates (gross units) for a typical point's dwell.
+    public var decisionThreshold: Double
+    public var detectionLimit: Double
+    public var maxNet: Double
+    public var maxNetPointIndex: Int?
+    public var points: [PointJudgement]
+    public var faces: [FaceSummary]
+    public var flags: [String]
+}
+
+/// Why a verdict cannot be computed.
+public enum JudgementRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    case calibrationExpired(expiry: UInt32, scanDate: UInt32)
+    case overload(pointIndex: Int?)
+    case implausibleBackground(mean: Double, minimum: Double, maximum: Double)
+    case noBackground
+
+    public var description: String {
+        switch self {
+        case let .calibrationExpired(expiry, date):
+            return "the detector's calibration expired on \(expiry) (scan date \(date)); recalibrate, or use a profile whose calibration policy is 'flag'"
+        case .overload(let index):
+            return "the detector was overloaded" + (index.map { " at point \($0)" } ?? " during the background") + "; the reading is clipped and cannot be judged"
+        case let .implausibleBackground(mean, minimum, maximum):
+            return String(format: "background %.3f is outside the plausible %.3f to %.3f; check the station and the detector", mean, minimum, maximum)
+        case .noBackground:
+            return "no background was measured"
+        }
+    }
+}
+
+/// The judgement of SN/T 0570 §5 and §6: background + limit, significance with a
+/// container-level false-alarm rate, re-measure confirmation.
+public enum Judgement {
+    /// `points` maps a plan point's index to its readings; `remeasures` to re-measure readings.
+    public static func evaluate(plan: ScanPlan, instrument: InstrumentRecord, scanDate: UInt32, background: [DoseReading],
+                                points: [Int: [DoseReading]], remeasures: [Int: [DoseReading]]) throws(JudgementRefusal) -> Verdict {
+        let profile = plan.profile
+        var flags: [String] = []
+        if scanDate > instrument.calibrationExpiry {
+            if profile.calibrationPolicy == .refuse {
+                throw .calibrationExpired(expiry: instrument.calibrationExpiry, scanDate: scanDate)
+            }
+            flags.append("calibration expired on \(instrument.calibrationExpiry)")
+        }
+        guard !background.isEmpty else { throw .noBackground }
+        if background.contains(where: \.overload) { throw .overload(pointIndex: nil) }
+        for (index, readings) in points where readings.contains(where: \.overload) { throw .overload(pointIndex: index) }
+        let (bgMean, bgDeviation) = CountingStatistics.meanAndDeviation(background.map(\.grossDoseRate))
+        guard bgMean >= profile.backgroundPlausibleMinimum, bgMean <= profile.backgroundPlausibleMaximum else {
+            throw .implausibleBackground(mean: bgMean, minimum: profile.backgroundPlausibleMinimum, maximum: profile.backgroundPlausibleMaximum)
+        }
+        let bgSeconds = background.reduce(0) { $0 + $1.seconds }
+        let bgRate = Double(background.reduce(0) { $0 + Int($1.counts) }) / bgSeconds
+        let toDose = 1 / instrument.countsPerGrossDose
+        let alphaPoint = CountingStatistics.pointAlpha(profile.alpha, points: plan.points.count, correction: profile.multipleComparison)
+        let k = CountingStatistics.quantile(alpha: alphaPoint)
+        let typicalSeconds = Double(profile.readingsPerPoint) * profile.readingSeconds
+        let threshold = CountingStatistics.decisionThreshold(background: bgRate, grossSeconds: typicalSeconds, backgroundSeconds: bgSeconds, k: k)
+        let limitRate = CountingStatistics.detectionLimit(background: bgRate, grossSeconds: typicalSeconds, backgroundSeconds: bgSeconds, k: k)
+
+        var judged: [PointJudgement] = []
+        for point in plan.points {
+            guard let readings = points[point.index], !readings.isEmpty else { continue }
+            judged.append(judge(point.index, readings, remeasure: remeasures[point.index] ?? [], background: (bgMean, bgRate, bgSeconds),
+                                k: k, limit: profile.limitAboveBackground, toDose: toDose))
+        }
+        var faces: [Verdict.FaceSummary] = []
+        for face in profile.faces {
+            let onFace = judged.filter { j in plan.points[j.pointIndex].face == face }
+            guard let top = onFace.max(by: { $0.grossMean < $1.grossMean }) else { continue }
+            faces.append(Verdict.FaceSummary(face: face, meanGross: onFace.reduce(0) { $0 + $1.grossMean } / Double(onFace.count),
+                                             maxGross: top.grossMean, maxPointIndex: top.pointIndex))
+        }
+        let hottest = judged.max { $0.net < $1.net }
+        return Verdict(outcome: judged.map(\.outcome).max() ?? .pass, backgroundMean: bgMean, backgroundDeviation: bgDeviation,
+                       backgroundReadings: background.count, limit: profile.limitAboveBackground, pointAlpha: alphaPoint, k: k,
+                       decisionThreshold: threshold * toDose, detectionLimit: limitRate * toDose, maxNet: hottest?.net ?? 0,
+                       maxNetPointIndex: hottest?.pointIndex, points: judged, faces: faces, flags: flags)
+    }
+
+    static func judge(_ index: Int, _ readings: [DoseReading], remeasure: [DoseReading], background: (mean: Double, rate: Double, seconds: Double),
+                      k: Double, limit: Double, toDose: Double) -> PointJudgement {
+        let gross = readings.map(\.grossDoseRate)
+        let (mean, deviation) = CountingStatistics.meanAndDeviation(gross)
+        let seconds = readings.reduce(0) { $0 + $1.seconds }
+        let rate = Double(readings.reduce(0) { $0 + Int($1.counts) }) / max(seconds, 1e-9)
+        let (netRate, u) = CountingStatistics.net(gross: rate, grossSeconds: seconds, background: background.rate, backgroundSeconds: background.seconds)
+        let threshold = CountingStatistics.decisionThreshold(background: background.rate, grossSeconds: seconds, backgroundSeconds: background.seconds, k: k)
+        var outcome: Outcome = netRate > threshold ? .anomalous : .pass
+        if mean > background.mean + limit {
+            // The alarm stands only if the re-measure exceeds too.
+            let confirmed = remeasure.isEmpty || CountingStatistics.meanAndDeviation(remeasure.map(\.grossDoseRate)).mean > background.mean + limit
+            outcome = confirmed ? .exceeds : .anomalous
+        }
+        return PointJudgement(pointIndex: index, grossMean: mean, grossMax: gross.max() ?? mean, grossDeviation: deviation,
+                              net: netRate * toDose, netUncertainty: u * toDose, outcome: outcome)
+    }
+}

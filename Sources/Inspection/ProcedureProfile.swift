@@ -1,0 +1,163 @@
+import Foundation
+import StrictYAML
+
+/// Every parameter of the inspection procedure, versioned and stored with each scan.
+/// Defaults are those of `shared/domain/inspection-procedure.md` (SN/T 0570-2007 as
+/// reconstructed there).
+public struct ProcedureProfile: Sendable, Equatable, Codable {
+    public enum DoseUnit: String, Sendable, Codable { case microsievertPerHour = "uSv/h", micrograyPerHour = "uGy/h" }
+    public enum Face: String, Sendable, Codable, CaseIterable { case left, right, door, front }
+    public enum MultipleComparison: String, Sendable, Codable { case sidak, bonferroni, none }
+    public enum CalibrationPolicy: String, Sendable, Codable { case refuse, flag }
+
+    public var name = "SN/T 0570-2007"
+    public var version = 1
+    public var doseUnit = DoseUnit.microsievertPerHour
+
+    // Background (本底).
+    public var backgroundDistanceMetres = 10.0
+    public var backgroundHeightMetres = 1.0
+    public var backgroundReadings = 10
+    public var backgroundIntervalSeconds = 10.0
+    public var backgroundPlausibleMinimum = 0.04
+    public var backgroundPlausibleMaximum = 0.25
+
+    // Survey.
+    public var faces: [Face] = [.left, .right, .door, .front]
+    public var standOffMetres = 0.10
+    public var maxColumnSpacingMetres = 0.5
+    public var heightsMetres: [Double] = [0.5, 1.0, 1.5, 2.0, 2.5]
+    public var settleSeconds = 2.0
+    public var readingsPerPoint = 3
+    public var readingSeconds = 1.0
+    /// Adaptive dwell: read until the net rate's relative uncertainty is below the
+    /// target, or the cap. `nil` uses the fixed count above.
+    public var adaptiveTargetRelativeUncertainty: Double?
+    public var adaptiveCapSeconds = 10.0
+
+    // Judgement.
+    public var limitAboveBackground = 0.25
+    public var remeasureCount = 1
+    public var remeasureDwellFactor = 3.0
+    public var alpha = 0.05
+    public var multipleComparison = MultipleComparison.sidak
+    public var calibrationPolicy = CalibrationPolicy.refuse
+
+    public init() {}
+
+    /// Every problem in a profile file, each with its file, line and field.
+    public struct Problems: Error, Sendable, CustomStringConvertible {
+        public let problems: [ConfigurationFileError]
+        public var description: String { problems.map(\.description).joined(separator: "\n") }
+    }
+
+    public static func load(path: String) throws(Problems) -> ProcedureProfile {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw Problems(problems: [ConfigurationFileError(file: path, line: nil, column: nil, field: "",
+                                                             message: "cannot read the file: \(error.localizedDescription)")])
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Parses a profile, collecting every bad field rather than stopping at the first.
+    public static func parse(_ text: String, file: String) throws(Problems) -> ProcedureProfile {
+        var errors: [ConfigurationFileError] = []
+        func collect<T>(_ read: () throws(ConfigurationFileError) -> T) -> T? {
+            do { return try read() } catch {
+                errors.append(error)
+                return nil
+            }
+        }
+        guard let root = collect({ () throws(ConfigurationFileError) in try YAMLFields.parse(text, file: file) }) else {
+            throw Problems(problems: errors)
+        }
+        var p = ProcedureProfile()
+        _ = collect { () throws(ConfigurationFileError) in
+            try root.allowOnly(["name", "version", "doseUnit", "background", "faces", "standOffMetres", "grid", "point",
+                                "limitAboveBackground", "remeasure", "significance", "calibrationPolicy"])
+        }
+        p.name = collect { () throws(ConfigurationFileError) in try root.string("name") } ?? p.name
+        p.version = collect { () throws(ConfigurationFileError) in try root.integer("version", in: 1...1_000_000) } ?? p.version
+        p.doseUnit = collect { () throws(ConfigurationFileError) in
+            try root.choice("doseUnit", [("uSv/h", .microsievertPerHour), ("uGy/h", .micrograyPerHour)], default: p.doseUnit)
+        } ?? p.doseUnit
+        if let b = collect({ () throws(ConfigurationFileError) in try root.mapping("background") }) ?? nil {
+            _ = collect { () throws(ConfigurationFileError) in
+                try b.allowOnly(["distanceMetres", "heightMetres", "readings", "intervalSeconds", "plausibleMinimum", "plausibleMaximum"])
+            }
+            p.backgroundDistanceMetres = collect { () throws(ConfigurationFileError) in try b.double("distanceMetres", default: 10, in: 2...100) } ?? p.backgroundDistanceMetres
+            p.backgroundHeightMetres = collect { () throws(ConfigurationFileError) in try b.double("heightMetres", default: 1, in: 0.3...2.8) } ?? p.backgroundHeightMetres
+            p.backgroundReadings = collect { () throws(ConfigurationFileError) in try b.integer("readings", default: 10, in: 2...100) } ?? p.backgroundReadings
+            p.backgroundIntervalSeconds = collect { () throws(ConfigurationFileError) in try b.double("intervalSeconds", default: 10, in: 0.5...600) } ?? p.backgroundIntervalSeconds
+            p.backgroundPlausibleMinimum = collect { () throws(ConfigurationFileError) in try b.double("plausibleMinimum", default: 0.04, in: 0...10) } ?? p.backgroundPlausibleMinimum
+            p.backgroundPlausibleMaximum = collect { () throws(ConfigurationFileError) in try b.double("plausibleMaximum", default: 0.25, in: 0...10) } ?? p.backgroundPlausibleMaximum
+            if p.backgroundPlausibleMinimum >= p.backgroundPlausibleMaximum {
+                errors.append(b.error("plausibleMinimum must be below plausibleMaximum"))
+            }
+        }
+        if let faceList = collect({ () throws(ConfigurationFileError) in try root.list("faces") }), !faceList.isEmpty {
+            var faces: [Face] = []
+            for (i, node) in faceList.enumerated() {
+                let name = node.node.string ?? ""
+                if let face = Face(rawValue: name) {
+                    if faces.contains(face) {
+                        errors.append(node.error("face '\(name)' is listed twice", field: "faces[\(i)]"))
+                    }
+                    faces.append(face)
+                } else {
+                    errors.append(node.error("'\(name)' is not a face; allowed left, right, door, front (the top is out of reach)", field: "faces[\(i)]"))
+                }
+            }
+            p.faces = faces
+        } else if root.has("faces") {
+            errors.append(root.error("at least one face is needed", field: "faces"))
+        }
+        p.standOffMetres = collect { () throws(ConfigurationFileError) in try root.double("standOffMetres", default: 0.1, in: 0...1) } ?? p.standOffMetres
+        if let g = collect({ () throws(ConfigurationFileError) in try root.mapping("grid") }) ?? nil {
+            _ = collect { () throws(ConfigurationFileError) in try g.allowOnly(["maxColumnSpacingMetres", "heightsMetres"]) }
+            p.maxColumnSpacingMetres = collect { () throws(ConfigurationFileError) in try g.double("maxColumnSpacingMetres", default: 0.5, in: 0.1...5) } ?? p.maxColumnSpacingMetres
+            if let heights = collect({ () throws(ConfigurationFileError) in try g.list("heightsMetres") }) {
+                var values: [Double] = []
+                for (i, h) in heights.enumerated() {
+                    if let v = h.node.float, (0.35...2.75).contains(v) { values.append(v) } else {
+                        errors.append(h.error("'\(h.node.string ?? "?")' is not a height from 0.35 to 2.75 m (the lift's range)", field: "grid.heightsMetres[\(i)]"))
+                    }
+                }
+                if !heights.isEmpty { p.heightsMetres = values.sorted() }
+            }
+        }
+        if let pt = collect({ () throws(ConfigurationFileError) in try root.mapping("point") }) ?? nil {
+            _ = collect { () throws(ConfigurationFileError) in
+                try pt.allowOnly(["settleSeconds", "readings", "readingSeconds", "adaptiveTargetRelativeUncertainty", "adaptiveCapSeconds"])
+            }
+            p.settleSeconds = collect { () throws(ConfigurationFileError) in try pt.double("settleSeconds", default: 2, in: 0...60) } ?? p.settleSeconds
+            p.readingsPerPoint = collect { () throws(ConfigurationFileError) in try pt.integer("readings", default: 3, in: 1...100) } ?? p.readingsPerPoint
+            p.readingSeconds = collect { () throws(ConfigurationFileError) in try pt.double("readingSeconds", default: 1, in: 0.1...60) } ?? p.readingSeconds
+            if pt.has("adaptiveTargetRelativeUncertainty") {
+                p.adaptiveTargetRelativeUncertainty = collect { () throws(ConfigurationFileError) in try pt.double("adaptiveTargetRelativeUncertainty", in: 0.01...1) }
+            }
+            p.adaptiveCapSeconds = collect { () throws(ConfigurationFileError) in try pt.double("adaptiveCapSeconds", default: 10, in: 0.5...600) } ?? p.adaptiveCapSeconds
+        }
+        p.limitAboveBackground = collect { () throws(ConfigurationFileError) in try root.double("limitAboveBackground", default: 0.25, in: 0.01...100) } ?? p.limitAboveBackground
+        if let r = collect({ () throws(ConfigurationFileError) in try root.mapping("remeasure") }) ?? nil {
+            _ = collect { () throws(ConfigurationFileError) in try r.allowOnly(["count", "dwellFactor"]) }
+            p.remeasureCount = collect { () throws(ConfigurationFileError) in try r.integer("count", default: 1, in: 0...5) } ?? p.remeasureCount
+            p.remeasureDwellFactor = collect { () throws(ConfigurationFileError) in try r.double("dwellFactor", default: 3, in: 1...20) } ?? p.remeasureDwellFactor
+        }
+        if let s = collect({ () throws(ConfigurationFileError) in try root.mapping("significance") }) ?? nil {
+            _ = collect { () throws(ConfigurationFileError) in try s.allowOnly(["alpha", "correction"]) }
+            p.alpha = collect { () throws(ConfigurationFileError) in try s.double("alpha", default: 0.05, in: 0.0001...0.2) } ?? p.alpha
+            p.multipleComparison = collect { () throws(ConfigurationFileError) in
+                try s.choice("correction", [("sidak", .sidak), ("bonferroni", .bonferroni), ("none", .none)], default: .sidak)
+            } ?? p.multipleComparison
+        }
+        p.calibrationPolicy = collect { () throws(ConfigurationFileError) in
+            try root.choice("calibrationPolicy", [("refuse", .refuse), ("flag", .flag)], default: .refuse)
+        } ?? p.calibrationPolicy
+        guard errors.isEmpty else { throw Problems(problems: errors) }
+        return p
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+import Inspection
+import StrictYAML
+import Testing
+
+@Suite struct ContainerNumberTests {
+    @Test(arguments: ["CSQU3054383", "MSKU9070323", "csqu 305438 3"])
+    func validNumbersAreAccepted(_ text: String) throws {
+        let number = try ContainerNumber(text)
+        #expect(number.text.count == 11)
+    }
+
+    @Test func aWrongCheckDigitSaysWhichWasExpected() {
+        #expect(throws: ContainerNumber.Invalid(text: "CSQU3054384", reason: "check digit is 4, expected 3 for CSQU305438")) {
+            try ContainerNumber("CSQU3054384")
+        }
+    }
+
+    @Test func malformedNumbersSayWhatIsWrong() {
+        #expect((try? ContainerNumber("CSQ3054383")) == nil)
+        do {
+            _ = try ContainerNumber("CSQX3054383")
+            Issue.record("X is not a category")
+        } catch {
+            #expect(error.reason == "the fourth letter is the category and must be U, J or Z, not X")
+        }
+        #expect((try? ContainerNumber("CSQU30543A3")) == nil)
+    }
+
+    @Test func checkDigitOfTheStandardExample() {
+        // Hand-worked: C=13 S=30 Q=28 U=32 3 0 5 4 3 8, weighted by 1, 2, 4, …, 512:
+        // 13 + 60 + 112 + 256 + 48 + 0 + 320 + 512 + 768 + 4096 = 6185, and 6185 mod 11 = 3.
+        #expect(ContainerNumber.checkDigit(of: "CSQU305438") == 3)
+    }
+}
+
+@Suite struct ScanPlanTests {
+    func plan(_ size: ContainerSize, profile: ProcedureProfile = ProcedureProfile()) throws -> ScanPlan {
+        ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: size, xMetres: 0, yMetres: 0),
+                 profile: profile)
+    }
+
+    @Test func fortyFootGivesThreeHundredPoints() throws {
+        let p = try plan(.fortyFoot)
+        #expect(p.points.count == 300)
+        #expect(p.count(on: .left) == 125)
+        #expect(p.count(on: .right) == 125)
+        #expect(p.count(on: .door) == 25)
+        #expect(p.count(on: .front) == 25)
+        #expect(try plan(.fortyFootHighCube).points.count == 300)
+    }
+
+    @Test func twentyFootGivesOneHundredAndEighty() throws {
+        #expect(try plan(.twentyFoot).points.count == 180)
+    }
+
+    @Test func columnsAreEvenAndHalfASpacingFromTheEdges() throws {
+        let left = try plan(.fortyFoot).points.filter { $0.face == .left && $0.row == 0 }
+        let spacing = 12.192 / 25
+        #expect(abs(left[0].positionAlongFaceMetres - spacing / 2) < 1e-9)
+        #expect(abs(left[24].positionAlongFaceMetres - (12.192 - spacing / 2)) < 1e-9)
+        // The probe stands 0.10 m outside the left wall (y = +0.1 with the container along +x).
+        #expect(left.allSatisfy { abs($0.yMetres - 0.1) < 1e-9 })
+    }
+
+    @Test func theLiftServesColumnsInASerpentine() throws {
+        let points = try plan(.fortyFoot).points
+        // Up the first column, down the second: the lift never travels back empty.
+        #expect(points[0..<5].map(\.row) == [0, 1, 2, 3, 4])
+        #expect(points[5..<10].map(\.row) == [4, 3, 2, 1, 0])
+        // Consecutive points are never more than one column apart, and the path goes once round.
+        var travel = 0.0
+        for i in 1..<points.count {
+            travel += hypot(points[i].xMetres - points[i - 1].xMetres, points[i].yMetres - points[i - 1].yMetres)
+        }
+        #expect(travel < 2 * (12.192 + 2.438) + 2, "path length \(travel) m")
+    }
+
+    @Test func heightsAreClippedToTheContainer() throws {
+        var profile = ProcedureProfile()
+        profile.heightsMetres = [0.5, 1.5, 2.7]
+        #expect(try plan(.fortyFoot, profile: profile).points.allSatisfy { $0.heightMetres <= 2.591 })
+        #expect(try plan(.fortyFootHighCube, profile: profile).points.contains { $0.heightMetres == 2.7 })
+    }
+}
+
+@Suite struct CountingStatisticsTests {
+    @Test func quantilesOfTheNormalDistribution() {
+        #expect(abs(CountingStatistics.quantile(alpha: 0.05) - 1.6448536) < 1e-6)
+        #expect(abs(CountingStatistics.quantile(alpha: 0.025) - 1.9599640) < 1e-6)
+    }
+
+    @Test func decisionThresholdAndDetectionLimitWorkedByHand() {
+        // ρ0 = 30 cps over t0 = 100 s, tg = 3 s, α = 5 %:
+        // ρn* = 1.6449 · √(30/3 + 30/100) = 1.6449 · 3.2094 = 5.2789 cps.
+        // ρn# solves (x − 5.2789)² = 1.6449² · ((x + 30)/3 + 0.3): x = 11.4597 cps.
+        let k = CountingStatistics.quantile(alpha: 0.05)
+        let threshold = CountingStatistics.decisionThreshold(background: 30, grossSeconds: 3, backgroundSeconds: 100, k: k)
+        #expect(abs(threshold - 5.27893) < 1e-4)
+        let limit = CountingStatistics.detectionLimit(background: 30, grossSeconds: 3, backgroundSeconds: 100, k: k)
+        #expect(abs(limit - 11.45971) < 1e-4)
+        let (net, u) = CountingStatistics.net(gross: 45, grossSeconds: 3, background: 30, backgroundSeconds: 100)
+        #expect(net == 15)
+        #expect(abs(u - (15.0 + 0.3).squareRoot()) < 1e-12)
+    }
+
+    @Test func sidakKeepsTheContainerFalseAlarmRateAtAlpha() {
+        let alpha = CountingStatistics.pointAlpha(0.05, points: 300, correction: .sidak)
+        #expect(abs(alpha - 1.7096303e-4) < 1e-10)
+        #expect(abs(1 - pow(1 - alpha, 300) - 0.05) < 1e-12)
+        #expect(CountingStatistics.pointAlpha(0.05, points: 300, correction: .bonferroni) == 0.05 / 300)
+    }
+
+    @Test func meanAndSampleDeviation() {
+        let (mean, sd) = CountingStatistics.meanAndDeviation([0.10, 0.12, 0.08, 0.10])
+        #expect(abs(mean - 0.10) < 1e-12)
+        #expect(abs(sd - (0.0008 / 3).squareRoot()) < 1e-12)
+    }
+}
+
+@Suite struct JudgementTests {
+    let instrument = InstrumentRecord(serialNumber: "GD-1", sensitivityCountsPerSecondPerMicrosievertPerHour: 300,
+                                      calibrationFactor: 1, calibrationDate: 20260301, calibrationExpiry: 20270301)
+
+    func reading(_ dose: Double, seconds: Double = 1, overload: Bool = false) -> DoseReading {
+        let counts = UInt32((dose * 300 * seconds).rounded())
+        return DoseReading(counts: counts, seconds: seconds, countRatePerSecond: Double(counts) / seconds, rawDoseRate: dose,
+                           grossDoseRate: dose, instrumentDoseRate: dose, overload: overload, takenAt: Date())
+    }
+
+    func plan() throws -> ScanPlan {
+        ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .twentyFoot, xMetres: 0, yMetres: 0),
+                 profile: ProcedureProfile())
+    }
+
+    func verdict(hot: Double, remeasure: Double? = nil) throws -> Verdict {
+        let plan = try plan()
+        let background = (0..<10).map { _ in reading(0.10, seconds: 10) }
+        var points: [Int: [DoseReading]] = [:]
+        for p in plan.points { points[p.index] = [reading(0.10), reading(0.10), reading(0.10)] }
+        points[7] = [reading(hot), reading(hot), reading(hot)]
+        let remeasures = remeasure.map { [7: [reading($0, seconds: 9)]] } ?? [:]
+        return try Judgement.evaluate(plan: plan, instrument: instrument, scanDate: 20261129, background: background,
+                                      points: points, remeasures: remeasures)
+    }
+
+    @Test func aCleanContainerPasses() throws {
+        let v = try verdict(hot: 0.10)
+        #expect(v.outcome == .pass)
+        #expect(abs(v.backgroundMean - 0.10) < 1e-9)
+        #expect(v.points.count == 180)
+    }
+
+    @Test func aConfirmedHotPointExceeds() throws {
+        let v = try verdict(hot: 0.60, remeasure: 0.58)
+        #expect(v.outcome == .exceeds)
+        #expect(v.maxNetPointIndex == 7)
+        #expect(abs(v.maxNet - 0.50) < 0.01)
+    }
+
+    @Test func anUnconfirmedAlarmIsOnlyAnomalous() throws {
+        #expect(try verdict(hot: 0.60, remeasure: 0.20).outcome == .anomalous)
+    }
+
+    @Test func significantButWithinTheLimitIsAnomalous() throws {
+        // 0.28 against 0.10: net 0.18 < 0.25, far above the Šidák threshold for 3 s.
+        let v = try verdict(hot: 0.28)
+        #expect(v.outcome == .anomalous)
+        #expect(v.decisionThreshold < 0.18)
+    }
+
+    @Test func refusalsSayWhy() throws {
+        let plan = try plan()
+        let points = [0: [reading(0.1)]]
+        #expect(throws: JudgementRefusal.calibrationExpired(expiry: 20270301, scanDate: 20270302)) {
+            try Judgement.evaluate(plan: plan, instrument: instrument, scanDate: 20270302, background: [reading(0.1)], points: points, remeasures: [:])
+        }
+        #expect(throws: JudgementRefusal.implausibleBackground(mean: 0.5, minimum: 0.04, maximum: 0.25)) {
+            try Judgement.evaluate(plan: plan, instrument: instrument, scanDate: 20261129, background: [reading(0.5)], points: points, remeasures: [:])
+        }
+        #expect(throws: JudgementRefusal.overload(pointIndex: 0)) {
+            try Judgement.evaluate(plan: plan, instrument: instrument, scanDate: 20261129, background: [reading(0.1)],
+                                   points: [0: [reading(0.1, overload: true)]], remeasures: [:])
+        }
+    }
+}
+
+@Suite struct ProcedureProfileTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func theShippedProfilesLoad() throws {
+        let standard = try ProcedureProfile.load(path: Self.root.appendingPathComponent("profiles/snt0570-2007.yaml").path)
+        #expect(standard == ProcedureProfile(), "the file states the defaults")
+        let demo = try ProcedureProfile.load(path: Self.root.appendingPathComponent("profiles/demo.yaml").path)
+        #expect(demo.faces == [.left, .right])
+        #expect(demo.readingsPerPoint == 1)
+    }
+
+    @Test func everyBadFieldIsNamed() {
+        let yaml = """
+        name: broken
+        version: 0
+        faces: [left, top]
+        standOffMetres: 2
+        grid:
+          heightsMetres: [0.5, 3.5]
+        significance:
+          alpha: 0.5
+          correction: holm
+        """
+        do {
+            _ = try ProcedureProfile.parse(yaml, file: "p.yaml")
+            Issue.record("a broken profile must be refused")
+        } catch {
+            let fields = error.problems.map(\.field)
+            #expect(fields.contains("version"))
+            #expect(fields.contains("faces[1]"))
+            #expect(fields.contains("standOffMetres"))
+            #expect(fields.contains("grid.heightsMetres[1]"))
+            #expect(fields.contains("significance.alpha"))
+            #expect(fields.contains("significance.correction"))
+            #expect(error.problems.count == 6, "\(error)")
+            #expect(error.problems.allSatisfy { $0.line != nil })
+        }
+    }
+}

@@ -70,9 +70,10 @@ public struct ScanPlan: Sendable, Equatable, Codable {
         var waypoints: [Waypoint] = []
         // Once round the container: left wall (doors to front), front end, right wall
         // (front to doors), door end. Each face is walked in one direction only.
-        let order: [ProcedureProfile.Face] = [.left, .front, .right, .door].filter { profile.faces.contains($0) }
         var goingUp = true
-        for face in order {
+        // Corners of faces not surveyed still have to be walked round.
+        var pendingCorners: [(x: Double, y: Double)] = []
+        for face in [ProcedureProfile.Face.left, .front, .right, .door] {
             let length = face == .left || face == .right ? size.lengthMetres : size.widthMetres
             let columns = max(1, Int((length / profile.maxColumnSpacingMetres).rounded(.up)))
             let spacing = length / Double(columns)
@@ -84,8 +85,12 @@ public struct ScanPlan: Sendable, Equatable, Codable {
             case .right: corner = (size.lengthMetres + s, size.widthMetres + s)
             case .door: corner = (-s, size.widthMetres + s)
             }
-            let c = container.yard(along: corner.along, across: corner.across)
-            waypoints.append(Waypoint(beforePoint: points.count, xMetres: c.x, yMetres: c.y))
+            pendingCorners.append(container.yard(along: corner.along, across: corner.across))
+            guard profile.faces.contains(face) else { continue }
+            for c in pendingCorners {
+                waypoints.append(Waypoint(beforePoint: points.count, xMetres: c.x, yMetres: c.y))
+            }
+            pendingCorners.removeAll()
             for column in 0..<columns {
                 let t = (Double(column) + 0.5) * spacing
                 let local: (along: Double, across: Double)

@@ -1,0 +1,226 @@
+import FirmwareProtocol
+import Foundation
+import RobotControl
+
+/// Runs a scan plan through the control loop's command API: background, then every
+/// point (move, settle, measure), a re-measure where a point exceeds, then the verdict.
+/// Every reading goes to the record as it is taken; a run started on a record that
+/// already holds readings carries on after them (after a fault or a restart).
+public final class ScanExecutor: @unchecked Sendable {
+    public enum Phase: String, Sendable, Codable {
+        case starting, background, survey, computing, done, aborted, failed
+    }
+
+    public struct Progress: Sendable, Equatable, Codable {
+        public var phase: Phase
+        public var completedPoints: Int
+        public var totalPoints: Int
+        public var backgroundReadings: Int
+        public var paused: Bool
+        /// A safety stop is waiting for an officer's reset.
+        public var waitingForReset: String?
+        public var etaSeconds: Double
+    }
+
+    public enum Failure: Error, Sendable, CustomStringConvertible {
+        case aborted
+        case refused(JudgementRefusal)
+        case record(String)
+        case step(String)
+
+        public var description: String {
+            switch self {
+            case .aborted: return "the scan was aborted"
+            case .refused(let r): return "cannot compute a verdict: \(r)"
+            case .record(let m): return "the record could not be written: \(m)"
+            case .step(let m): return m
+            }
+        }
+    }
+
+    public let plan: ScanPlan
+    public let instrument: InstrumentRecord
+    private let loop: ControlLoop
+    private let record: ScanRecord
+    private let sleeper: Sleeper
+    private let lock = NSLock()
+    private var state: Progress
+    private var abortRequested = false
+    private var pausedFlag = false
+    private var secondsPerPoint = 10.0
+
+    public init(loop: ControlLoop, plan: ScanPlan, instrument: InstrumentRecord, record: ScanRecord, sleeper: Sleeper = Sleeper()) {
+        self.loop = loop
+        self.plan = plan
+        self.instrument = instrument
+        self.record = record
+        self.sleeper = sleeper
+        state = Progress(phase: .starting, completedPoints: 0, totalPoints: plan.points.count, backgroundReadings: 0,
+                         paused: false, waitingForReset: nil, etaSeconds: 0)
+    }
+
+    public var progress: Progress { lock.withLock { state } }
+    public func pause() { lock.withLock { pausedFlag = true; state.paused = true } }
+    public func resume() { lock.withLock { pausedFlag = false; state.paused = false } }
+    public func abort() { lock.withLock { abortRequested = true } }
+
+    private func update(_ change: (inout Progress) -> Void) { lock.withLock { change(&state) } }
+
+    /// Runs (or carries on with) the scan and returns the verdict.
+    public func run(scanDate: UInt32) async throws(Failure) -> Verdict {
+        let profile = plan.profile
+        do {
+            var background = try record.backgroundReadings()
+            var points = try record.pointReadings()
+            var remeasures = try record.remeasureReadings()
+            update { $0.phase = .background; $0.backgroundReadings = background.count }
+
+            if background.count < profile.backgroundReadings {
+                try await ensureHomed()
+                try await move(x: plan.backgroundX, y: plan.backgroundY, height: profile.backgroundHeightMetres)
+                while background.count < profile.backgroundReadings {
+                    let reading = try await measure(seconds: profile.backgroundIntervalSeconds)
+                    try record.appendBackground(reading)
+                    background.append(reading)
+                    update { $0.backgroundReadings = background.count }
+                }
+            }
+            let backgroundMean = CountingStatistics.meanAndDeviation(background.map(\.grossDoseRate)).mean
+            update {
+                $0.phase = .survey
+                $0.completedPoints = plan.points.filter { points[$0.index]?.count ?? 0 >= profile.readingsPerPoint }.count
+            }
+            try await ensureHomed()
+            let started = Date()
+            var done = 0
+            for point in plan.points {
+                var readings = points[point.index] ?? []
+                let needsRemeasure = { (r: [DoseReading]) in
+                    profile.remeasureCount > 0
+                        && CountingStatistics.meanAndDeviation(r.map(\.grossDoseRate)).mean > backgroundMean + profile.limitAboveBackground
+                }
+                let remeasured = remeasures[point.index]?.count ?? 0
+                if readings.count >= profile.readingsPerPoint && (!needsRemeasure(readings) || remeasured >= profile.remeasureCount) {
+                    continue
+                }
+                for waypoint in plan.waypoints where waypoint.beforePoint == point.index {
+                    try await move(x: waypoint.xMetres, y: waypoint.yMetres, height: nil)
+                }
+                try await move(x: point.xMetres, y: point.yMetres, height: point.heightMetres)
+                await sleeper.sleep(seconds: profile.settleSeconds)
+                while readings.count < profile.readingsPerPoint {
+                    let reading = try await measure(seconds: profile.readingSeconds)
+                    try record.appendPoint(point.index, reading, remeasure: false)
+                    readings.append(reading)
+                }
+                points[point.index] = readings
+                var taken = remeasured
+                while needsRemeasure(readings) && taken < profile.remeasureCount {
+                    let reading = try await measure(seconds: profile.readingSeconds * Double(profile.readingsPerPoint) * profile.remeasureDwellFactor)
+                    try record.appendPoint(point.index, reading, remeasure: true)
+                    remeasures[point.index, default: []].append(reading)
+                    taken += 1
+                }
+                done += 1
+                let elapsed = Date().timeIntervalSince(started)
+                secondsPerPoint = elapsed / Double(done)
+                update {
+                    $0.completedPoints += 1
+                    $0.etaSeconds = Double($0.totalPoints - $0.completedPoints) * secondsPerPoint
+                }
+            }
+            update { $0.phase = .computing }
+            let verdict: Verdict
+            do {
+                verdict = try Judgement.evaluate(plan: plan, instrument: instrument, scanDate: scanDate, background: background,
+                                                 points: points, remeasures: remeasures)
+            } catch {
+                update { $0.phase = .failed }
+                throw Failure.refused(error)
+            }
+            update { $0.phase = .done; $0.etaSeconds = 0 }
+            return verdict
+        } catch let failure as Failure {
+            if case .aborted = failure { update { $0.phase = .aborted } } else { update { $0.phase = .failed } }
+            throw failure
+        } catch {
+            update { $0.phase = .failed }
+            throw .record("\(error)")
+        }
+    }
+
+    // MARK: Steps
+
+    private func checkPauseAndAbort() async throws(Failure) {
+        while true {
+            let (abort, paused) = lock.withLock { (abortRequested, pausedFlag) }
+            if abort {
+                _ = await loop.run(.stop, timeout: 2)
+                throw .aborted
+            }
+            if !paused { return }
+            await sleeper.sleep(seconds: 0.1 * sleeper.timeScale)
+        }
+    }
+
+    /// Runs one command; on a safety stop waits for the officer's reset and retries,
+    /// on other failures retries a few times.
+    private func perform(_ command: RobotCommand, timeout: Double) async throws(Failure) -> CommandFeedback {
+        var attempts = 0
+        while true {
+            try await checkPauseAndAbort()
+            let feedback = await loop.run(command, timeout: timeout)
+            if let feedback, feedback.state == .done { return feedback }
+            attempts += 1
+            if let cause = loop.snapshot().stopCause {
+                update { $0.waitingForReset = cause.description }
+                while loop.snapshot().stopCause != nil {
+                    try await checkPauseAndAbort()
+                    try? await Task.sleep(nanoseconds: 50_000_000)
+                }
+                update { $0.waitingForReset = nil }
+                attempts = 0
+                continue
+            }
+            if attempts >= 5 {
+                throw .step("\(command) failed \(attempts) times: \(feedback?.problem.map { "\($0)" } ?? "no answer")")
+            }
+            await sleeper.sleep(seconds: 0.5 * sleeper.timeScale)
+        }
+    }
+
+    private func ensureHomed() async throws(Failure) {
+        if !loop.snapshot().liftHomed {
+            _ = try await perform(.homeLift, timeout: 120)
+        }
+    }
+
+    /// Walks (and lifts, at the same time) to a stand position.
+    private func move(x: Double, y: Double, height: Double?) async throws(Failure) {
+        let s = loop.snapshot()
+        let needWalk = hypot(s.xMetres - x, s.yMetres - y) > 0.004
+        let needLift = height.map { abs(s.liftHeightMetres - $0) > 0.002 } ?? false
+        if needWalk && needLift, let height {
+            // Both axes at once: the lift travels while the chassis walks.
+            let walkId = loop.submit(.walkTo(x: x, y: y, speedMetresPerSecond: nil))
+            let liftFeedback = try await perform(.lift(heightMetres: height), timeout: 60)
+            _ = liftFeedback
+            let walk = await loop.result(of: walkId, timeout: 120)
+            if walk?.state != .done {
+                _ = try await perform(.walkTo(x: x, y: y, speedMetresPerSecond: nil), timeout: 120)
+            }
+            return
+        }
+        if needWalk { _ = try await perform(.walkTo(x: x, y: y, speedMetresPerSecond: nil), timeout: 120) }
+        if needLift, let height { _ = try await perform(.lift(heightMetres: height), timeout: 60) }
+    }
+
+    private func measure(seconds: Double) async throws(Failure) -> DoseReading {
+        let feedback = try await perform(.measure(seconds: seconds), timeout: seconds / sleeper.timeScale + 30)
+        guard let r = feedback.reading else { throw .step("measurement returned no reading") }
+        let raw = r.doseRateMicrosievertsPerHour / instrument.calibrationFactor
+        return DoseReading(counts: r.counts, seconds: r.seconds, countRatePerSecond: r.countRatePerSecond, rawDoseRate: raw,
+                           grossDoseRate: raw * instrument.calibrationFactor, instrumentDoseRate: r.instrumentDoseRateMicrosievertsPerHour,
+                           overload: r.overload, takenAt: Date())
+    }
+}

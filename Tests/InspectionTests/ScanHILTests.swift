@@ -1,0 +1,102 @@
+import FirmwareProtocol
+import Foundation
+import Inspection
+import RobotControl
+import RobotIO
+import RobotSimulator
+import Testing
+
+/// Whole scans with the demo profile: the real loop drives the simulator (ten times
+/// faster than real time) through background and every point, then the verdict.
+@Suite(.serialized) struct ScanHILTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let timeScale = 10.0
+
+    final class Rig: @unchecked Sendable {
+        let simulator: Simulator
+        let bus: ModbusBus
+        let loop: ControlLoop
+
+        init(scenarioFile: String) async throws {
+            var scenario = try Scenario.load(path: ScanHILTests.root.appendingPathComponent(scenarioFile).path)
+            scenario.timeScale = ScanHILTests.timeScale
+            scenario.startLiftMetres = 0.4
+            simulator = try Simulator(scenario: scenario)
+            try simulator.start()
+            bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 50),
+                                                            maxRetries: 1))
+            var configuration = ControlConfiguration()
+            // Firmware time runs ten times faster: the watchdog period is in its time.
+            configuration.watchdogTimeoutMilliseconds = 5000
+            configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
+            loop = ControlLoop(bus: bus, configuration: configuration)
+            try await loop.start()
+        }
+
+        deinit {
+            loop.stop()
+            bus.stop()
+            simulator.stop()
+        }
+
+        func executor(record: ScanRecord = InMemoryScanRecord()) throws -> ScanExecutor {
+            let profile = try ProcedureProfile.load(path: ScanHILTests.root.appendingPathComponent("profiles/demo.yaml").path)
+            let placement = ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0)
+            let plan = ScanPlan(container: placement, profile: profile)
+            let info = try #require(loop.detectorInfo)
+            let instrument = InstrumentRecord(
+                serialNumber: info.serialNumber,
+                sensitivityCountsPerSecondPerMicrosievertPerHour: info.sensitivityCountsPerSecondPerMicrosievertPerHour,
+                calibrationFactor: info.calibrationFactor, calibrationDate: info.calibrationDate,
+                calibrationExpiry: info.calibrationExpiry)
+            return ScanExecutor(loop: loop, plan: plan, instrument: instrument, record: record,
+                                sleeper: Sleeper(timeScale: ScanHILTests.timeScale))
+        }
+    }
+
+    @Test func aContainerWithACs137SourceExceedsOnTheLeftFace() async throws {
+        let rig = try await Rig(scenarioFile: "hil/scenarios/cs137-40ft.yaml")
+        let executor = try rig.executor()
+        let verdict = try await executor.run(scanDate: 20261129)
+        #expect(verdict.outcome == .exceeds)
+        let hot = try #require(verdict.maxNetPointIndex)
+        let point = executor.plan.points[hot]
+        #expect(point.face == .left)
+        // The source is 7.5 m from the doors; the hottest column is the nearest one.
+        #expect(abs(point.positionAlongFaceMetres - 7.5) < 1.0, "hot spot at \(point.positionAlongFaceMetres) m")
+        #expect(abs(verdict.backgroundMean - 0.10) < 0.05)
+        #expect(executor.progress.phase == .done)
+        #expect(executor.progress.completedPoints == executor.plan.points.count)
+    }
+
+    @Test func aCleanContainerPasses() async throws {
+        let rig = try await Rig(scenarioFile: "hil/scenarios/clean-20ft.yaml")
+        // The plan is for the 40 ft footprint at the origin; the 20 ft box sits inside it.
+        let verdict = try await rig.executor().run(scanDate: 20261129)
+        let flagged = verdict.points.filter { $0.outcome != .pass }
+            .map { "point \($0.pointIndex): gross \($0.grossMean) net \($0.net) ± \($0.netUncertainty)" }
+        #expect(verdict.outcome == .pass, "background \(verdict.backgroundMean) ± \(verdict.backgroundDeviation), threshold \(verdict.decisionThreshold); \(flagged)")
+    }
+
+    @Test func aFaultMidScanIsSurvivedWithoutLosingAReading() async throws {
+        let rig = try await Rig(scenarioFile: "hil/scenarios/clean-20ft.yaml")
+        let record = InMemoryScanRecord()
+        let executor = try rig.executor(record: record)
+        let officer = Task {
+            // Press the e-stop once the survey is under way, then reset it like an officer.
+            while executor.progress.completedPoints < 3 { try await Task.sleep(nanoseconds: 20_000_000) }
+            rig.loop.submit(.estop)
+            while executor.progress.waitingForReset == nil { try await Task.sleep(nanoseconds: 20_000_000) }
+            let readingsAtStop = record.pointReadings().values.reduce(0) { $0 + $1.count }
+            _ = await rig.loop.run(.releaseEstop, timeout: 5)
+            return readingsAtStop
+        }
+        let verdict = try await executor.run(scanDate: 20261129)
+        let readingsAtStop = try await officer.value
+        #expect(verdict.outcome == .pass)
+        let readings = record.pointReadings()
+        #expect(readings.count == executor.plan.points.count)
+        #expect(readings.values.allSatisfy { $0.count == 1 }, "one reading per point, none duplicated")
+        #expect(readingsAtStop >= 3)
+    }
+}

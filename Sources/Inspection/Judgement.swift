@@ -72,6 +72,17 @@ public struct PointJudgement: Sendable, Equatable, Codable {
     public var net: Double
     public var netUncertainty: Double
     public var outcome: Outcome
+
+    public init(pointIndex: Int, grossMean: Double, grossMax: Double, grossDeviation: Double, net: Double,
+                netUncertainty: Double, outcome: Outcome) {
+        self.pointIndex = pointIndex
+        self.grossMean = grossMean
+        self.grossMax = grossMax
+        self.grossDeviation = grossDeviation
+        self.net = net
+        self.netUncertainty = netUncertainty
+        self.outcome = outcome
+    }
 }
 
 /// The container's verdict and the statistics behind it.
@@ -99,6 +110,25 @@ public struct Verdict: Sendable, Equatable, Codable {
     public var points: [PointJudgement]
     public var faces: [FaceSummary]
     public var flags: [String]
+
+    public init(outcome: Outcome, backgroundMean: Double, backgroundDeviation: Double, backgroundReadings: Int, limit: Double,
+                pointAlpha: Double, k: Double, decisionThreshold: Double, detectionLimit: Double, maxNet: Double,
+                maxNetPointIndex: Int?, points: [PointJudgement], faces: [FaceSummary], flags: [String]) {
+        self.outcome = outcome
+        self.backgroundMean = backgroundMean
+        self.backgroundDeviation = backgroundDeviation
+        self.backgroundReadings = backgroundReadings
+        self.limit = limit
+        self.pointAlpha = pointAlpha
+        self.k = k
+        self.decisionThreshold = decisionThreshold
+        self.detectionLimit = detectionLimit
+        self.maxNet = maxNet
+        self.maxNetPointIndex = maxNetPointIndex
+        self.points = points
+        self.faces = faces
+        self.flags = flags
+    }
 }
 
 /// Why a verdict cannot be computed.

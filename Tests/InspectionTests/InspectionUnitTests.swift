@@ -224,3 +224,29 @@ import Testing
         }
     }
 }
+
+@Suite struct SourceLocalisationTests {
+    @Test func anInverseSquareSourceIsFoundWhereItIs() throws {
+        let plan = ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0),
+                            profile: ProcedureProfile())
+        // A source 7.5 m from the doors, 0.6 m behind the left wall, 1.2 m up: 0.09 · 10 MBq / r².
+        let source = (a: 7.5, c: 0.6, h: 1.2)
+        var judged: [PointJudgement] = []
+        for p in plan.points {
+            let (a, c) = SourceLocalisation.local(p, size: .fortyFoot, standOff: 0.1)
+            let r2 = (a - source.a) * (a - source.a) + (c - source.c) * (c - source.c) + (p.heightMetres - source.h) * (p.heightMetres - source.h)
+            let net = 0.9 / r2
+            judged.append(PointJudgement(pointIndex: p.index, grossMean: 0.1 + net, grossMax: 0.1 + net, grossDeviation: 0,
+                                         net: net, netUncertainty: 0.01 + 0.05 * net, outcome: net > 0.25 ? .exceeds : .pass))
+        }
+        let verdict = Verdict(outcome: .exceeds, backgroundMean: 0.1, backgroundDeviation: 0.01, backgroundReadings: 10, limit: 0.25,
+                              pointAlpha: 0.0002, k: 3.6, decisionThreshold: 0.05, detectionLimit: 0.1, maxNet: 0, maxNetPointIndex: nil,
+                              points: judged, faces: [], flags: [])
+        let estimate = try #require(SourceLocalisation.estimate(plan: plan, verdict: verdict))
+        #expect(estimate.face == .left)
+        #expect(abs(estimate.alongMetres - 7.5) < 0.2)
+        #expect(abs(estimate.heightMetres - 1.2) < 0.2)
+        #expect(abs(estimate.depthBehindFaceMetres - 0.6) < 0.2)
+        #expect(abs(estimate.equivalentCs137MBq - 10) < 1.5)
+    }
+}

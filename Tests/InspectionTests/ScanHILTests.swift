@@ -65,6 +65,12 @@ import Testing
         // The source is 7.5 m from the doors; the hottest column is the nearest one.
         #expect(abs(point.positionAlongFaceMetres - 7.5) < 1.0, "hot spot at \(point.positionAlongFaceMetres) m")
         #expect(abs(verdict.backgroundMean - 0.10) < 0.05)
+        // Where to open: the estimate is on the left face, within 1 m of the true source.
+        let estimate = try #require(SourceLocalisation.estimate(plan: executor.plan, verdict: verdict))
+        #expect(estimate.face == .left)
+        let error = ((estimate.alongMetres - 7.5) * (estimate.alongMetres - 7.5) + (estimate.acrossMetres - 0.4) * (estimate.acrossMetres - 0.4)
+            + (estimate.heightMetres - 1.2) * (estimate.heightMetres - 1.2)).squareRoot()
+        #expect(error < 1.0, "estimate \(estimate)")
         #expect(executor.progress.phase == .done)
         #expect(executor.progress.completedPoints == executor.plan.points.count)
     }
@@ -76,6 +82,13 @@ import Testing
         let flagged = verdict.points.filter { $0.outcome != .pass }
             .map { "point \($0.pointIndex): gross \($0.grossMean) net \($0.net) ± \($0.netUncertainty)" }
         #expect(verdict.outcome == .pass, "background \(verdict.backgroundMean) ± \(verdict.backgroundDeviation), threshold \(verdict.decisionThreshold); \(flagged)")
+    }
+
+    @Test func aWeakSourceIsAnomalousNotExceeds() async throws {
+        let rig = try await Rig(scenarioFile: "hil/scenarios/weak-40ft.yaml")
+        let verdict = try await rig.executor().run(scanDate: 20261129)
+        #expect(verdict.outcome == .anomalous, "max net \(verdict.maxNet)")
+        #expect(verdict.maxNet < verdict.limit)
     }
 
     @Test func aFaultMidScanIsSurvivedWithoutLosingAReading() async throws {

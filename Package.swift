@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
@@ -65,6 +67,16 @@ let package = Package(
         .target(
             name: "Inspection",
             dependencies: ["RobotControl", "StrictYAML"]
+        ),
+
+        // Persistence: scans, readings (hash-chained, append-only), verdicts, audit. GRDB on SQLite (WAL).
+        .target(
+            name: "InspectionStore",
+            dependencies: [
+                "Inspection",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
 
         // robotd's parts: configuration file, services, the simulator child process.
@@ -138,7 +150,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InspectionTests",
-            dependencies: ["Inspection", "RobotControl", "RobotIO", "RobotSimulator", "StrictYAML"]
+            dependencies: ["Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "StrictYAML"]
         ),
         .testTarget(
             name: "RobotDaemonTests",

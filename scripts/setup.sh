@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing need, if it is missing.
-# Debian packages: libmodbus-dev, libserialport-dev, pkg-config (the C libraries),
-# socat and mbpoll (serial tools for rigs). Python: pymodbus (the independent Modbus
-# peer used by the interoperability check).
+# Debian packages: libmodbus-dev, libserialport-dev, libsqlite3-dev, pkg-config (the C
+# libraries), socat and mbpoll (serial tools for rigs), rt-tests (cyclictest, for
+# LoopBench). Python: pymodbus (the independent Modbus peer of the interoperability check).
 set -euo pipefail
 
 need_apt=()
-for pkg in libmodbus-dev libserialport-dev pkg-config socat mbpoll; do
+for pkg in libmodbus-dev libserialport-dev libsqlite3-dev pkg-config socat mbpoll rt-tests; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

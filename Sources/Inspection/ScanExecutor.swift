@@ -70,9 +70,9 @@ public final class ScanExecutor: @unchecked Sendable {
     public func run(scanDate: UInt32) async throws(Failure) -> Verdict {
         let profile = plan.profile
         do {
-            var background = try record.backgroundReadings()
-            var points = try record.pointReadings()
-            var remeasures = try record.remeasureReadings()
+            var background = try await record.backgroundReadings()
+            var points = try await record.pointReadings()
+            var remeasures = try await record.remeasureReadings()
             update { $0.phase = .background; $0.backgroundReadings = background.count }
 
             if background.count < profile.backgroundReadings {
@@ -80,7 +80,7 @@ public final class ScanExecutor: @unchecked Sendable {
                 try await move(x: plan.backgroundX, y: plan.backgroundY, height: profile.backgroundHeightMetres)
                 while background.count < profile.backgroundReadings {
                     let reading = try await measure(seconds: profile.backgroundIntervalSeconds)
-                    try record.appendBackground(reading)
+                    try await record.appendBackground(reading, ordinal: background.count)
                     background.append(reading)
                     update { $0.backgroundReadings = background.count }
                 }
@@ -110,14 +110,14 @@ public final class ScanExecutor: @unchecked Sendable {
                 await sleeper.sleep(seconds: profile.settleSeconds)
                 while readings.count < profile.readingsPerPoint {
                     let reading = try await measure(seconds: profile.readingSeconds)
-                    try record.appendPoint(point.index, reading, remeasure: false)
+                    try await record.appendPoint(point.index, reading, ordinal: readings.count, remeasure: false)
                     readings.append(reading)
                 }
                 points[point.index] = readings
                 var taken = remeasured
                 while needsRemeasure(readings) && taken < profile.remeasureCount {
                     let reading = try await measure(seconds: profile.readingSeconds * Double(profile.readingsPerPoint) * profile.remeasureDwellFactor)
-                    try record.appendPoint(point.index, reading, remeasure: true)
+                    try await record.appendPoint(point.index, reading, ordinal: taken, remeasure: true)
                     remeasures[point.index, default: []].append(reading)
                     taken += 1
                 }

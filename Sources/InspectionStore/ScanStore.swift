@@ -1,0 +1,299 @@
+import Crypto
+import Foundation
+import GRDB
+import Inspection
+
+/// Scans, every reading as it is taken, verdicts and an audit log, in one SQLite file
+/// (WAL). Readings and audit entries are append-only (triggers refuse updates and
+/// deletes) and hash-chained per scan, so tampering shows up in `verify`.
+public final class ScanStore: Sendable {
+    let pool: DatabasePool
+    public let path: String
+
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE scans (
+                    id TEXT PRIMARY KEY,
+                    containerNumber TEXT NOT NULL,
+                    createdAt TEXT NOT NULL,
+                    plan TEXT NOT NULL,
+                    instrument TEXT NOT NULL,
+                    robotId TEXT NOT NULL,
+                    officer TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'aborted', 'refused')),
+                    verdict TEXT,
+                    finishedAt TEXT,
+                    genesisHash TEXT NOT NULL
+                );
+                CREATE TABLE readings (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    scanId TEXT NOT NULL REFERENCES scans(id),
+                    kind TEXT NOT NULL CHECK (kind IN ('background', 'point', 'remeasure')),
+                    pointIndex INTEGER NOT NULL,
+                    ordinal INTEGER NOT NULL,
+                    counts INTEGER NOT NULL,
+                    seconds REAL NOT NULL,
+                    countRate REAL NOT NULL,
+                    rawDose REAL NOT NULL,
+                    grossDose REAL NOT NULL,
+                    instrumentDose REAL NOT NULL,
+                    overload INTEGER NOT NULL,
+                    takenAt TEXT NOT NULL,
+                    previousHash TEXT NOT NULL,
+                    hash TEXT NOT NULL,
+                    UNIQUE (scanId, kind, pointIndex, ordinal)
+                );
+                CREATE TABLE audit (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    previousHash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                CREATE TRIGGER readings_append_only_update BEFORE UPDATE ON readings
+                    BEGIN SELECT RAISE(ABORT, 'readings are append-only'); END;
+                CREATE TRIGGER readings_append_only_delete BEFORE DELETE ON readings
+                    BEGIN SELECT RAISE(ABORT, 'readings are append-only'); END;
+                CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                """)
+        }
+        return migrator
+    }
+
+    static func hex(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    // ISO8601DateFormatter is documented thread-safe; it is never mutated after creation.
+    nonisolated(unsafe) static let isoFormatter: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    // MARK: Scans
+
+    public struct ScanSummary: Sendable, Equatable {
+        public let id: String
+        public let containerNumber: String
+        public let status: String
+        public let createdAt: String
+    }
+
+    /// Creates a scan record; its plan and instrument are stored with it.
+    public func createScan(plan: ScanPlan, instrument: InstrumentRecord, robotId: String, officer: String) throws -> String {
+        let id = UUID().uuidString.lowercased()
+        let planJSON = try Self.json(plan)
+        let instrumentJSON = try Self.json(instrument)
+        let now = Self.isoFormatter.string(from: Date())
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO scans (id, containerNumber, createdAt, plan, instrument, robotId, officer, status, genesisHash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)
+                """, arguments: [id, plan.container.number.text, now, planJSON, instrumentJSON, robotId, officer,
+                                 Self.hex("scan|\(id)|\(planJSON)|\(instrumentJSON)")])
+        }
+        try audit(actor: officer, action: "scan.create", detail: "\(id) \(plan.container.number.text)")
+        return id
+    }
+
+    /// The newest unfinished scan of a container, to resume.
+    public func unfinishedScan(container: String) throws -> String? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT id FROM scans WHERE containerNumber = ? AND status = 'running' ORDER BY createdAt DESC LIMIT 1",
+                                arguments: [container])
+        }
+    }
+
+    public func plan(of scanId: String) throws -> (ScanPlan, InstrumentRecord) {
+        let row = try pool.read { db in try Row.fetchOne(db, sql: "SELECT plan, instrument FROM scans WHERE id = ?", arguments: [scanId]) }
+        guard let row else { throw Failure(description: "no scan \(scanId) in \(path)") }
+        let decoder = JSONDecoder()
+        let planText: String = row["plan"]
+        let instrumentText: String = row["instrument"]
+        return (try decoder.decode(ScanPlan.self, from: Data(planText.utf8)),
+                try decoder.decode(InstrumentRecord.self, from: Data(instrumentText.utf8)))
+    }
+
+    public func finish(scanId: String, verdict: Verdict?, status: String, actor: String) throws {
+        let verdictJSON = try verdict.map { try Self.json($0) }
+        try pool.write { db in
+            try db.execute(sql: "UPDATE scans SET status = ?, verdict = ?, finishedAt = ? WHERE id = ?",
+                           arguments: [status, verdictJSON, Self.isoFormatter.string(from: Date()), scanId])
+        }
+        try audit(actor: actor, action: "scan.\(status)", detail: scanId)
+    }
+
+    public func scans() throws -> [ScanSummary] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, containerNumber, status, createdAt FROM scans ORDER BY createdAt").map {
+                ScanSummary(id: $0["id"], containerNumber: $0["containerNumber"], status: $0["status"], createdAt: $0["createdAt"])
+            }
+        }
+    }
+
+    public func verdict(of scanId: String) throws -> Verdict? {
+        let text = try pool.read { db in try String.fetchOne(db, sql: "SELECT verdict FROM scans WHERE id = ?", arguments: [scanId]) }
+        return try text.map { try JSONDecoder().decode(Verdict.self, from: Data($0.utf8)) }
+    }
+
+    /// A `ScanRecord` that writes this scan's readings here.
+    public func record(for scanId: String) -> ScanRecord {
+        StoredScanRecord(store: self, scanId: scanId)
+    }
+
+    // MARK: Readings
+
+    struct StoredReading {
+        let kind: String
+        let pointIndex: Int
+        let ordinal: Int
+        let reading: DoseReading
+    }
+
+    func readings(scanId: String) throws -> [StoredReading] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM readings WHERE scanId = ? ORDER BY seq", arguments: [scanId]).map { row in
+                let takenAt: String = row["takenAt"]
+                return StoredReading(kind: row["kind"], pointIndex: row["pointIndex"], ordinal: row["ordinal"], reading: DoseReading(
+                    counts: UInt32(row["counts"] as Int64), seconds: row["seconds"], countRatePerSecond: row["countRate"],
+                    rawDoseRate: row["rawDose"], grossDoseRate: row["grossDose"], instrumentDoseRate: row["instrumentDose"],
+                    overload: (row["overload"] as Int64) != 0, takenAt: Self.isoFormatter.date(from: takenAt) ?? Date(timeIntervalSince1970: 0)))
+            }
+        }
+    }
+
+    /// The canonical text a reading's hash covers.
+    static func canonical(scanId: String, kind: String, pointIndex: Int, ordinal: Int, counts: Int64, seconds: Double, countRate: Double,
+                          rawDose: Double, grossDose: Double, instrumentDose: Double, overload: Int64, takenAt: String) -> String {
+        "\(scanId)|\(kind)|\(pointIndex)|\(ordinal)|\(counts)|\(seconds)|\(countRate)|\(rawDose)|\(grossDose)|\(instrumentDose)|\(overload)|\(takenAt)"
+    }
+
+    func append(scanId: String, kind: String, pointIndex: Int, ordinal: Int, reading r: DoseReading) async throws {
+        let takenAt = Self.isoFormatter.string(from: r.takenAt)
+        try await pool.write { db in
+            let previous = try String.fetchOne(db, sql: "SELECT hash FROM readings WHERE scanId = ? ORDER BY seq DESC LIMIT 1", arguments: [scanId])
+                ?? String.fetchOne(db, sql: "SELECT genesisHash FROM scans WHERE id = ?", arguments: [scanId])
+            guard let previous else { throw Failure(description: "no scan \(scanId)") }
+            let text = Self.canonical(scanId: scanId, kind: kind, pointIndex: pointIndex, ordinal: ordinal, counts: Int64(r.counts),
+                                      seconds: r.seconds, countRate: r.countRatePerSecond, rawDose: r.rawDoseRate, grossDose: r.grossDoseRate,
+                                      instrumentDose: r.instrumentDoseRate, overload: r.overload ? 1 : 0, takenAt: takenAt)
+            try db.execute(sql: """
+                INSERT INTO readings (scanId, kind, pointIndex, ordinal, counts, seconds, countRate, rawDose, grossDose, instrumentDose,
+                                      overload, takenAt, previousHash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [scanId, kind, pointIndex, ordinal, Int64(r.counts), r.seconds, r.countRatePerSecond, r.rawDoseRate,
+                                 r.grossDoseRate, r.instrumentDoseRate, r.overload ? 1 : 0, takenAt, previous, Self.hex(previous + "|" + text)])
+        }
+    }
+
+    // MARK: Audit
+
+    public func audit(actor: String, action: String, detail: String) throws {
+        try pool.write { db in
+            let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? Self.hex("audit")
+            let at = Self.isoFormatter.string(from: Date())
+            try db.execute(sql: "INSERT INTO audit (at, actor, action, detail, previousHash, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [at, actor, action, detail, previous, Self.hex("\(previous)|\(at)|\(actor)|\(action)|\(detail)")])
+        }
+    }
+
+    // MARK: Verification
+
+    public struct VerificationReport: Sendable, Equatable {
+        public var scans = 0
+        public var readings = 0
+        public var auditEntries = 0
+        public var integrity = "unchecked"
+        public var problems: [String] = []
+        public var isValid: Bool { problems.isEmpty && integrity == "ok" }
+    }
+
+    /// Checks SQLite's integrity and every hash chain.
+    public func verify() throws -> VerificationReport {
+        try pool.read { db in
+            var report = VerificationReport()
+            report.integrity = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer"
+            for scan in try Row.fetchAll(db, sql: "SELECT id, genesisHash FROM scans") {
+                report.scans += 1
+                let scanId: String = scan["id"]
+                var previous: String = scan["genesisHash"]
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM readings WHERE scanId = ? ORDER BY seq", arguments: [scanId]) {
+                    report.readings += 1
+                    let text = Self.canonical(scanId: scanId, kind: row["kind"], pointIndex: row["pointIndex"], ordinal: row["ordinal"],
+                                              counts: row["counts"], seconds: row["seconds"], countRate: row["countRate"], rawDose: row["rawDose"],
+                                              grossDose: row["grossDose"], instrumentDose: row["instrumentDose"], overload: row["overload"],
+                                              takenAt: row["takenAt"])
+                    let seq: Int64 = row["seq"]
+                    let stored: String = row["hash"]
+                    let linked: String = row["previousHash"]
+                    if linked != previous { report.problems.append("scan \(scanId) reading \(seq): chain broken (previous hash differs)") }
+                    if Self.hex(previous + "|" + text) != stored { report.problems.append("scan \(scanId) reading \(seq): contents do not match their hash") }
+                    previous = stored
+                }
+            }
+            var previous = Self.hex("audit")
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY seq") {
+                report.auditEntries += 1
+                let at: String = row["at"], actor: String = row["actor"], action: String = row["action"], detail: String = row["detail"]
+                let stored: String = row["hash"]
+                if Self.hex("\(previous)|\(at)|\(actor)|\(action)|\(detail)") != stored || (row["previousHash"] as String) != previous {
+                    report.problems.append("audit entry \(row["seq"] as Int64): does not match the chain")
+                }
+                previous = stored
+            }
+            return report
+        }
+    }
+}
+
+/// A scan's readings in the store.
+struct StoredScanRecord: ScanRecord {
+    let store: ScanStore
+    let scanId: String
+
+    func backgroundReadings() async throws -> [DoseReading] {
+        try store.readings(scanId: scanId).filter { $0.kind == "background" }.map(\.reading)
+    }
+
+    func pointReadings() async throws -> [Int: [DoseReading]] {
+        Dictionary(grouping: try store.readings(scanId: scanId).filter { $0.kind == "point" }, by: \.pointIndex).mapValues { $0.map(\.reading) }
+    }
+
+    func remeasureReadings() async throws -> [Int: [DoseReading]] {
+        Dictionary(grouping: try store.readings(scanId: scanId).filter { $0.kind == "remeasure" }, by: \.pointIndex).mapValues { $0.map(\.reading) }
+    }
+
+    func appendBackground(_ reading: DoseReading, ordinal: Int) async throws {
+        try await store.append(scanId: scanId, kind: "background", pointIndex: -1, ordinal: ordinal, reading: reading)
+    }
+
+    func appendPoint(_ index: Int, _ reading: DoseReading, ordinal: Int, remeasure: Bool) async throws {
+        try await store.append(scanId: scanId, kind: remeasure ? "remeasure" : "point", pointIndex: index, ordinal: ordinal, reading: reading)
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import GRDB
+import Inspection
+import InspectionStore
+import Testing
+
+@Suite struct ScanStoreTests {
+    func temporaryPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("scanstore-\(UUID().uuidString).sqlite").path
+    }
+
+    func plan() throws -> ScanPlan {
+        ScanPlan(container: ContainerPlacement(number: try ContainerNumber("CSQU3054383"), size: .twentyFoot, xMetres: 0, yMetres: 0),
+                 profile: ProcedureProfile())
+    }
+
+    let instrument = InstrumentRecord(serialNumber: "GD-1", sensitivityCountsPerSecondPerMicrosievertPerHour: 300, calibrationFactor: 1.02,
+                                      calibrationDate: 20260301, calibrationExpiry: 20270301)
+
+    func reading(_ dose: Double) -> DoseReading {
+        DoseReading(counts: UInt32(dose * 300), seconds: 1, countRatePerSecond: dose * 300, rawDoseRate: dose / 1.02, grossDoseRate: dose,
+                    instrumentDoseRate: dose, overload: false, takenAt: Date(timeIntervalSince1970: 1_800_000_000.125))
+    }
+
+    @Test func readingsSurviveReopeningAndTheChainVerifies() async throws {
+        let path = temporaryPath()
+        let scanId: String
+        do {
+            let store = try ScanStore(path: path)
+            scanId = try store.createScan(plan: try plan(), instrument: instrument, robotId: "RIR-01", officer: "officer 7")
+            let record = store.record(for: scanId)
+            try await record.appendBackground(reading(0.1), ordinal: 0)
+            try await record.appendPoint(0, reading(0.11), ordinal: 0, remeasure: false)
+            try await record.appendPoint(0, reading(0.12), ordinal: 1, remeasure: false)
+            try await record.appendPoint(1, reading(0.6), ordinal: 0, remeasure: true)
+        }
+        let reopened = try ScanStore(path: path)
+        #expect(try reopened.unfinishedScan(container: "CSQU3054383") == scanId)
+        let record = reopened.record(for: scanId)
+        let background = try await record.backgroundReadings()
+        let points = try await record.pointReadings()
+        let remeasures = try await record.remeasureReadings()
+        #expect(background.count == 1)
+        #expect(points[0]?.map(\.grossDoseRate) == [0.11, 0.12])
+        #expect(remeasures[1]?.count == 1)
+        let (storedPlan, storedInstrument) = try reopened.plan(of: scanId)
+        #expect(storedPlan == (try plan()))
+        #expect(storedInstrument == instrument)
+        let report = try reopened.verify()
+        #expect(report.isValid, "\(report)")
+        #expect(report.readings == 4)
+        #expect(report.auditEntries == 1)
+    }
+
+    @Test func aDuplicateReadingIsRefused() async throws {
+        let store = try ScanStore(path: temporaryPath())
+        let scanId = try store.createScan(plan: try plan(), instrument: instrument, robotId: "RIR-01", officer: "o")
+        let record = store.record(for: scanId)
+        try await record.appendPoint(3, reading(0.1), ordinal: 0, remeasure: false)
+        await #expect(throws: (any Error).self) { try await record.appendPoint(3, reading(0.1), ordinal: 0, remeasure: false) }
+        #expect(try await record.pointReadings()[3]?.count == 1)
+    }
+
+    @Test func tamperingIsDetectedAndDeletesAreRefused() async throws {
+        let path = temporaryPath()
+        let store = try ScanStore(path: path)
+        let scanId = try store.createScan(plan: try plan(), instrument: instrument, robotId: "RIR-01", officer: "o")
+        let record = store.record(for: scanId)
+        for i in 0..<3 { try await record.appendPoint(i, reading(0.1), ordinal: 0, remeasure: false) }
+        // The triggers refuse edits through SQL...
+        let queue = try DatabaseQueue(path: path)
+        #expect(throws: (any Error).self) { try queue.write { try $0.execute(sql: "UPDATE readings SET grossDose = 0.01 WHERE seq = 2") } }
+        #expect(throws: (any Error).self) { try queue.write { try $0.execute(sql: "DELETE FROM readings WHERE seq = 2") } }
+        // ...and someone who drops them is caught by the chain.
+        try await queue.write { db in
+            try db.execute(sql: "DROP TRIGGER readings_append_only_update")
+            try db.execute(sql: "UPDATE readings SET grossDose = 0.01 WHERE seq = 2")
+        }
+        let report = try store.verify()
+        #expect(!report.isValid)
+        #expect(report.problems.contains { $0.contains("reading 2: contents do not match their hash") })
+    }
+}

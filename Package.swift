@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "RobotDaemon",
             dependencies: [
-                "RobotControl", "RobotIO", "FirmwareProtocol", "StrictYAML",
+                "RobotControl", "RobotIO", "FirmwareProtocol", "StrictYAML", "Inspection", "InspectionStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -91,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "robotd",
             dependencies: [
-                "RobotDaemon",
+                "RobotDaemon", "Inspection",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -101,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "robotctl",
             dependencies: [
-                "RobotIO", "FirmwareProtocol",
+                "RobotIO", "FirmwareProtocol", "Inspection", "InspectionStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -18,6 +18,6 @@ echo "== serial ports (libserialport; the simulator's pty is not listed)"
 echo
 echo "== robotd --sim --demo"
 if [ "${1:-}" = "--once" ]; then
-    exec "$bin/robotd" --sim --demo --exit-after-demo
+    exec "$bin/robotd" --sim --demo --exit-when-done
 fi
 exec "$bin/robotd" --sim --demo

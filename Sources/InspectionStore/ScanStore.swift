@@ -162,6 +162,31 @@ public final class ScanStore: Sendable {
         return try text.map { try JSONDecoder().decode(Verdict.self, from: Data($0.utf8)) }
     }
 
+    /// The report of a finished scan, from what the store holds.
+    public func report(scanId: String) throws -> ScanReport {
+        let meta = try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT robotId, officer, createdAt, finishedAt, verdict FROM scans WHERE id = ?", arguments: [scanId])
+        }
+        guard let meta else { throw Failure(description: "no scan \(scanId) in \(path); `robotctl scans --store \(path)` lists them") }
+        guard let verdictText: String = meta["verdict"] else {
+            throw Failure(description: "scan \(scanId) has no verdict yet (it is still running, or was aborted)")
+        }
+        let verdict = try JSONDecoder().decode(Verdict.self, from: Data(verdictText.utf8))
+        let (plan, instrument) = try self.plan(of: scanId)
+        let all = try readings(scanId: scanId)
+        let chain = try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT hash FROM readings WHERE scanId = ? ORDER BY seq DESC LIMIT 1", arguments: [scanId])
+        } ?? ""
+        return ScanReport(
+            scanId: scanId, robotId: meta["robotId"], officer: meta["officer"], startedAt: meta["createdAt"],
+            finishedAt: meta["finishedAt"] ?? "", plan: plan, instrument: instrument,
+            background: all.filter { $0.kind == "background" }.map(\.reading),
+            points: Dictionary(grouping: all.filter { $0.kind == "point" }, by: \.pointIndex).mapValues { $0.map(\.reading) },
+            remeasures: Dictionary(grouping: all.filter { $0.kind == "remeasure" }, by: \.pointIndex).mapValues { $0.map(\.reading) },
+            verdict: verdict, source: verdict.outcome == .pass ? nil : SourceLocalisation.estimate(plan: plan, verdict: verdict),
+            chainHash: chain)
+    }
+
     /// A `ScanRecord` that writes this scan's readings here.
     public func record(for scanId: String) -> ScanRecord {
         StoredScanRecord(store: self, scanId: scanId)

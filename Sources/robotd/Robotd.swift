@@ -1,4 +1,5 @@
 import ArgumentParser
+import Inspection
 import Foundation
 import Logging
 import RobotControl
@@ -25,8 +26,32 @@ struct Robotd: AsyncParsableCommand {
     @Flag(help: "After start-up, home the lift, walk, raise, measure and report (a smoke demo).")
     var demo = false
 
-    @Flag(help: "Exit after the demo instead of waiting for SIGTERM.")
-    var exitAfterDemo = false
+    @Option(help: "Scan this container (ISO 6346 number), or carry on with its unfinished scan in the store.")
+    var scan: String?
+
+    @Option(help: "Container size-type for --scan: 22G1 (20 ft), 42G1 (40 ft), 45G1 (40 ft HC), L5G1 (45 ft HC).")
+    var size = "42G1"
+
+    @Option(help: "Container placement for --scan: x,y,heading of its door-end left corner (metres, degrees).")
+    var at = "0,0,0"
+
+    @Option(help: "Procedure profile for --scan.")
+    var profile = "profiles/snt0570-2007.yaml"
+
+    @Option(help: "SQLite store for scans.")
+    var store = "scans.sqlite"
+
+    @Option(help: "Where --scan writes its reports.")
+    var reports = "reports"
+
+    @Option(help: "Officer recorded with the scan.")
+    var officer = "officer"
+
+    @Option(help: "With --sim: simulated seconds per wall second (1 to 20), for fast demonstrations and tests.")
+    var simTimeScale = 1.0
+
+    @Flag(help: "Exit when the demo or scan is done instead of waiting for SIGTERM.")
+    var exitWhenDone = false
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -41,11 +66,28 @@ struct Robotd: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
+        var job: ContainerScanJob?
+        if let scan {
+            do {
+                job = try makeScanJob(number: scan, robotId: configuration.robotId)
+            } catch {
+                FileHandle.standardError.write(Data("robotd: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            if let zone = job?.keepOutZone { configuration.control.keepOutZones.append(zone) }
+        }
+        guard simTimeScale >= 1, simTimeScale <= 20 else {
+            FileHandle.standardError.write(Data("robotd: --sim-time-scale must be 1 to 20, got \(simTimeScale)\n".utf8))
+            throw ExitCode(2)
+        }
         var simulator: SimulatorProcess?
         if sim {
             let link = "/tmp/robot-sim/robotd-\(getpid())"
+            // The firmware watchdog runs in simulated time: scale its period with the simulator.
+            configuration.control.watchdogTimeoutMilliseconds = UInt16(min(10_000, Double(configuration.control.watchdogTimeoutMilliseconds) * simTimeScale))
             do {
-                simulator = try SimulatorProcess(linkPath: link, scenario: scenario)
+                simulator = try SimulatorProcess(linkPath: link, scenario: scenario,
+                                                 extraArguments: ["--time-scale", "\(simTimeScale)", "--exit-with-parent"])
             } catch {
                 FileHandle.standardError.write(Data("robotd: \(error.description)\n".utf8))
                 throw ExitCode(2)
@@ -57,11 +99,14 @@ struct Robotd: AsyncParsableCommand {
 
         let bus = ModbusBus(configuration: BusConfiguration(endpoint: configuration.endpoint, maxRetries: configuration.maxRetries))
         let loop = ControlLoop(bus: bus, configuration: configuration.control)
-        let exitAfter = exitAfterDemo
+        let exitAfter = exitWhenDone
+        let runDemo = demo
+        let scanJob = job
         var afterStart: (@Sendable (ControlLoop, Logger) async -> Void)?
-        if demo {
+        if demo || job != nil {
             afterStart = { (loop: ControlLoop, logger: Logger) async in
-                await SmokeDemo.run(loop: loop, logger: logger)
+                if runDemo { await SmokeDemo.run(loop: loop, logger: logger) }
+                if let scanJob { await scanJob.run(loop: loop, logger: logger) }
                 if exitAfter { kill(getpid(), SIGTERM) }
             }
         }
@@ -74,5 +119,36 @@ struct Robotd: AsyncParsableCommand {
             logger.error("robotd stopped with an error", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
+    }
+}
+
+extension Robotd {
+    struct InvalidScan: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func makeScanJob(number: String, robotId: String) throws -> ContainerScanJob {
+        let container: ContainerNumber
+        do {
+            container = try ContainerNumber(number)
+        } catch {
+            throw InvalidScan(description: error.description)
+        }
+        guard let containerSize = ContainerSize(name: size) else {
+            throw InvalidScan(description: "--size '\(size)' is not a container size; allowed 22G1, 42G1, 45G1, L5G1 (or 20ft, 40ft, 40ft-hc, 45ft-hc)")
+        }
+        let parts = at.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 3, let x = parts[0], let y = parts[1], let heading = parts[2], abs(heading) <= 180 else {
+            throw InvalidScan(description: "--at '\(at)' must be x,y,heading in metres and degrees (heading -180 to 180), e.g. 0,0,0")
+        }
+        let loaded: ProcedureProfile
+        do {
+            loaded = try ProcedureProfile.load(path: profile)
+        } catch {
+            throw InvalidScan(description: error.description)
+        }
+        return ContainerScanJob(placement: ContainerPlacement(number: container, size: containerSize, xMetres: x, yMetres: y, headingDegrees: heading),
+                                profile: loaded, storePath: store, reportDirectory: reports, robotId: robotId, officer: officer,
+                                timeScale: sim ? simTimeScale : 1)
     }
 }

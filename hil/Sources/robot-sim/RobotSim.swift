@@ -35,6 +35,9 @@ struct RobotSim: AsyncParsableCommand {
     @Option(help: "Serve the control socket (fault injection, truth, counters) on this loopback port.")
     var controlPort: Int?
 
+    @Flag(help: "Exit when the parent process dies (robotd --sim uses this, so a killed controller leaves no simulator behind).")
+    var exitWithParent = false
+
     func run() async throws {
         guard timeScale > 0, timeScale <= 100 else {
             throw ValidationError("--time-scale must be above 0 and at most 100, got \(timeScale)")
@@ -67,6 +70,7 @@ struct RobotSim: AsyncParsableCommand {
         let timing = loaded.lineTiming
         say("robot-sim: line timing \(timing.enabled ? "on at \(timing.baud) baud" : "off"), time scale \(loaded.timeScale), seed \(loaded.seed)")
         if let control { say("robot-sim: control socket on 127.0.0.1:\(control.port)") }
+        if exitWithParent { watchParent() }
         await waitForTermination()
         control?.stop()
         simulator.stop()
@@ -110,4 +114,14 @@ enum Retained {
 /// Writes a line unbuffered, so a parent process reading a pipe sees it at once.
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Raises SIGTERM in this process when the parent goes away (we are re-parented).
+func watchParent() {
+    let parent = getppid()
+    let thread = Thread {
+        while getppid() == parent { usleep(200_000) }
+        kill(getpid(), SIGTERM)
+    }
+    thread.start()
 }

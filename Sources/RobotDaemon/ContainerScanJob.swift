@@ -1,0 +1,106 @@
+import Foundation
+import Inspection
+import InspectionStore
+import Logging
+import RobotControl
+
+/// `robotd --scan`: scan one container, or carry on with its unfinished scan in the
+/// store (after a crash or a kill), then judge it and write the reports.
+public struct ContainerScanJob: Sendable {
+    public let placement: ContainerPlacement
+    public let profile: ProcedureProfile
+    public let storePath: String
+    public let reportDirectory: String
+    public let robotId: String
+    public let officer: String
+    public let timeScale: Double
+
+    public init(placement: ContainerPlacement, profile: ProcedureProfile, storePath: String, reportDirectory: String,
+                robotId: String, officer: String, timeScale: Double) {
+        self.placement = placement
+        self.profile = profile
+        self.storePath = storePath
+        self.reportDirectory = reportDirectory
+        self.robotId = robotId
+        self.officer = officer
+        self.timeScale = timeScale
+    }
+
+    /// A keep-out zone around the container, for the loop: its footprint grown by 0.05 m.
+    /// Only for containers square to the yard axes (the zones are axis-aligned).
+    public var keepOutZone: KeepOutZone? {
+        let heading = placement.headingDegrees.truncatingRemainder(dividingBy: 90)
+        guard abs(heading) < 1e-9 else { return nil }
+        let corners = [(0.0, 0.0), (placement.size.lengthMetres, 0), (0, placement.size.widthMetres),
+                       (placement.size.lengthMetres, placement.size.widthMetres)].map { placement.yard(along: $0.0, across: $0.1) }
+        let margin = 0.05
+        return KeepOutZone(minX: corners.map(\.x).min()! - margin, minY: corners.map(\.y).min()! - margin,
+                           maxX: corners.map(\.x).max()! + margin, maxY: corners.map(\.y).max()! + margin)
+    }
+
+    public func run(loop: ControlLoop, logger: Logger) async {
+        do {
+            let store = try ScanStore(path: storePath)
+            let scanId: String
+            let plan: ScanPlan
+            let instrument: InstrumentRecord
+            if let unfinished = try store.unfinishedScan(container: placement.number.text) {
+                scanId = unfinished
+                (plan, instrument) = try store.plan(of: scanId)
+                let done = try await store.record(for: scanId).pointReadings().count
+                logger.notice("resuming the unfinished scan", metadata: ["scan": "\(scanId)", "pointsWithReadings": "\(done)"])
+            } else {
+                guard let info = loop.detectorInfo else {
+                    logger.error("no detector record; cannot scan")
+                    return
+                }
+                instrument = InstrumentRecord(serialNumber: info.serialNumber,
+                                              sensitivityCountsPerSecondPerMicrosievertPerHour: info.sensitivityCountsPerSecondPerMicrosievertPerHour,
+                                              calibrationFactor: info.calibrationFactor, calibrationDate: info.calibrationDate,
+                                              calibrationExpiry: info.calibrationExpiry)
+                plan = ScanPlan(container: placement, profile: profile)
+                scanId = try store.createScan(plan: plan, instrument: instrument, robotId: robotId, officer: officer)
+                logger.info("scan started", metadata: ["scan": "\(scanId)", "container": "\(placement.number)", "points": "\(plan.points.count)"])
+            }
+            let executor = ScanExecutor(loop: loop, plan: plan, instrument: instrument, record: store.record(for: scanId),
+                                        sleeper: Sleeper(timeScale: timeScale))
+            let reporter = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(nanoseconds: 5_000_000_000)
+                    let p = executor.progress
+                    logger.info("scan progress", metadata: ["scan": "\(scanId)", "phase": "\(p.phase.rawValue)",
+                                                            "points": "\(p.completedPoints)/\(p.totalPoints)",
+                                                            "eta": "\(Int(p.etaSeconds)) s",
+                                                            "waitingForReset": "\(p.waitingForReset ?? "no")"])
+                }
+            }
+            defer { reporter.cancel() }
+            let today = Self.today()
+            let verdict: Verdict
+            do {
+                verdict = try await executor.run(scanDate: today)
+            } catch {
+                if case .refused = error { try? store.finish(scanId: scanId, verdict: nil, status: "refused", actor: officer) }
+                logger.error("scan stopped", metadata: ["scan": "\(scanId)", "reason": "\(error)"])
+                return
+            }
+            try store.finish(scanId: scanId, verdict: verdict, status: "done", actor: officer)
+            let report = try store.report(scanId: scanId)
+            let html = try report.write(to: reportDirectory)
+            var metadata: Logger.Metadata = ["scan": "\(scanId)", "verdict": "\(verdict.outcome.rawValue)",
+                                             "background": "\(String(format: "%.3f", verdict.backgroundMean))",
+                                             "maxNet": "\(String(format: "%.3f", verdict.maxNet))", "report": "\(html)"]
+            if let s = report.source {
+                metadata["source"] = "\(s.face.rawValue) face, \(String(format: "%.2f", s.alongMetres)) m from the doors, \(String(format: "%.2f", s.heightMetres)) m up"
+            }
+            logger.notice("scan done", metadata: metadata)
+        } catch {
+            logger.error("scan failed", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    static func today() -> UInt32 {
+        let c = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date())
+        return UInt32((c.year ?? 2026) * 10000 + (c.month ?? 1) * 100 + (c.day ?? 1))
+    }
+}

@@ -1,6 +1,8 @@
 import ArgumentParser
 import FirmwareProtocol
 import Foundation
+import Inspection
+import InspectionStore
 import RobotIO
 
 @main
@@ -8,7 +10,7 @@ struct RobotCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "robotctl",
         abstract: "Command-line client for the container radiation-inspection robot.",
-        subcommands: [Ports.self, Probe.self])
+        subcommands: [Ports.self, Probe.self, Scans.self, Report.self, Verify.self, Plan.self])
 }
 
 /// How the CLI names a bus: a serial port (path or USB identity) or a TCP gateway.
@@ -118,5 +120,79 @@ struct Probe: AsyncParsableCommand {
         let p99 = stats.map(\.latencyP99Microseconds).max() ?? 0
         print("\n\(total) transactions, \(failures) failed, worst p99 latency \(p99) µs")
         if failures > 0 { throw ExitCode(2) }
+    }
+}
+
+struct StoreOption: ParsableArguments {
+    @Option(help: "The SQLite store robotd writes scans to.")
+    var store = "scans.sqlite"
+
+    func open() throws -> ScanStore {
+        guard FileManager.default.fileExists(atPath: store) else {
+            throw ValidationError("no store at '\(store)'; robotd writes one with --scan (see --store)")
+        }
+        return try ScanStore(path: store)
+    }
+}
+
+struct Scans: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the scans in a store.")
+    @OptionGroup var store: StoreOption
+
+    func run() throws {
+        for scan in try store.open().scans() {
+            print("\(scan.id)  \(scan.containerNumber)  \(scan.status)  \(scan.createdAt)")
+        }
+    }
+}
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a scan's report: JSON (complete), CSV (every point) and bilingual HTML.")
+    @OptionGroup var store: StoreOption
+    @Argument(help: "The scan ID (robotctl scans lists them).")
+    var scanId: String
+    @Option(help: "Directory for the report files.")
+    var out = "reports"
+
+    func run() throws {
+        let report = try store.open().report(scanId: scanId)
+        let html = try report.write(to: out)
+        print("\(report.verdict.outcome.rawValue): \(html) (and .json, .csv)")
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check the store's SQLite integrity and every hash chain.")
+    @OptionGroup var store: StoreOption
+
+    func run() throws {
+        let report = try store.open().verify()
+        print("integrity \(report.integrity); \(report.scans) scans, \(report.readings) readings, \(report.auditEntries) audit entries")
+        for problem in report.problems { print("PROBLEM: \(problem)") }
+        if !report.isValid { throw ExitCode(3) }
+        print("hash chains intact")
+    }
+}
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Preview a scan plan as JSON before running it.")
+    @Argument(help: "Container number (ISO 6346).")
+    var container: String
+    @Option(help: "Size-type: 22G1, 42G1, 45G1, L5G1.")
+    var size = "42G1"
+    @Option(help: "Profile file.")
+    var profile = "profiles/snt0570-2007.yaml"
+
+    func run() throws {
+        let number: ContainerNumber
+        do { number = try ContainerNumber(container) } catch { throw ValidationError(error.description) }
+        guard let s = ContainerSize(name: size) else { throw ValidationError("--size '\(size)': allowed 22G1, 42G1, 45G1, L5G1") }
+        let p: ProcedureProfile
+        do { p = try ProcedureProfile.load(path: profile) } catch { throw ValidationError(error.description) }
+        let plan = ScanPlan(container: ContainerPlacement(number: number, size: s, xMetres: 0, yMetres: 0), profile: p)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(String(decoding: try encoder.encode(plan), as: UTF8.self))
+        FileHandle.standardError.write(Data("\(plan.points.count) points, \(plan.waypoints.count) corner waypoints\n".utf8))
     }
 }

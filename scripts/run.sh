@@ -1,23 +1,35 @@
 #!/usr/bin/env bash
 # The main job: the controller daemon (robotd) with the built-in simulator as a child
-# process on a pty. It checks every unit's protocol version, starts the 100 Hz control
-# loop, and runs the smoke demo: home the lift, walk 1 m, raise the detector, measure
-# with uncertainty, lower it. robotd then keeps the robot under control until Ctrl-C,
-# which stops motion, parks the lift and exits. Pass --once to exit after the demo.
-# (The full container scan and the phone UI come with the inspection engine and the
-# command server.)
+# process on a pty, scanning a 40 ft container that hides a Cs-137 source
+# (hil/scenarios/cs137-40ft.yaml) with the short demo profile. robotd checks every
+# unit's protocol version, starts the 100 Hz control loop, measures background, walks
+# the grid round the container, judges it against SN/T 0570 (background + 0.25),
+# estimates where the source sits, stores every reading (scans.sqlite, hash-chained)
+# and writes the reports (reports/). It prints the verdict and the report's path,
+# then keeps the robot under control until Ctrl-C, which stops motion, parks the lift
+# and exits. The simulator runs 5 times faster than real time so the demo takes about
+# a minute. Pass --once to exit when the scan is done.
+# (The phone UI and the command server are not built yet.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 swift build
 bin="$(swift build --show-bin-path)"
+mkdir -p demo
+rm -f demo/scans.sqlite demo/scans.sqlite-wal demo/scans.sqlite-shm
 
 echo "== serial ports (libserialport; the simulator's pty is not listed)"
 "$bin/robotctl" ports
 echo
-echo "== robotd --sim --demo"
+echo "== robotd: scanning MSKU9070323 (40 ft) with the demo profile"
+args=(--sim --scenario hil/scenarios/cs137-40ft.yaml --sim-time-scale 5
+      --scan MSKU9070323 --size 42G1 --at 0,0,0 --profile profiles/demo.yaml
+      --store demo/scans.sqlite --reports demo/reports --officer demo)
 if [ "${1:-}" = "--once" ]; then
-    exec "$bin/robotd" --sim --demo --exit-when-done
+    "$bin/robotd" "${args[@]}" --exit-when-done
+    echo
+    "$bin/robotctl" verify --store demo/scans.sqlite
+    exit 0
 fi
-exec "$bin/robotd" --sim --demo
+exec "$bin/robotd" "${args[@]}"

@@ -154,7 +154,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RobotDaemonTests",
-            dependencies: ["RobotDaemon", "RobotControl"]
+            dependencies: ["RobotDaemon", "RobotControl", "InspectionStore"]
         ),
         .testTarget(
             name: "RobotControlTests",

@@ -22,8 +22,10 @@ struct LineTimingTests {
             samples.append(Double(MonotonicClock.nanoseconds() - t0) / 1000)
         }
         samples.sort()
-        let median = samples[samples.count / 2]
-        #expect(abs(median / expected - 1) <= 0.10, "median \(median) μs vs wire time \(expected) μs at \(baud) baud")
+        // The wire time is a floor: scheduling noise on a loaded machine only adds to it,
+        // so compare a low percentile rather than the median.
+        let low = samples[samples.count / 5]
+        #expect(abs(low / expected - 1) <= 0.10, "20th percentile \(low) μs vs wire time \(expected) μs at \(baud) baud")
     }
 
     @Test func wireTimeFormula() {

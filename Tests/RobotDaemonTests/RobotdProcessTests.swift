@@ -1,4 +1,5 @@
 import Foundation
+import InspectionStore
 import Testing
 
 /// robotd as a process: `--sim` gives a working robot in one command, and SIGTERM
@@ -93,7 +94,16 @@ import Testing
                          "--scan", "CSQU3054383", "--size", "22G1", "--profile", Self.root.appendingPathComponent("profiles/demo.yaml").path,
                          "--store", store, "--reports", directory + "/reports", "--sim-time-scale", "10", "--exit-when-done"]
         let first = try RobotdProcessTests.Daemon(arguments)
-        #expect(await first.waitFor("points=5/", seconds: 90), "\(first.output)")
+        // Kill it once the store holds a few point readings: mid-survey, whatever the machine's speed.
+        var pointsStored = 0
+        let deadline = Date().addingTimeInterval(90)
+        while Date() < deadline && pointsStored < 3 {
+            try await Task.sleep(nanoseconds: 20_000_000)
+            guard FileManager.default.fileExists(atPath: store), let opened = try? ScanStore(path: store),
+                  let scan = try? opened.unfinishedScan(container: "CSQU3054383") else { continue }
+            pointsStored = (try? await opened.record(for: scan).pointReadings().count) ?? 0
+        }
+        #expect(pointsStored >= 3, "\(first.output)")
         kill(first.process.processIdentifier, SIGKILL)
         _ = await first.waitForExit(seconds: 10)
         #expect(first.process.terminationReason == .uncaughtSignal)

@@ -144,6 +144,12 @@ let package = Package(
             path: "Benchmarks/LoopBench"
         ),
 
+        .executableTarget(
+            name: "ScanBench",
+            dependencies: ["Inspection", "RobotControl", "RobotIO", "RobotSimulator"],
+            path: "Benchmarks/ScanBench"
+        ),
+
         .testTarget(
             name: "FirmwareProtocolTests",
             dependencies: ["FirmwareProtocol"]

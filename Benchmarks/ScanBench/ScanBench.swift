@@ -1,0 +1,75 @@
+import Foundation
+import Inspection
+import RobotControl
+import RobotIO
+import RobotSimulator
+
+/// Scan time against the plan's lower bound (Σ settle and dwell + minimum travel
+/// under the limits), for a clean 40 ft container with the default SN/T 0570 profile
+/// and the simulator's 115200-baud line timing on. Target ≤ 1.10.
+///
+///     swift build -c release --product ScanBench
+///     .build/release/ScanBench [--profile profiles/snt0570-2007.yaml] [--time-scale 1]
+///
+/// Time is measured in the simulator's seconds. Above a time scale of 1 the loop's
+/// 10 ms tick and the real line timing are no longer scaled with the robot, so only
+/// `--time-scale 1` gives the honest figure (about 40 minutes for 300 points).
+@main
+struct ScanBench {
+    static func main() async throws {
+        let arguments = CommandLine.arguments
+        func option(_ name: String, _ fallback: String) -> String {
+            guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
+            return arguments[i + 1]
+        }
+        let profilePath = option("--profile", "profiles/snt0570-2007.yaml")
+        let timeScale = Double(option("--time-scale", "1")) ?? 1
+        let profile = try ProcedureProfile.load(path: profilePath)
+
+        var scenario = Scenario(name: "scan bench: clean 40 ft")
+        scenario.startX = -12
+        scenario.startY = 1
+        scenario.startLiftMetres = 0.5
+        scenario.timeScale = timeScale
+        scenario.lineTiming = LineTiming(enabled: true, baud: 115_200, bitsPerCharacter: 10, turnaroundMicroseconds: 500)
+        scenario.field = RadiationField(backgroundMicrosievertsPerHour: 0.1, driftAmplitude: 0.1, driftPeriodSeconds: 7200,
+                                        containers: [PlacedContainer(number: "MSKU9070323", type: .fortyFoot, x: 0, y: 0)])
+        let simulator = try Simulator(scenario: scenario)
+        try simulator.start()
+        let bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 100),
+                                                            maxRetries: 1))
+        var configuration = ControlConfiguration()
+        configuration.watchdogTimeoutMilliseconds = UInt16(min(10_000, 500 * timeScale))
+        configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
+        let loop = ControlLoop(bus: bus, configuration: configuration)
+        try await loop.start()
+        _ = await loop.run(.homeLift, timeout: 120)
+
+        let placement = ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0)
+        let plan = ScanPlan(container: placement, profile: profile)
+        let info = loop.detectorInfo!
+        let instrument = InstrumentRecord(serialNumber: info.serialNumber,
+                                          sensitivityCountsPerSecondPerMicrosievertPerHour: info.sensitivityCountsPerSecondPerMicrosievertPerHour,
+                                          calibrationFactor: info.calibrationFactor, calibrationDate: info.calibrationDate,
+                                          calibrationExpiry: info.calibrationExpiry)
+        let truth = simulator.model.truth()
+        let bound = ScanTimeModel.lowerBoundSeconds(plan: plan, configuration: configuration, startX: truth.x, startY: truth.y,
+                                                    startHeadingDegrees: truth.headingDegrees, startLiftMetres: truth.liftMetres)
+        print("ScanBench: \(plan.points.count) points, profile '\(profile.name)', line timing 115200 baud, time scale \(timeScale)")
+        print(String(format: "  lower bound %.1f s (%.1f min)", bound, bound / 60))
+        let executor = ScanExecutor(loop: loop, plan: plan, instrument: instrument, record: InMemoryScanRecord(),
+                                    sleeper: Sleeper(timeScale: timeScale))
+        let start = simulator.model.simulatedSeconds
+        let wallStart = Date()
+        let verdict = try await executor.run(scanDate: 20261129)
+        let took = simulator.model.simulatedSeconds - start
+        print(String(format: "  scan took %.1f s (%.1f min) of robot time, %.1f s wall; verdict %@", took, took / 60,
+                     Date().timeIntervalSince(wallStart), verdict.outcome.rawValue))
+        print(String(format: "  ratio scan time / lower bound = %.3f (target <= 1.10); by hand about 60 min", took / bound))
+        let stats = loop.statistics()
+        print("  loop overruns \(stats.overruns); bus: " + bus.statisticsSnapshot().map { "\($0.device) \($0.transactions) tx, \($0.failures) failed, p99 \($0.latencyP99Microseconds) µs" }.joined(separator: "; "))
+        loop.stop()
+        bus.stop()
+        simulator.stop()
+    }
+}

@@ -119,3 +119,47 @@ public struct ScanPlan: Sendable, Equatable, Codable {
         points.filter { $0.face == face }.count
     }
 }
+
+extension ScanPlan {
+    /// A top view of the plan as SVG: the container, the background station, the path
+    /// and every stand position (numbered by its first point), for checking before a run.
+    public func svg(pixelsPerMetre scale: Double = 40) -> String {
+        let size = container.size
+        var xs = [backgroundX] + points.map(\.xMetres) + waypoints.map(\.xMetres)
+        var ys = [backgroundY] + points.map(\.yMetres) + waypoints.map(\.yMetres)
+        for (a, c) in [(0.0, 0.0), (size.lengthMetres, 0), (0, size.widthMetres), (size.lengthMetres, size.widthMetres)] {
+            let p = container.yard(along: a, across: c)
+            xs.append(p.x)
+            ys.append(p.y)
+        }
+        let minX = (xs.min() ?? 0) - 1, maxX = (xs.max() ?? 0) + 1
+        let minY = (ys.min() ?? 0) - 1, maxY = (ys.max() ?? 0) + 1
+        // SVG's y grows downwards; the yard's grows upwards.
+        func px(_ x: Double) -> String { String(format: "%.1f", (x - minX) * scale) }
+        func py(_ y: Double) -> String { String(format: "%.1f", (maxY - y) * scale) }
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int((maxX - minX) * scale))\" height=\"\(Int((maxY - minY) * scale))\" font-family=\"sans-serif\" font-size=\"10\">"
+        let corners = [(0.0, 0.0), (size.lengthMetres, 0), (size.lengthMetres, size.widthMetres), (0, size.widthMetres)]
+            .map { container.yard(along: $0.0, across: $0.1) }
+        svg += "<polygon points=\"" + corners.map { "\(px($0.x)),\(py($0.y))" }.joined(separator: " ") + "\" fill=\"#c9d6e3\" stroke=\"#345\"/>"
+        let doors = container.yard(along: 0, across: size.widthMetres / 2)
+        svg += "<text x=\"\(px(doors.x))\" y=\"\(py(doors.y))\" text-anchor=\"end\">doors </text>"
+        svg += "<text x=\"\(px(corners[0].x))\" y=\"\(py(corners[0].y) )\" dy=\"-4\">\(container.number.text) \(size.rawValue)</text>"
+        // The path: background station, then every stand and corner in order.
+        var path: [(Double, Double)] = [(backgroundX, backgroundY)]
+        for point in points {
+            for w in waypoints where w.beforePoint == point.index { path.append((w.xMetres, w.yMetres)) }
+            if path.last.map({ hypot($0.0 - point.xMetres, $0.1 - point.yMetres) > 0.004 }) ?? true {
+                path.append((point.xMetres, point.yMetres))
+            }
+        }
+        svg += "<polyline points=\"" + path.map { "\(px($0.0)),\(py($0.1))" }.joined(separator: " ") + "\" fill=\"none\" stroke=\"#888\" stroke-dasharray=\"3,2\"/>"
+        svg += "<circle cx=\"\(px(backgroundX))\" cy=\"\(py(backgroundY))\" r=\"5\" fill=\"#2a7\"/><text x=\"\(px(backgroundX))\" y=\"\(py(backgroundY))\" dx=\"7\">background</text>"
+        var lastStand: (Double, Double)?
+        for point in points {
+            if let last = lastStand, hypot(last.0 - point.xMetres, last.1 - point.yMetres) < 0.004 { continue }
+            lastStand = (point.xMetres, point.yMetres)
+            svg += "<circle cx=\"\(px(point.xMetres))\" cy=\"\(py(point.yMetres))\" r=\"3\" fill=\"#c33\"><title>points from \(point.index), \(point.face.rawValue) column \(point.column)</title></circle>"
+        }
+        return svg + "</svg>\n"
+    }
+}

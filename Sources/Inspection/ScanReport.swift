@@ -5,6 +5,8 @@ import Foundation
 public struct ScanReport: Sendable, Codable {
     public var scanId: String
     public var robotId: String
+    /// Firmware version of each unit, as read at the start of the scan.
+    public var firmware: [String: String]
     public var officer: String
     public var startedAt: String
     public var finishedAt: String
@@ -18,11 +20,12 @@ public struct ScanReport: Sendable, Codable {
     /// The last hash of the scan's reading chain.
     public var chainHash: String
 
-    public init(scanId: String, robotId: String, officer: String, startedAt: String, finishedAt: String, plan: ScanPlan,
+    public init(scanId: String, robotId: String, firmware: [String: String], officer: String, startedAt: String, finishedAt: String, plan: ScanPlan,
                 instrument: InstrumentRecord, background: [DoseReading], points: [Int: [DoseReading]],
                 remeasures: [Int: [DoseReading]], verdict: Verdict, source: SourceEstimate?, chainHash: String) {
         self.scanId = scanId
         self.robotId = robotId
+        self.firmware = firmware
         self.officer = officer
         self.startedAt = startedAt
         self.finishedAt = finishedAt
@@ -84,6 +87,7 @@ public struct ScanReport: Sendable, Codable {
         <tr><th>集装箱号 Container</th><td>\(Self.escape(plan.container.number.text)) (\(plan.container.size.rawValue))</td></tr>
         <tr><th>扫描 Scan</th><td>\(Self.escape(scanId))</td></tr>
         <tr><th>机器人 Robot</th><td>\(Self.escape(robotId))</td></tr>
+        <tr><th>固件 Firmware</th><td>\(Self.escape(firmware.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "; ")))</td></tr>
         <tr><th>检验员 Officer</th><td>\(Self.escape(officer))</td></tr>
         <tr><th>开始 / 结束 Started / finished</th><td>\(Self.escape(startedAt)) / \(Self.escape(finishedAt))</td></tr>
         <tr><th>程序 Profile</th><td>\(Self.escape(plan.profile.name)) v\(plan.profile.version)</td></tr>

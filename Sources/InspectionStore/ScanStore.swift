@@ -33,6 +33,7 @@ public final class ScanStore: Sendable {
                     plan TEXT NOT NULL,
                     instrument TEXT NOT NULL,
                     robotId TEXT NOT NULL,
+                    firmware TEXT NOT NULL,
                     officer TEXT NOT NULL,
                     status TEXT NOT NULL CHECK (status IN ('running', 'done', 'aborted', 'refused')),
                     verdict TEXT,
@@ -106,16 +107,17 @@ public final class ScanStore: Sendable {
     }
 
     /// Creates a scan record; its plan and instrument are stored with it.
-    public func createScan(plan: ScanPlan, instrument: InstrumentRecord, robotId: String, officer: String) throws -> String {
+    public func createScan(plan: ScanPlan, instrument: InstrumentRecord, robotId: String, officer: String,
+                           firmware: [String: String] = [:]) throws -> String {
         let id = UUID().uuidString.lowercased()
         let planJSON = try Self.json(plan)
         let instrumentJSON = try Self.json(instrument)
         let now = Self.isoFormatter.string(from: Date())
         try pool.write { db in
             try db.execute(sql: """
-                INSERT INTO scans (id, containerNumber, createdAt, plan, instrument, robotId, officer, status, genesisHash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)
-                """, arguments: [id, plan.container.number.text, now, planJSON, instrumentJSON, robotId, officer,
+                INSERT INTO scans (id, containerNumber, createdAt, plan, instrument, robotId, firmware, officer, status, genesisHash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)
+                """, arguments: [id, plan.container.number.text, now, planJSON, instrumentJSON, robotId, try Self.json(firmware), officer,
                                  Self.hex("scan|\(id)|\(planJSON)|\(instrumentJSON)")])
         }
         try audit(actor: officer, action: "scan.create", detail: "\(id) \(plan.container.number.text)")
@@ -165,7 +167,7 @@ public final class ScanStore: Sendable {
     /// The report of a finished scan, from what the store holds.
     public func report(scanId: String) throws -> ScanReport {
         let meta = try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT robotId, officer, createdAt, finishedAt, verdict FROM scans WHERE id = ?", arguments: [scanId])
+            try Row.fetchOne(db, sql: "SELECT robotId, firmware, officer, createdAt, finishedAt, verdict FROM scans WHERE id = ?", arguments: [scanId])
         }
         guard let meta else { throw Failure(description: "no scan \(scanId) in \(path); `robotctl scans --store \(path)` lists them") }
         guard let verdictText: String = meta["verdict"] else {
@@ -177,8 +179,10 @@ public final class ScanStore: Sendable {
         let chain = try pool.read { db in
             try String.fetchOne(db, sql: "SELECT hash FROM readings WHERE scanId = ? ORDER BY seq DESC LIMIT 1", arguments: [scanId])
         } ?? ""
+        let firmwareText: String = meta["firmware"]
+        let firmware = (try? JSONDecoder().decode([String: String].self, from: Data(firmwareText.utf8))) ?? [:]
         return ScanReport(
-            scanId: scanId, robotId: meta["robotId"], officer: meta["officer"], startedAt: meta["createdAt"],
+            scanId: scanId, robotId: meta["robotId"], firmware: firmware, officer: meta["officer"], startedAt: meta["createdAt"],
             finishedAt: meta["finishedAt"] ?? "", plan: plan, instrument: instrument,
             background: all.filter { $0.kind == "background" }.map(\.reading),
             points: Dictionary(grouping: all.filter { $0.kind == "point" }, by: \.pointIndex).mapValues { $0.map(\.reading) },

@@ -18,6 +18,8 @@ public final class ControlLoop: @unchecked Sendable {
 
     // Fixed at start from the detector's instrument record.
     public private(set) var detectorInfo: DetectorInfo?
+    /// Firmware version of each unit ("1.2"), read at start; stored with every scan.
+    public private(set) var firmwareVersions: [String: String] = [:]
 
     // Loop-thread state (touched by the loop thread only once started).
     private var chassis: DriveChannel
@@ -97,7 +99,10 @@ public final class ControlLoop: @unchecked Sendable {
         guard problems.isEmpty else { throw .invalidConfiguration(problems) }
         bus.start()
         do {
-            for device in RegisterMap.devices { _ = try await bus.identify(device) }
+            for device in RegisterMap.devices {
+                let identity = try await bus.identify(device)
+                firmwareVersions[device.name] = "\(identity.firmwareVersionText) (protocol \(identity.protocolVersion))"
+            }
             detectorInfo = try await bus.read(DetectorInfo.self, unit: RegisterMap.detector.unitId)
             // Clear any old set-point the drives hold from a previous run (no jump on start).
             try await bus.write(ChassisCommand(controlword: [], mode: .idle), unit: RegisterMap.chassis.unitId)

@@ -59,7 +59,8 @@ public struct ContainerScanJob: Sendable {
                                               calibrationFactor: info.calibrationFactor, calibrationDate: info.calibrationDate,
                                               calibrationExpiry: info.calibrationExpiry)
                 plan = ScanPlan(container: placement, profile: profile)
-                scanId = try store.createScan(plan: plan, instrument: instrument, robotId: robotId, officer: officer)
+                scanId = try store.createScan(plan: plan, instrument: instrument, robotId: robotId, officer: officer,
+                                              firmware: loop.firmwareVersions)
                 logger.info("scan started", metadata: ["scan": "\(scanId)", "container": "\(placement.number)", "points": "\(plan.points.count)"])
             }
             let executor = ScanExecutor(loop: loop, plan: plan, instrument: instrument, record: store.record(for: scanId),

@@ -183,6 +183,9 @@ struct Plan: ParsableCommand {
     @Option(help: "Profile file.")
     var profile = "profiles/snt0570-2007.yaml"
 
+    @Option(help: "Also write a top-view picture of the plan (SVG) to this file.")
+    var svg: String?
+
     func run() throws {
         let number: ContainerNumber
         do { number = try ContainerNumber(container) } catch { throw ValidationError(error.description) }
@@ -193,6 +196,7 @@ struct Plan: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         print(String(decoding: try encoder.encode(plan), as: UTF8.self))
+        if let svg { try plan.svg().write(toFile: svg, atomically: true, encoding: .utf8) }
         FileHandle.standardError.write(Data("\(plan.points.count) points, \(plan.waypoints.count) corner waypoints\n".utf8))
     }
 }

@@ -250,3 +250,16 @@ import Testing
         #expect(abs(estimate.equivalentCs137MBq - 10) < 1.5)
     }
 }
+
+@Suite struct PlanPreviewTests {
+    @Test func thePictureShowsTheContainerTheStationAndEveryStand() throws {
+        let plan = ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0),
+                            profile: ProcedureProfile())
+        let svg = plan.svg()
+        #expect(svg.hasPrefix("<svg"))
+        #expect(svg.contains("MSKU9070323 42G1"))
+        #expect(svg.contains("background"))
+        // One stand per column: 25 + 5 + 25 + 5.
+        #expect(svg.components(separatedBy: "<circle").count - 1 == 60 + 1)
+    }
+}

@@ -112,4 +112,32 @@ import Testing
         #expect(readings.values.allSatisfy { $0.count == 1 }, "one reading per point, none duplicated")
         #expect(readingsAtStop >= 3)
     }
+
+    @Test func theOfficerCanPauseResumeAndAbort() async throws {
+        let rig = try await Rig(scenarioFile: "hil/scenarios/clean-20ft.yaml")
+        let executor = try rig.executor()
+        let scan = Task { () -> String in
+            do {
+                _ = try await executor.run(scanDate: 20261129)
+                return "finished"
+            } catch {
+                return "\(error)"
+            }
+        }
+        while executor.progress.completedPoints < 2 { try await Task.sleep(nanoseconds: 10_000_000) }
+        executor.pause()
+        try await Task.sleep(nanoseconds: 600_000_000)  // let the step under way finish
+        let held = executor.progress.completedPoints
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        #expect(executor.progress.paused)
+        #expect(executor.progress.completedPoints == held, "no progress while paused")
+        executor.resume()
+        let target = held + 2
+        while executor.progress.completedPoints < target { try await Task.sleep(nanoseconds: 10_000_000) }
+        executor.abort()
+        #expect(await scan.value == "the scan was aborted")
+        #expect(executor.progress.phase == .aborted)
+        #expect(executor.progress.completedPoints < executor.plan.points.count)
+        #expect(executor.progress.etaSeconds >= 0)
+    }
 }

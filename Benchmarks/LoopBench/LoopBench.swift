@@ -60,7 +60,7 @@ struct LoopBench {
         let loop: ControlLoop
     }
 
-    static func makeRig(rate: Double) async throws -> Rig {
+    static func makeRig(rate: Double, tickObserver: (@Sendable (ControlLoop.TickPhase) -> Void)? = nil) async throws -> Rig {
         var scenario = Scenario(name: "bench yard")
         scenario.startLiftMetres = 0.36
         let simulator = try Simulator(scenario: scenario)
@@ -69,22 +69,15 @@ struct LoopBench {
         var configuration = ControlConfiguration()
         configuration.loopRateHertz = rate
         let loop = ControlLoop(bus: bus, configuration: configuration)
+        loop.tickObserver = tickObserver
         try await loop.start()
         return Rig(simulator: simulator, bus: bus, loop: loop)
     }
 
     static func benchmark(rate: Double, seconds: Double) async throws {
         let tally = Tally()
-        var scenario = Scenario(name: "bench yard")
-        scenario.startLiftMetres = 0.36
-        let simulator = try Simulator(scenario: scenario)
-        try simulator.start()
-        let bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath)), maxRetries: 1))
-        var configuration = ControlConfiguration()
-        configuration.loopRateHertz = rate
-        let loop = ControlLoop(bus: bus, configuration: configuration)
-        loop.tickObserver = { tally.observe($0) }
-        try await loop.start()
+        let rig = try await makeRig(rate: rate) { tally.observe($0) }
+        let (simulator, bus, loop) = (rig.simulator, rig.bus, rig.loop)
         if !loop.realtimeNotes.isEmpty { print("  note: " + loop.realtimeNotes.joined(separator: "; ")) }
         _ = await loop.run(.homeLift, timeout: 30)
         // Keep the robot busy: walk back and forth, raise and lower, measure.

@@ -22,28 +22,8 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     public func start(port requested: Int) throws(TCPServer.Failure) {
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard s >= 0 else { throw TCPServer.Failure(description: "socket: \(String(cString: strerror(errno)))") }
-        var yes: Int32 = 1
-        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(requested).bigEndian)
-        address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(s, 4) == 0 else {
-            let message = String(cString: strerror(errno))
-            close(s)
-            throw TCPServer.Failure(description: "control socket on 127.0.0.1:\(requested): \(message)")
-        }
-        var actual = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &length) }
-        }
-        port = Int(UInt16(bigEndian: actual.sin_port))
+        let (s, actualPort) = try TCPServer.listenSocket(host: "127.0.0.1", port: requested)
+        port = actualPort
         listenSocket = s
         started = true
         let thread = Thread { [self] in self.serve() }

@@ -29,28 +29,8 @@ public final class TCPServer: @unchecked Sendable {
 
     /// Binds (port 0 picks a free port; read `port` afterwards) and starts serving.
     public func start() throws(Failure) {
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard s >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
-        var yes: Int32 = 1
-        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, host, &address.sin_addr)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(s, 4) == 0 else {
-            let message = String(cString: strerror(errno))
-            close(s)
-            throw Failure(description: "cannot listen on \(host):\(port): \(message)")
-        }
-        var actual = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &length) }
-        }
-        port = Int(UInt16(bigEndian: actual.sin_port))
+        let (s, actualPort) = try TCPServer.listenSocket(host: host, port: port)
+        port = actualPort
         listenSocket = s
         started = true
         let thread = Thread { [self] in self.serve() }
@@ -64,6 +44,35 @@ public final class TCPServer: @unchecked Sendable {
         exited.wait()
         close(listenSocket)
         started = false
+    }
+
+    /// A listening TCP socket on `host:port` (port 0 picks a free one) and its actual port.
+    static func listenSocket(host: String, port: Int) throws(Failure) -> (Int32, Int) {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard s >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        var yes: Int32 = 1
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
+            close(s)
+            throw Failure(description: "'\(host)' is not an IPv4 address")
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(s, 4) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(s)
+            throw Failure(description: "cannot listen on \(host):\(port): \(message)")
+        }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &length) }
+        }
+        return (s, Int(UInt16(bigEndian: actual.sin_port)))
     }
 
     private func serve() {

@@ -101,7 +101,8 @@ let package = Package(
         .executableTarget(
             name: "robotctl",
             dependencies: [
-                "RobotIO", "FirmwareProtocol", "Inspection", "InspectionStore",
+                "RobotIO", "FirmwareProtocol", "Inspection", "InspectionStore", "RobotControl", "RobotDaemon",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

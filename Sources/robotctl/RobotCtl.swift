@@ -3,6 +3,9 @@ import FirmwareProtocol
 import Foundation
 import Inspection
 import InspectionStore
+import Logging
+import RobotControl
+import RobotDaemon
 import RobotIO
 
 @main
@@ -10,7 +13,7 @@ struct RobotCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "robotctl",
         abstract: "Command-line client for the container radiation-inspection robot.",
-        subcommands: [Ports.self, Probe.self, Scans.self, Report.self, Verify.self, Plan.self])
+        subcommands: [Ports.self, Probe.self, Scan.self, Scans.self, Report.self, Verify.self, Plan.self])
 }
 
 /// How the CLI names a bus: a serial port (path or USB identity) or a TCP gateway.
@@ -198,5 +201,55 @@ struct Plan: ParsableCommand {
         print(String(decoding: try encoder.encode(plan), as: UTF8.self))
         if let svg { try plan.svg().write(toFile: svg, atomically: true, encoding: .utf8) }
         FileHandle.standardError.write(Data("\(plan.points.count) points, \(plan.waypoints.count) corner waypoints\n".utf8))
+    }
+}
+
+struct Scan: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Scan a container from the command line, driving the robot on a bus directly (for rigs and scripts).",
+        discussion: "robotctl runs its own control loop for the scan, so robotd must not be driving the same bus. "
+            + "An unfinished scan of the same container in the store is carried on, not restarted.")
+
+    @Argument(help: "Container number (ISO 6346).")
+    var container: String
+    @OptionGroup var bus: BusOptions
+    @Option(help: "Size-type: 22G1, 42G1, 45G1, L5G1.")
+    var size = "42G1"
+    @Option(help: "Door-end left corner and heading: x,y,heading (metres, degrees).")
+    var at = "0,0,0"
+    @Option(help: "Profile file.")
+    var profile = "profiles/snt0570-2007.yaml"
+    @Option(help: "SQLite store.")
+    var store = "scans.sqlite"
+    @Option(help: "Report directory.")
+    var reports = "reports"
+    @Option(help: "Officer recorded with the scan.")
+    var officer = "officer"
+
+    func run() async throws {
+        let number: ContainerNumber
+        do { number = try ContainerNumber(container) } catch { throw ValidationError(error.description) }
+        guard let s = ContainerSize(name: size) else { throw ValidationError("--size '\(size)': allowed 22G1, 42G1, 45G1, L5G1") }
+        let parts = at.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 3, abs(parts[2]) <= 180 else { throw ValidationError("--at '\(at)' must be x,y,heading, e.g. 0,0,0") }
+        let p: ProcedureProfile
+        do { p = try ProcedureProfile.load(path: profile) } catch { throw ValidationError(error.description) }
+        let job = ContainerScanJob(placement: ContainerPlacement(number: number, size: s, xMetres: parts[0], yMetres: parts[1], headingDegrees: parts[2]),
+                                   profile: p, storePath: store, reportDirectory: reports, robotId: "robotctl", officer: officer, timeScale: 1)
+        var configuration = ControlConfiguration()
+        if let zone = job.keepOutZone { configuration.keepOutZones.append(zone) }
+        let modbus = ModbusBus(configuration: BusConfiguration(endpoint: try bus.endpoint(), maxRetries: 1))
+        let loop = ControlLoop(bus: modbus, configuration: configuration)
+        do {
+            try await loop.start()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        var logger = Logger(label: "robotctl")
+        logger.logLevel = .info
+        await job.run(loop: loop, logger: logger)
+        _ = await loop.run(.stop, timeout: 2)
+        loop.stop()
+        modbus.stop()
     }
 }

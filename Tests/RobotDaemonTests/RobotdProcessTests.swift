@@ -131,3 +131,52 @@ import Testing
         #expect(text.contains("1 scans, 26 readings"), "\(text)")
     }
 }
+
+/// `robotctl scan` drives a rig's bus directly: here robot-sim in real time with a tiny profile.
+@Suite(.serialized) struct RobotctlScanTests {
+    @Test func robotctlScansAContainerAndWritesItsReport() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ctlscan-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try """
+        name: near the doors
+        seed: 3
+        robot: {x: -4.5, y: -1.2, headingDegrees: 0, liftMetres: 0.4}
+        containers:
+          - {number: CSQU3054383, type: 22G1, x: 0, y: 0}
+        """.write(toFile: directory + "/yard.yaml", atomically: true, encoding: .utf8)
+        try """
+        name: tiny
+        version: 1
+        background: {distanceMetres: 4, heightMetres: 1.0, readings: 2, intervalSeconds: 0.5}
+        faces: [left]
+        grid: {maxColumnSpacingMetres: 5, heightsMetres: [1.0]}
+        point: {settleSeconds: 0, readings: 1, readingSeconds: 0.5}
+        significance: {alpha: 0.01}
+        """.write(toFile: directory + "/tiny.yaml", atomically: true, encoding: .utf8)
+        let link = directory + "/bus0"
+        let sim = Process()
+        sim.executableURL = RobotdProcessTests.binDirectory.appendingPathComponent("robot-sim")
+        sim.arguments = ["--link", link, "--scenario", directory + "/yard.yaml"]
+        sim.standardOutput = Pipe()
+        try sim.run()
+        defer { sim.terminate() }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: link) { try await Task.sleep(nanoseconds: 50_000_000) }
+
+        let ctl = Process()
+        ctl.executableURL = RobotdProcessTests.binDirectory.appendingPathComponent("robotctl")
+        ctl.arguments = ["scan", "CSQU3054383", "--size", "22G1", "--port", link, "--profile", directory + "/tiny.yaml",
+                         "--store", directory + "/scans.sqlite", "--reports", directory + "/reports"]
+        let pipe = Pipe()
+        ctl.standardOutput = pipe
+        ctl.standardError = pipe
+        try ctl.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        ctl.waitUntilExit()
+        #expect(ctl.terminationStatus == 0, "\(output)")
+        #expect(output.contains("verdict=pass"), "\(output)")
+        let reports = try FileManager.default.contentsOfDirectory(atPath: directory + "/reports")
+        #expect(reports.filter { $0.hasSuffix(".html") }.count == 1)
+        #expect(reports.filter { $0.hasSuffix(".csv") }.count == 1)
+        #expect(reports.filter { $0.hasSuffix(".json") }.count == 1)
+    }
+}

@@ -33,7 +33,6 @@ public final class ControlLoop: @unchecked Sendable {
     private var measurement = MeasurementProgress()
     private var tick: UInt64 = 0
     private var startedAtNanoseconds: UInt64 = 0
-    private var lastSafetyRegisters: [UInt16] = []
     /// Recent detector samples (counts, time base) for the live rate; fixed size.
     private var rateWindow = RateWindow()
 
@@ -259,8 +258,8 @@ public final class ControlLoop: @unchecked Sendable {
         haltAxes()
     }
 
-    /// One tick. Internal so tests and benchmarks can drive it in virtual time.
-    func step(now: UInt64) {
+    /// One tick, on the loop thread.
+    private func step(now: UInt64) {
         tick &+= 1
         let safetyBlock = bus.latest(unit: RegisterMap.safety.unitId, block: SafetyStatus.spec)
         let chassisBlock = bus.latest(unit: RegisterMap.chassis.unitId, block: ChassisStatus.spec)

@@ -14,7 +14,7 @@ public enum DeviceLifecycle: String, Sendable, Equatable {
 
 /// The loop's view of the robot after a tick. Plain values only, so publishing it
 /// costs a copy and no allocation.
-public struct RobotSnapshot: Sendable, Equatable {
+public struct RobotSnapshot: Sendable {
     public var tick: UInt64 = 0
     public var xMetres = 0.0
     public var yMetres = 0.0
@@ -46,8 +46,4 @@ public struct RobotSnapshot: Sendable, Equatable {
     public var lastWakeLatencyMicroseconds: UInt64 = 0
 
     public init() {}
-
-    public static func == (a: RobotSnapshot, b: RobotSnapshot) -> Bool {
-        a.tick == b.tick && a.xMetres == b.xMetres && a.yMetres == b.yMetres && a.stopCause == b.stopCause
-    }
 }

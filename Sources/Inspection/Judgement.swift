@@ -110,10 +110,13 @@ public struct Verdict: Sendable, Equatable, Codable {
     public var points: [PointJudgement]
     public var faces: [FaceSummary]
     public var flags: [String]
+    /// End-of-scan background mean minus the start's (0 without an end background).
+    public var backgroundDrift: Double
 
     public init(outcome: Outcome, backgroundMean: Double, backgroundDeviation: Double, backgroundReadings: Int, limit: Double,
                 pointAlpha: Double, k: Double, decisionThreshold: Double, detectionLimit: Double, maxNet: Double,
-                maxNetPointIndex: Int?, points: [PointJudgement], faces: [FaceSummary], flags: [String]) {
+                maxNetPointIndex: Int?, points: [PointJudgement], faces: [FaceSummary], flags: [String], backgroundDrift: Double = 0) {
+        self.backgroundDrift = backgroundDrift
         self.outcome = outcome
         self.backgroundMean = backgroundMean
         self.backgroundDeviation = backgroundDeviation
@@ -175,6 +178,23 @@ public enum Judgement {
         }
         let bgSeconds = background.reduce(0) { $0 + $1.seconds }
         let bgRate = Double(background.reduce(0) { $0 + Int($1.counts) }) / bgSeconds
+        // With an end-of-scan background, each point is judged against the background
+        // interpolated to the time it was measured, so a slow drift is not an anomaly.
+        let start = Array(background.prefix(profile.backgroundReadings))
+        let end = Array(background.dropFirst(profile.backgroundReadings))
+        func summary(_ set: [DoseReading]) -> (time: Date, mean: Double, rate: Double) {
+            let seconds = set.reduce(0) { $0 + $1.seconds }
+            let middle = set.map(\.takenAt.timeIntervalSince1970).reduce(0, +) / Double(set.count)
+            return (Date(timeIntervalSince1970: middle), CountingStatistics.meanAndDeviation(set.map(\.grossDoseRate)).mean,
+                    Double(set.reduce(0) { $0 + Int($1.counts) }) / seconds)
+        }
+        let startSummary = summary(start)
+        let endSummary = end.isEmpty ? nil : summary(end)
+        func backgroundAt(_ time: Date) -> (mean: Double, rate: Double, seconds: Double) {
+            guard let e = endSummary, e.time > startSummary.time else { return (bgMean, bgRate, bgSeconds) }
+            let f = min(1, max(0, time.timeIntervalSince(startSummary.time) / e.time.timeIntervalSince(startSummary.time)))
+            return (startSummary.mean + f * (e.mean - startSummary.mean), startSummary.rate + f * (e.rate - startSummary.rate), bgSeconds)
+        }
         let toDose = 1 / instrument.countsPerGrossDose
         let alphaPoint = CountingStatistics.pointAlpha(profile.alpha, points: plan.points.count, correction: profile.multipleComparison)
         let k = CountingStatistics.quantile(alpha: alphaPoint)
@@ -185,7 +205,8 @@ public enum Judgement {
         var judged: [PointJudgement] = []
         for point in plan.points {
             guard let readings = points[point.index], !readings.isEmpty else { continue }
-            judged.append(judge(point.index, readings, remeasure: remeasures[point.index] ?? [], background: (bgMean, bgRate, bgSeconds),
+            let when = Date(timeIntervalSince1970: readings.map(\.takenAt.timeIntervalSince1970).reduce(0, +) / Double(readings.count))
+            judged.append(judge(point.index, readings, remeasure: remeasures[point.index] ?? [], background: backgroundAt(when),
                                 k: k, limit: profile.limitAboveBackground, toDose: toDose))
         }
         var faces: [Verdict.FaceSummary] = []
@@ -199,7 +220,8 @@ public enum Judgement {
         return Verdict(outcome: judged.map(\.outcome).max() ?? .pass, backgroundMean: bgMean, backgroundDeviation: bgDeviation,
                        backgroundReadings: background.count, limit: profile.limitAboveBackground, pointAlpha: alphaPoint, k: k,
                        decisionThreshold: threshold * toDose, detectionLimit: limitRate * toDose, maxNet: hottest?.net ?? 0,
-                       maxNetPointIndex: hottest?.pointIndex, points: judged, faces: faces, flags: flags)
+                       maxNetPointIndex: hottest?.pointIndex, points: judged, faces: faces, flags: flags,
+                       backgroundDrift: endSummary.map { $0.mean - startSummary.mean } ?? 0)
     }
 
     static func judge(_ index: Int, _ readings: [DoseReading], remeasure: [DoseReading], background: (mean: Double, rate: Double, seconds: Double),

@@ -21,6 +21,9 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
     public var backgroundIntervalSeconds = 10.0
     public var backgroundPlausibleMinimum = 0.04
     public var backgroundPlausibleMaximum = 0.25
+    /// Measure the background again after the survey and interpolate between the two in
+    /// time: the background drifts over a long scan (±10 % an hour is ordinary).
+    public var backgroundRepeatAtEnd = true
 
     // Survey.
     public var faces: [Face] = [.left, .right, .door, .front]
@@ -86,7 +89,8 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
         } ?? p.doseUnit
         if let b = collect({ () throws(ConfigurationFileError) in try root.mapping("background") }) ?? nil {
             _ = collect { () throws(ConfigurationFileError) in
-                try b.allowOnly(["distanceMetres", "heightMetres", "readings", "intervalSeconds", "plausibleMinimum", "plausibleMaximum"])
+                try b.allowOnly(["distanceMetres", "heightMetres", "readings", "intervalSeconds", "plausibleMinimum", "plausibleMaximum",
+                                 "repeatAtEnd"])
             }
             p.backgroundDistanceMetres = collect { () throws(ConfigurationFileError) in try b.double("distanceMetres", default: 10, in: 2...100) } ?? p.backgroundDistanceMetres
             p.backgroundHeightMetres = collect { () throws(ConfigurationFileError) in try b.double("heightMetres", default: 1, in: 0.3...2.8) } ?? p.backgroundHeightMetres
@@ -94,6 +98,7 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
             p.backgroundIntervalSeconds = collect { () throws(ConfigurationFileError) in try b.double("intervalSeconds", default: 10, in: 0.5...600) } ?? p.backgroundIntervalSeconds
             p.backgroundPlausibleMinimum = collect { () throws(ConfigurationFileError) in try b.double("plausibleMinimum", default: 0.04, in: 0...10) } ?? p.backgroundPlausibleMinimum
             p.backgroundPlausibleMaximum = collect { () throws(ConfigurationFileError) in try b.double("plausibleMaximum", default: 0.25, in: 0...10) } ?? p.backgroundPlausibleMaximum
+            p.backgroundRepeatAtEnd = collect { () throws(ConfigurationFileError) in try b.bool("repeatAtEnd", default: true) } ?? p.backgroundRepeatAtEnd
             if p.backgroundPlausibleMinimum >= p.backgroundPlausibleMaximum {
                 errors.append(b.error("plausibleMinimum must be below plausibleMaximum"))
             }

@@ -85,7 +85,7 @@ public final class ScanExecutor: @unchecked Sendable {
                     update { $0.backgroundReadings = background.count }
                 }
             }
-            let backgroundMean = CountingStatistics.meanAndDeviation(background.map(\.grossDoseRate)).mean
+            let backgroundMean = CountingStatistics.meanAndDeviation(background.prefix(profile.backgroundReadings).map(\.grossDoseRate)).mean
             update {
                 $0.phase = .survey
                 $0.completedPoints = plan.points.filter { points[$0.index]?.count ?? 0 >= profile.readingsPerPoint }.count
@@ -127,6 +127,20 @@ public final class ScanExecutor: @unchecked Sendable {
                 update {
                     $0.completedPoints += 1
                     $0.etaSeconds = Double($0.totalPoints - $0.completedPoints) * secondsPerPoint
+                }
+            }
+            if profile.backgroundRepeatAtEnd && background.count < 2 * profile.backgroundReadings {
+                // Background again, to see how far it drifted during the survey.
+                update { $0.phase = .background }
+                for waypoint in plan.returnWaypoints {
+                    try await move(x: waypoint.xMetres, y: waypoint.yMetres, height: nil)
+                }
+                try await move(x: plan.backgroundX, y: plan.backgroundY, height: profile.backgroundHeightMetres)
+                while background.count < 2 * profile.backgroundReadings {
+                    let reading = try await measure(seconds: profile.backgroundIntervalSeconds)
+                    try await record.appendBackground(reading, ordinal: background.count)
+                    background.append(reading)
+                    update { $0.backgroundReadings = background.count }
                 }
             }
             update { $0.phase = .computing }

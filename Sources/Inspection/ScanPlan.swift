@@ -56,6 +56,9 @@ public struct ScanPlan: Sendable, Equatable, Codable {
     public var backgroundY: Double
     public var points: [PlanPoint]
     public var waypoints: [Waypoint]
+    /// Corners to pass on the way back to the background station after the survey (the
+    /// shorter way round the container).
+    public var returnWaypoints: [Waypoint]
 
     public init(container: ContainerPlacement, profile: ProcedureProfile) {
         self.container = container
@@ -73,7 +76,9 @@ public struct ScanPlan: Sendable, Equatable, Codable {
         var goingUp = true
         // Corners of faces not surveyed still have to be walked round.
         var pendingCorners: [(x: Double, y: Double)] = []
-        for face in [ProcedureProfile.Face.left, .front, .right, .door] {
+        var allCorners: [(x: Double, y: Double)] = []
+        var lastFace = 0
+        for (faceIndex, face) in [ProcedureProfile.Face.left, .front, .right, .door].enumerated() {
             let length = face == .left || face == .right ? size.lengthMetres : size.widthMetres
             let columns = max(1, Int((length / profile.maxColumnSpacingMetres).rounded(.up)))
             let spacing = length / Double(columns)
@@ -86,7 +91,9 @@ public struct ScanPlan: Sendable, Equatable, Codable {
             case .door: corner = (-s, size.widthMetres + s)
             }
             pendingCorners.append(container.yard(along: corner.along, across: corner.across))
+            allCorners.append(container.yard(along: corner.along, across: corner.across))
             guard profile.faces.contains(face) else { continue }
+            lastFace = faceIndex
             for c in pendingCorners {
                 waypoints.append(Waypoint(beforePoint: points.count, xMetres: c.x, yMetres: c.y))
             }
@@ -112,6 +119,23 @@ public struct ScanPlan: Sendable, Equatable, Codable {
         }
         self.points = points
         self.waypoints = waypoints
+        // Back to the station in front of the doors: onwards through the corners of the
+        // faces after the last one surveyed, or back through those before it, whichever
+        // is shorter. Corner k stands before face k in the loop left, front, right, door.
+        let end = points.last.map { (x: $0.xMetres, y: $0.yMetres) } ?? (x: background.x, y: background.y)
+        let onwards = Array(allCorners[(lastFace + 1)...])
+        let back = Array(allCorners[0...lastFace].reversed())
+        func length(_ route: [(x: Double, y: Double)]) -> Double {
+            var total = 0.0
+            var at = end
+            for p in route + [(x: background.x, y: background.y)] {
+                total += hypot(p.x - at.x, p.y - at.y)
+                at = p
+            }
+            return total
+        }
+        let route = length(onwards) <= length(back) ? onwards : back
+        returnWaypoints = route.map { Waypoint(beforePoint: points.count, xMetres: $0.x, yMetres: $0.y) }
     }
 
     /// Points per face.

@@ -45,6 +45,13 @@ public enum ScanTimeModel {
             total += max(walk, liftSeconds(to: point.heightMetres))
             total += p.settleSeconds + Double(p.readingsPerPoint) * p.readingSeconds
         }
+        if p.backgroundRepeatAtEnd {
+            var walk = 0.0
+            for w in plan.returnWaypoints { walk += walkSeconds(toX: w.xMetres, toY: w.yMetres) }
+            walk += walkSeconds(toX: plan.backgroundX, toY: plan.backgroundY)
+            total += max(walk, liftSeconds(to: p.backgroundHeightMetres))
+            total += Double(p.backgroundReadings) * p.backgroundIntervalSeconds
+        }
         return total
     }
 }

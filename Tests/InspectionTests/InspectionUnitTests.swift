@@ -76,6 +76,29 @@ import Testing
         #expect(travel < 2 * (12.192 + 2.438) + 2, "path length \(travel) m")
     }
 
+    @Test func theWayBackToTheStationGoesRoundTheShorterSide() throws {
+        var left = ProcedureProfile()
+        left.faces = [.left]
+        // After the left wall: back along it to the door-left corner, not round the far end.
+        let backAlong = try plan(.fortyFoot, profile: left)
+        #expect(backAlong.returnWaypoints.count == 1)
+        #expect(abs(backAlong.returnWaypoints[0].xMetres + 0.1) < 1e-9 && abs(backAlong.returnWaypoints[0].yMetres - 0.1) < 1e-9)
+        // After all four faces the robot ends at the door end: straight back.
+        #expect(try plan(.fortyFoot).returnWaypoints.count <= 1)
+        // No leg of the return path crosses the container.
+        var two = ProcedureProfile()
+        two.faces = [.left, .right]
+        let p = try plan(.fortyFoot, profile: two)
+        var at = (x: p.points.last!.xMetres, y: p.points.last!.yMetres)
+        for w in p.returnWaypoints.map({ (x: $0.xMetres, y: $0.yMetres) }) + [(x: p.backgroundX, y: p.backgroundY)] {
+            for t in stride(from: 0.0, through: 1.0, by: 0.01) {
+                let x = at.x + t * (w.x - at.x), y = at.y + t * (w.y - at.y)
+                #expect(!(x > 0 && x < 12.192 && y < 0 && y > -2.438), "the path crosses the container at (\(x), \(y))")
+            }
+            at = w
+        }
+    }
+
     @Test func heightsAreClippedToTheContainer() throws {
         var profile = ProcedureProfile()
         profile.heightsMetres = [0.5, 1.5, 2.7]
@@ -167,6 +190,35 @@ import Testing
         let v = try verdict(hot: 0.28)
         #expect(v.outcome == .anomalous)
         #expect(v.decisionThreshold < 0.18)
+    }
+
+    @Test func aDriftingBackgroundIsInterpolatedNotFlagged() throws {
+        // Background 0.100 at the start and 0.112 at the end; every point reads the
+        // background of its moment. Against the start background alone the late points
+        // would sit ~1σ high each; interpolated they are clean.
+        let plan = try plan()
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        func at(_ seconds: Double, _ dose: Double, length: Double = 10) -> DoseReading {
+            var r = reading(dose, seconds: length)
+            r.takenAt = t0.addingTimeInterval(seconds)
+            return r
+        }
+        let background = (0..<10).map { at(Double($0) * 10, 0.100) } + (0..<10).map { at(3000 + Double($0) * 10, 0.112) }
+        var points: [Int: [DoseReading]] = [:]
+        for p in plan.points {
+            let time = 100 + Double(p.index) * 16
+            let dose = 0.100 + 0.012 * (time / 3045)
+            // Make late points read a little high as drift would, at 30 s each, so a wrong baseline shows.
+            points[p.index] = [at(time, dose + (p.index > 150 ? 0.004 : 0), length: 30)]
+        }
+        let v = try Judgement.evaluate(plan: plan, instrument: instrument, scanDate: 20261129, background: background,
+                                       points: points, remeasures: [:])
+        #expect(v.outcome == .pass, "max net \(v.maxNet)")
+        #expect(abs(v.backgroundDrift - 0.012) < 1e-9)
+        // Without the end background, the same late points stand out.
+        let once = try Judgement.evaluate(plan: plan, instrument: instrument, scanDate: 20261129, background: Array(background.prefix(10)),
+                                          points: points, remeasures: [:])
+        #expect(once.maxNet > v.maxNet + 0.008)
     }
 
     @Test func refusalsSayWhy() throws {

@@ -126,9 +126,10 @@ import Testing
         check.waitUntilExit()
         #expect(check.terminationStatus == 0, "\(text)")
         #expect(text.contains("integrity ok"), "\(text)")
-        // 10 background + 16 points (4 columns of 1.51 m on a 6.058 m wall × 2 heights × 2 faces), once each:
-        // the store refuses a second reading with the same ordinal, so the count proves none is missing or doubled.
-        #expect(text.contains("1 scans, 26 readings"), "\(text)")
+        // 10 + 10 background (start and end) + 16 points (4 columns of 1.51 m on a 6.058 m wall × 2 heights
+        // × 2 faces), once each: the store refuses a second reading with the same ordinal, so the count
+        // proves none is missing or doubled.
+        #expect(text.contains("1 scans, 36 readings"), "\(text)")
     }
 }
 

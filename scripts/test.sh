@@ -12,4 +12,6 @@ echo "== interoperability with pymodbus (independent Modbus stack)"
 python3 scripts/interop_pymodbus.py "$(swift build --show-bin-path)"
 
 echo "== swift test"
-swift test --skip-build
+# One test at a time: the hardware-in-the-loop suites run real-time loops and time
+# the simulated line, and must not compete with each other for the two cores.
+swift test --skip-build --no-parallel

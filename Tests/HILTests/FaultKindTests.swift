@@ -18,7 +18,7 @@ struct FaultKindTests {
     }
 
     @Test func busFaultsBecomeTypedErrors() async throws {
-        let robot = try SimulatedRobot(scenario: try Rig.scenario("hil/scenarios/clean-20ft.yaml"), responseTimeoutMilliseconds: 40)
+        let robot = try SimulatedRobot(scenario: try Rig.scenario("hil/scenarios/clean-20ft.yaml"), responseTimeoutMilliseconds: 40, maxRetries: 0)
         let faults = robot.simulator.faults
 
         faults.enqueue(.noReply, unit: 2)
@@ -53,7 +53,7 @@ struct FaultKindTests {
     }
 
     @Test func aLinkDropTimesOutEveryUnitUntilItComesBack() async throws {
-        let robot = try SimulatedRobot(scenario: try Rig.scenario("hil/scenarios/clean-20ft.yaml"), responseTimeoutMilliseconds: 30)
+        let robot = try SimulatedRobot(scenario: try Rig.scenario("hil/scenarios/clean-20ft.yaml"), responseTimeoutMilliseconds: 30, maxRetries: 0)
         robot.simulator.faults.enqueue(.linkDrop(milliseconds: 300))
         for unit: UInt8 in [1, 2] {
             #expect(await failure(robot, unit: unit)?.kind == .timeout(milliseconds: 30) || unit == 1)

@@ -48,7 +48,9 @@ final class SimulatedRobot: @unchecked Sendable {
     let simulator: Simulator
     let bus: ModbusBus
 
-    init(scenario: Scenario, realTimePhysics: Bool = false, responseTimeoutMilliseconds: Int = 100, maxRetries: Int = 0) throws {
+    /// Generous timeouts and retries by default, so a loaded CI machine does not fail
+    /// tests that are not about timeouts; fault tests pass their own.
+    init(scenario: Scenario, realTimePhysics: Bool = false, responseTimeoutMilliseconds: Int = 500, maxRetries: Int = 2) throws {
         simulator = try Simulator(scenario: scenario, realTimePhysics: realTimePhysics)
         try simulator.start()
         bus = ModbusBus(configuration: BusConfiguration(

@@ -26,6 +26,39 @@ public struct ContainerScanJob: Sendable {
         self.timeScale = timeScale
     }
 
+    /// Why command-line scan arguments were refused.
+    public struct InvalidArguments: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// A job from command-line text (robotd --scan and robotctl scan): every input is
+    /// checked and a refusal says what is allowed.
+    public static func parse(number: String, size: String, at: String, profilePath: String, storePath: String,
+                             reportDirectory: String, robotId: String, officer: String, timeScale: Double) throws(InvalidArguments) -> ContainerScanJob {
+        let container: ContainerNumber
+        do {
+            container = try ContainerNumber(number)
+        } catch {
+            throw InvalidArguments(description: error.description)
+        }
+        guard let containerSize = ContainerSize(name: size) else {
+            throw InvalidArguments(description: "--size '\(size)' is not a container size; allowed 22G1, 42G1, 45G1, L5G1 (or 20ft, 40ft, 40ft-hc, 45ft-hc)")
+        }
+        let parts = at.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 3, let x = parts[0], let y = parts[1], let heading = parts[2], abs(heading) <= 180 else {
+            throw InvalidArguments(description: "--at '\(at)' must be x,y,heading in metres and degrees (heading -180 to 180), e.g. 0,0,0")
+        }
+        let profile: ProcedureProfile
+        do {
+            profile = try ProcedureProfile.load(path: profilePath)
+        } catch {
+            throw InvalidArguments(description: error.description)
+        }
+        return ContainerScanJob(placement: ContainerPlacement(number: container, size: containerSize, xMetres: x, yMetres: y, headingDegrees: heading),
+                                profile: profile, storePath: storePath, reportDirectory: reportDirectory, robotId: robotId,
+                                officer: officer, timeScale: timeScale)
+    }
+
     /// A keep-out zone around the container, for the loop: its footprint grown by 0.05 m.
     /// Only for containers square to the yard axes (the zones are axis-aligned).
     public var keepOutZone: KeepOutZone? {

@@ -227,15 +227,13 @@ struct Scan: AsyncParsableCommand {
     var officer = "officer"
 
     func run() async throws {
-        let number: ContainerNumber
-        do { number = try ContainerNumber(container) } catch { throw ValidationError(error.description) }
-        guard let s = ContainerSize(name: size) else { throw ValidationError("--size '\(size)': allowed 22G1, 42G1, 45G1, L5G1") }
-        let parts = at.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 3, abs(parts[2]) <= 180 else { throw ValidationError("--at '\(at)' must be x,y,heading, e.g. 0,0,0") }
-        let p: ProcedureProfile
-        do { p = try ProcedureProfile.load(path: profile) } catch { throw ValidationError(error.description) }
-        let job = ContainerScanJob(placement: ContainerPlacement(number: number, size: s, xMetres: parts[0], yMetres: parts[1], headingDegrees: parts[2]),
-                                   profile: p, storePath: store, reportDirectory: reports, robotId: "robotctl", officer: officer, timeScale: 1)
+        let job: ContainerScanJob
+        do {
+            job = try ContainerScanJob.parse(number: container, size: size, at: at, profilePath: profile, storePath: store,
+                                             reportDirectory: reports, robotId: "robotctl", officer: officer, timeScale: 1)
+        } catch {
+            throw ValidationError(error.description)
+        }
         var configuration = ControlConfiguration()
         if let zone = job.keepOutZone { configuration.keepOutZones.append(zone) }
         let modbus = ModbusBus(configuration: BusConfiguration(endpoint: try bus.endpoint(), maxRetries: 1))

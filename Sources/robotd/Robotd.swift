@@ -123,32 +123,8 @@ struct Robotd: AsyncParsableCommand {
 }
 
 extension Robotd {
-    struct InvalidScan: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    func makeScanJob(number: String, robotId: String) throws -> ContainerScanJob {
-        let container: ContainerNumber
-        do {
-            container = try ContainerNumber(number)
-        } catch {
-            throw InvalidScan(description: error.description)
-        }
-        guard let containerSize = ContainerSize(name: size) else {
-            throw InvalidScan(description: "--size '\(size)' is not a container size; allowed 22G1, 42G1, 45G1, L5G1 (or 20ft, 40ft, 40ft-hc, 45ft-hc)")
-        }
-        let parts = at.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 3, let x = parts[0], let y = parts[1], let heading = parts[2], abs(heading) <= 180 else {
-            throw InvalidScan(description: "--at '\(at)' must be x,y,heading in metres and degrees (heading -180 to 180), e.g. 0,0,0")
-        }
-        let loaded: ProcedureProfile
-        do {
-            loaded = try ProcedureProfile.load(path: profile)
-        } catch {
-            throw InvalidScan(description: error.description)
-        }
-        return ContainerScanJob(placement: ContainerPlacement(number: container, size: containerSize, xMetres: x, yMetres: y, headingDegrees: heading),
-                                profile: loaded, storePath: store, reportDirectory: reports, robotId: robotId, officer: officer,
-                                timeScale: sim ? simTimeScale : 1)
+    func makeScanJob(number: String, robotId: String) throws(ContainerScanJob.InvalidArguments) -> ContainerScanJob {
+        try ContainerScanJob.parse(number: number, size: size, at: at, profilePath: profile, storePath: store, reportDirectory: reports,
+                                   robotId: robotId, officer: officer, timeScale: sim ? simTimeScale : 1)
     }
 }

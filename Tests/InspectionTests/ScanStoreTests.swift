@@ -80,4 +80,23 @@ import Testing
         #expect(!report.isValid)
         #expect(report.problems.contains { $0.contains("reading 2: contents do not match their hash") })
     }
+
+    @Test func aFinishedScansReportCarriesItsFirmwareVersionsAndChainHash() async throws {
+        let store = try ScanStore(path: temporaryPath())
+        let firmware = ["chassis": "1.4 (protocol 1.0)", "lift": "1.2 (protocol 1.0)"]
+        let scanId = try store.createScan(plan: try plan(), instrument: instrument, robotId: "RIR-01", officer: "o", firmware: firmware)
+        #expect(throws: (any Error).self) { try store.report(scanId: scanId) }  // no verdict yet
+        let record = store.record(for: scanId)
+        try await record.appendBackground(reading(0.1), ordinal: 0)
+        try await record.appendPoint(0, reading(0.1), ordinal: 0, remeasure: false)
+        let verdict = Verdict(outcome: .pass, backgroundMean: 0.1, backgroundDeviation: 0, backgroundReadings: 1, limit: 0.25,
+                              pointAlpha: 0.05, k: 1.645, decisionThreshold: 0.05, detectionLimit: 0.1, maxNet: 0,
+                              maxNetPointIndex: nil, points: [], faces: [], flags: [])
+        try store.finish(scanId: scanId, verdict: verdict, status: "done", actor: "o")
+        let report = try store.report(scanId: scanId)
+        #expect(report.firmware == firmware)
+        #expect(report.chainHash.count == 64)
+        #expect(report.html().contains("chassis 1.4 (protocol 1.0)"))
+        #expect(try store.verify().isValid)
+    }
 }

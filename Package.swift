@@ -22,6 +22,12 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
@@ -73,9 +79,38 @@ let package = Package(
         .target(
             name: "InspectionStore",
             dependencies: [
-                "Inspection",
+                "Inspection", "RobotControl",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
+        // The officers' API: REST + WebSocket telemetry, users, lease and deadman, the phone UI.
+        .target(
+            name: "CommandServer",
+            dependencies: [
+                "RobotControl", "RobotIO", "Inspection", "InspectionStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            resources: [.copy("PhoneUI")]
+        ),
+
+        // A client of the command server's API, for robotctl, rigs, tests and benchmarks.
+        .target(
+            name: "CommandClient",
+            dependencies: [
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -83,7 +118,7 @@ let package = Package(
         .target(
             name: "RobotDaemon",
             dependencies: [
-                "RobotControl", "RobotIO", "FirmwareProtocol", "StrictYAML", "Inspection", "InspectionStore",
+                "RobotControl", "RobotIO", "FirmwareProtocol", "StrictYAML", "Inspection", "InspectionStore", "CommandServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -91,9 +126,11 @@ let package = Package(
         .executableTarget(
             name: "robotd",
             dependencies: [
-                "RobotDaemon", "Inspection",
+                "RobotDaemon", "Inspection", "CommandServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -101,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "robotctl",
             dependencies: [
-                "RobotIO", "FirmwareProtocol", "Inspection", "InspectionStore", "RobotControl", "RobotDaemon",
+                "RobotIO", "FirmwareProtocol", "Inspection", "InspectionStore", "RobotControl", "RobotDaemon", "CommandServer", "CommandClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -158,6 +195,11 @@ let package = Package(
         .testTarget(
             name: "InspectionTests",
             dependencies: ["Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "StrictYAML"]
+        ),
+        .testTarget(
+            name: "CommandServerTests",
+            dependencies: ["CommandServer", "CommandClient", "RobotControl", "RobotIO", "Inspection", "InspectionStore", "RobotSimulator", "FirmwareProtocol",
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "RobotDaemonTests",

@@ -77,6 +77,31 @@ public final class ScanStore: Sendable {
                     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
                 """)
         }
+        migrator.registerMigration("v2-users-calibrations") { db in
+            try db.execute(sql: """
+                CREATE TABLE users (
+                    name TEXT PRIMARY KEY,
+                    role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'supervisor')),
+                    credential TEXT NOT NULL,
+                    createdAt TEXT NOT NULL,
+                    createdBy TEXT NOT NULL
+                );
+                CREATE TABLE calibrations (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    serialNumber TEXT NOT NULL,
+                    calibrationFactor REAL NOT NULL,
+                    calibrationDate INTEGER NOT NULL,
+                    calibrationExpiry INTEGER NOT NULL,
+                    certificate TEXT NOT NULL,
+                    recordedBy TEXT NOT NULL,
+                    recordedAt TEXT NOT NULL
+                );
+                CREATE TRIGGER calibrations_append_only_update BEFORE UPDATE ON calibrations
+                    BEGIN SELECT RAISE(ABORT, 'calibration records are append-only'); END;
+                CREATE TRIGGER calibrations_append_only_delete BEFORE DELETE ON calibrations
+                    BEGIN SELECT RAISE(ABORT, 'calibration records are append-only'); END;
+                """)
+        }
         return migrator
     }
 
@@ -108,8 +133,8 @@ public final class ScanStore: Sendable {
 
     /// Creates a scan record; its plan and instrument are stored with it.
     public func createScan(plan: ScanPlan, instrument: InstrumentRecord, robotId: String, officer: String,
-                           firmware: [String: String] = [:]) throws -> String {
-        let id = UUID().uuidString.lowercased()
+                           firmware: [String: String] = [:], id: String? = nil) throws -> String {
+        let id = id ?? UUID().uuidString.lowercased()
         let planJSON = try Self.json(plan)
         let instrumentJSON = try Self.json(instrument)
         let now = Self.isoFormatter.string(from: Date())

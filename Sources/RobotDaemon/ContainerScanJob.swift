@@ -74,30 +74,19 @@ public struct ContainerScanJob: Sendable {
     public func run(loop: ControlLoop, logger: Logger) async {
         do {
             let store = try ScanStore(path: storePath)
-            let scanId: String
-            let plan: ScanPlan
-            let instrument: InstrumentRecord
+            let session: ScanSession
             if let unfinished = try store.unfinishedScan(container: placement.number.text) {
-                scanId = unfinished
-                (plan, instrument) = try store.plan(of: scanId)
-                let done = try await store.record(for: scanId).pointReadings().count
-                logger.notice("resuming the unfinished scan", metadata: ["scan": "\(scanId)", "pointsWithReadings": "\(done)"])
+                session = try ScanSession.reopen(store: store, loop: loop, scanId: unfinished, officer: officer, timeScale: timeScale)
+                let done = try await store.record(for: unfinished).pointReadings().count
+                logger.notice("resuming the unfinished scan", metadata: ["scan": "\(unfinished)", "pointsWithReadings": "\(done)"])
             } else {
-                guard let info = loop.detectorInfo else {
-                    logger.error("no detector record; cannot scan")
-                    return
-                }
-                instrument = InstrumentRecord(serialNumber: info.serialNumber,
-                                              sensitivityCountsPerSecondPerMicrosievertPerHour: info.sensitivityCountsPerSecondPerMicrosievertPerHour,
-                                              calibrationFactor: info.calibrationFactor, calibrationDate: info.calibrationDate,
-                                              calibrationExpiry: info.calibrationExpiry)
-                plan = ScanPlan(container: placement, profile: profile)
-                scanId = try store.createScan(plan: plan, instrument: instrument, robotId: robotId, officer: officer,
-                                              firmware: loop.firmwareVersions)
-                logger.info("scan started", metadata: ["scan": "\(scanId)", "container": "\(placement.number)", "points": "\(plan.points.count)"])
+                session = try ScanSession.create(store: store, loop: loop, plan: ScanPlan(container: placement, profile: profile),
+                                                 robotId: robotId, officer: officer, timeScale: timeScale)
+                logger.info("scan started", metadata: ["scan": "\(session.scanId)", "container": "\(placement.number)",
+                                                       "points": "\(session.plan.points.count)"])
             }
-            let executor = ScanExecutor(loop: loop, plan: plan, instrument: instrument, record: store.record(for: scanId),
-                                        sleeper: Sleeper(timeScale: timeScale))
+            let scanId = session.scanId
+            let executor = session.executor
             let reporter = Task {
                 while !Task.isCancelled {
                     try? await Task.sleep(nanoseconds: 5_000_000_000)
@@ -109,16 +98,11 @@ public struct ContainerScanJob: Sendable {
                 }
             }
             defer { reporter.cancel() }
-            let today = Self.today()
-            let verdict: Verdict
-            do {
-                verdict = try await executor.run(scanDate: today)
-            } catch {
-                if case .refused = error { try? store.finish(scanId: scanId, verdict: nil, status: "refused", actor: officer) }
-                logger.error("scan stopped", metadata: ["scan": "\(scanId)", "reason": "\(error)"])
+            let ending = await session.run()
+            guard case .done(let verdict) = ending else {
+                logger.error("scan stopped", metadata: ["scan": "\(scanId)", "reason": "\(ending)"])
                 return
             }
-            try store.finish(scanId: scanId, verdict: verdict, status: "done", actor: officer)
             let report = try store.report(scanId: scanId)
             let html = try report.write(to: reportDirectory)
             var metadata: Logger.Metadata = ["scan": "\(scanId)", "verdict": "\(verdict.outcome.rawValue)",
@@ -131,10 +115,5 @@ public struct ContainerScanJob: Sendable {
         } catch {
             logger.error("scan failed", metadata: ["reason": "\(error)"])
         }
-    }
-
-    static func today() -> UInt32 {
-        let c = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date())
-        return UInt32((c.year ?? 2026) * 10000 + (c.month ?? 1) * 100 + (c.day ?? 1))
     }
 }

@@ -1,3 +1,4 @@
+import CommandServer
 import Foundation
 import RobotControl
 import RobotIO
@@ -11,6 +12,10 @@ public struct DaemonConfiguration: Sendable {
     public var endpoint: BusEndpoint = .rtu(.path("/tmp/robot-sim/bus0"))
     public var maxRetries = 1
     public var control = ControlConfiguration()
+    /// The officers' API and phone UI.
+    public var server = ServerConfiguration()
+    /// The SQLite store: scans, readings, users, audit.
+    public var storePath = "scans.sqlite"
 
     public init() {}
 
@@ -27,7 +32,7 @@ public struct DaemonConfiguration: Sendable {
 
     public static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> DaemonConfiguration {
         let root = try YAMLFields.parse(text, file: file)
-        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls"])
+        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls", "server", "store"])
         var config = DaemonConfiguration()
         config.robotId = try root.string("robot", default: config.robotId)
         var c = config.control
@@ -100,6 +105,25 @@ public struct DaemonConfiguration: Sendable {
             c.chassisPollMilliseconds = try polls.integer("chassisMilliseconds", default: c.chassisPollMilliseconds, in: 1...1000)
             c.liftPollMilliseconds = try polls.integer("liftMilliseconds", default: c.liftPollMilliseconds, in: 1...1000)
             c.detectorPollMilliseconds = try polls.integer("detectorMilliseconds", default: c.detectorPollMilliseconds, in: 1...1000)
+        }
+        config.storePath = try root.string("store", default: config.storePath)
+        if let server = try root.mapping("server") {
+            try server.allowOnly(["host", "port", "tlsCertificate", "tlsKey", "telemetryRateHertz", "tokenLifetimeSeconds",
+                                  "loginMaxFailures", "loginLockoutSeconds", "profiles", "defaultProfile", "reports"])
+            var v = config.server
+            v.host = try server.string("host", default: v.host)
+            v.port = try server.integer("port", default: v.port, in: 0...65535)
+            v.tlsCertificatePath = server.has("tlsCertificate") ? try server.string("tlsCertificate") : nil
+            v.tlsKeyPath = server.has("tlsKey") ? try server.string("tlsKey") : nil
+            v.telemetryRateHertz = try server.double("telemetryRateHertz", default: v.telemetryRateHertz, in: 0.5...50)
+            v.tokenLifetimeSeconds = try server.double("tokenLifetimeSeconds", default: v.tokenLifetimeSeconds, in: 1...604_800)
+            v.loginMaxFailures = try server.integer("loginMaxFailures", default: v.loginMaxFailures, in: 1...100)
+            v.loginLockoutSeconds = try server.double("loginLockoutSeconds", default: v.loginLockoutSeconds, in: 1...86_400)
+            v.profilesDirectory = try server.string("profiles", default: v.profilesDirectory)
+            v.defaultProfile = try server.string("defaultProfile", default: v.defaultProfile)
+            v.reportDirectory = try server.string("reports", default: v.reportDirectory)
+            if let problem = v.problems().first { throw server.error(problem) }
+            config.server = v
         }
         // Cross-field rules (lift range order, watchdog refresh vs timeout, …).
         if let problem = c.problems().first {

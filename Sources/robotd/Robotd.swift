@@ -1,7 +1,11 @@
 import ArgumentParser
+import CommandServer
 import Inspection
+import InspectionStore
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import RobotControl
 import RobotDaemon
 import RobotIO
@@ -38,8 +42,14 @@ struct Robotd: AsyncParsableCommand {
     @Option(help: "Procedure profile for --scan.")
     var profile = "profiles/snt0570-2007.yaml"
 
-    @Option(help: "SQLite store for scans.")
-    var store = "scans.sqlite"
+    @Option(help: "SQLite store for scans, users and the audit log (default: the configuration's, scans.sqlite).")
+    var store: String?
+
+    @Option(help: "Command server port (default: the configuration's, 8080; 0 picks a free one).")
+    var port: Int?
+
+    @Flag(help: "Do not start the command server (API, telemetry and phone UI).")
+    var noServer = false
 
     @Option(help: "Where --scan writes its reports.")
     var reports = "reports"
@@ -66,10 +76,19 @@ struct Robotd: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
+        if let store { configuration.storePath = store }
+        if let port {
+            guard (0...65535).contains(port) else {
+                FileHandle.standardError.write(Data("robotd: --port must be 0 to 65535, got \(port)\n".utf8))
+                throw ExitCode(2)
+            }
+            configuration.server.port = port
+        }
+        configuration.server.robotId = configuration.robotId
         var job: ContainerScanJob?
         if let scan {
             do {
-                job = try makeScanJob(number: scan, robotId: configuration.robotId)
+                job = try makeScanJob(number: scan, robotId: configuration.robotId, storePath: configuration.storePath)
             } catch {
                 FileHandle.standardError.write(Data("robotd: \(error)\n".utf8))
                 throw ExitCode(2)
@@ -111,8 +130,37 @@ struct Robotd: AsyncParsableCommand {
             }
         }
         let service = RobotService(loop: loop, logger: logger, afterStart: afterStart)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
+        if !noServer {
+            let scanStore: ScanStore
+            do {
+                scanStore = try ScanStore(path: configuration.storePath)
+            } catch {
+                FileHandle.standardError.write(Data("robotd: cannot open the store \(configuration.storePath): \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            if (try? scanStore.userCount()) == 0 {
+                logger.notice("no users yet: create the first supervisor with `robotctl user add NAME --role supervisor --store \(configuration.storePath)`")
+            }
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            configuration.server.timeScale = sim ? simTimeScale : 1
+            let server = CommandServer(configuration: configuration.server, loop: loop, store: scanStore, logger: logger, registry: registry)
+            let scheme = configuration.server.tlsEnabled ? "https" : "http"
+            let host = configuration.server.host
+            do {
+                let serverLogger = logger
+                let app = try server.makeApplication { port in
+                    serverLogger.notice("command server listening", metadata: ["url": "\(scheme)://\(host):\(port)/"])
+                }
+                services.append(.init(service: app))
+            } catch {
+                FileHandle.standardError.write(Data("robotd: the command server cannot start: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
@@ -123,8 +171,8 @@ struct Robotd: AsyncParsableCommand {
 }
 
 extension Robotd {
-    func makeScanJob(number: String, robotId: String) throws(ContainerScanJob.InvalidArguments) -> ContainerScanJob {
-        try ContainerScanJob.parse(number: number, size: size, at: at, profilePath: profile, storePath: store, reportDirectory: reports,
+    func makeScanJob(number: String, robotId: String, storePath: String) throws(ContainerScanJob.InvalidArguments) -> ContainerScanJob {
+        try ContainerScanJob.parse(number: number, size: size, at: at, profilePath: profile, storePath: storePath, reportDirectory: reports,
                                    robotId: robotId, officer: officer, timeScale: sim ? simTimeScale : 1)
     }
 }

@@ -1,0 +1,128 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import WSClient
+
+/// A client of robotd's command API (REST + WebSocket), for robotctl, test rigs, tests
+/// and benchmarks. It speaks JSON and hands back what the server said, errors included.
+public final class CommandClient: @unchecked Sendable {
+    public let baseURL: URL
+    public var token: String?
+    public var leaseId: String?
+    let session: URLSession
+
+    public init(baseURL: URL, token: String? = nil) {
+        self.baseURL = baseURL
+        self.token = token
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 130
+        configuration.httpMaximumConnectionsPerHost = 8
+        session = URLSession(configuration: configuration)
+    }
+
+    /// What the server answered.
+    public struct Reply: Sendable {
+        public let status: Int
+        public let body: Data
+        public let headers: [String: String]
+
+        public var json: Any? { try? JSONSerialization.jsonObject(with: body) }
+        public var object: [String: Any] { (json as? [String: Any]) ?? [:] }
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        /// The error envelope's code and message, if this is an error.
+        public var errorCode: String? { (object["error"] as? [String: Any])?["code"] as? String }
+        public var errorMessage: String? { (object["error"] as? [String: Any])?["message"] as? String }
+        public var isSuccess: Bool { (200..<300).contains(status) }
+    }
+
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Sends a request. `body` may be an Encodable-free dictionary (JSON), raw Data, or nil.
+    public func send(_ method: String, _ path: String, json: Any? = nil, raw: Data? = nil, contentType: String? = nil,
+                     token: String?? = nil, lease: String?? = nil, timeout: Double = 130) async throws -> Reply {
+        guard let url = URL(string: path, relativeTo: baseURL) else { throw Failure(description: "bad path \(path)") }
+        var request = URLRequest(url: url, timeoutInterval: timeout)
+        request.httpMethod = method
+        if let t = token ?? self.token { request.setValue("Bearer \(t)", forHTTPHeaderField: "Authorization") }
+        if let l = lease ?? self.leaseId { request.setValue(l, forHTTPHeaderField: "X-Lease") }
+        if let json {
+            request.httpBody = try JSONSerialization.data(withJSONObject: json)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        } else if let raw {
+            request.httpBody = raw
+            request.setValue(contentType ?? "application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response): (Data, URLResponse)
+        do {
+            (data, response) = try await session.data(for: request)
+        } catch {
+            throw Failure(description: "cannot reach robotd at \(baseURL.absoluteString): \(error.localizedDescription)")
+        }
+        guard let http = response as? HTTPURLResponse else { throw Failure(description: "no HTTP answer from \(baseURL.absoluteString)") }
+        var headers: [String: String] = [:]
+        for (k, v) in http.allHeaderFields { headers["\(k)".lowercased()] = "\(v)" }
+        return Reply(status: http.statusCode, body: data, headers: headers)
+    }
+
+    /// Logs in and keeps the token.
+    @discardableResult
+    public func logIn(name: String, password: String) async throws -> Reply {
+        let reply = try await send("POST", "/api/v1/login", json: ["name": name, "password": password], token: .some(nil))
+        if reply.isSuccess { token = reply.object["token"] as? String }
+        return reply
+    }
+
+    /// Acquires the motion lease and keeps its id.
+    @discardableResult
+    public func acquireLease(client: String) async throws -> Reply {
+        let reply = try await send("POST", "/api/v1/lease", json: ["client": client])
+        if reply.isSuccess { leaseId = reply.object["lease"] as? String }
+        return reply
+    }
+
+    public func keepAlive() async throws -> Reply {
+        try await send("POST", "/api/v1/lease/keepalive", timeout: 5)
+    }
+
+    /// Sends a command; with `wait`, answers when it is final.
+    public func command(_ fields: [String: Any], wait: Bool = false) async throws -> Reply {
+        var body = fields
+        if wait { body["wait"] = true }
+        return try await send("POST", "/api/v1/commands", json: body)
+    }
+
+    /// Keeps the lease alive every `periodSeconds` until the returned task is cancelled.
+    public func keepLeaseAlive(periodSeconds: Double = 0.25) -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                _ = try? await keepAlive()
+                try? await Task.sleep(nanoseconds: UInt64(periodSeconds * 1e9))
+            }
+        }
+    }
+
+    /// The WebSocket URL for telemetry, with the token in the query.
+    public var webSocketURL: String {
+        var components = URLComponents(url: baseURL, resolvingAgainstBaseURL: false) ?? URLComponents()
+        components.scheme = baseURL.scheme == "https" ? "wss" : "ws"
+        components.path = "/api/v1/ws"
+        components.queryItems = [URLQueryItem(name: "access_token", value: token ?? "")]
+        return components.string ?? ""
+    }
+
+    /// Opens the telemetry WebSocket and calls `onMessage` with each text message until it
+    /// returns false or the connection ends.
+    public func watch(logger: Logger = Logger(label: "robotctl.ws"), onMessage: @escaping @Sendable (String) async -> Bool) async throws {
+        _ = try await WebSocketClient.connect(url: webSocketURL, logger: logger) { inbound, _, _ in
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                if case .text(let text) = message {
+                    if await !onMessage(text) { break }
+                }
+            }
+        }
+    }
+}

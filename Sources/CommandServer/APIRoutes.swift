@@ -1,0 +1,518 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Inspection
+import InspectionStore
+import Logging
+import RobotControl
+
+// JSON Schema fragments for the OpenAPI document.
+private func object(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
+    var schema: [String: JSONValue] = ["type": .string("object"), "properties": .object(properties), "additionalProperties": .bool(false)]
+    if !required.isEmpty { schema["required"] = .array(required.map { .string($0) }) }
+    return .object(schema)
+}
+private let string: JSONValue = .object(["type": .string("string")])
+private let number: JSONValue = .object(["type": .string("number")])
+private let integer: JSONValue = .object(["type": .string("integer"), "minimum": .number(0)])
+private let boolean: JSONValue = .object(["type": .string("boolean")])
+private func oneOf(_ values: [String]) -> JSONValue { .object(["type": .string("string"), "enum": .array(values.map { .string($0) })]) }
+
+extension CommandServer {
+    func registerRoutes(_ router: Router<Context>) {
+        registerSessionRoutes(router)
+        registerRobotRoutes(router)
+        registerScanRoutes(router)
+        registerAdministrationRoutes(router)
+        registerDocumentRoutes(router)
+    }
+
+    // MARK: Log-in, lease
+
+    func registerSessionRoutes(_ router: Router<Context>) {
+        let authenticator = self.authenticator
+        let store = self.store
+        let lease = self.lease
+        route(router, .get, "/api/v1/health", "Check that the server answers", role: nil, tag: "session") { _ in
+            Self.json(["status": "ok"])
+        }
+        route(router, .post, "/api/v1/login", "Log in", role: nil, tag: "session",
+              schema: object(["name": string, "password": string], required: ["name", "password"]), audited: false) { call in
+            let body = try call.decode(LoginRequest.self)
+            do {
+                let (token, session) = try authenticator.logIn(name: body.name, password: body.password)
+                try? store.audit(actor: session.user, action: "POST /api/v1/login", detail: "ok 200 session \(session.handle)")
+                return Self.json(LoginResponse(token: token, user: session.user, role: session.role, expiresAt: session.expiresAt))
+            } catch let error as APIError {
+                try? store.audit(actor: body.name.isEmpty ? "anonymous" : String(body.name.prefix(64)), action: "POST /api/v1/login",
+                                 detail: "refused \(error.status.code) \(error.code)")
+                throw error
+            }
+        }
+        route(router, .post, "/api/v1/logout", "Log out", role: .viewer, tag: "session") { call in
+            if let token = Self.token(of: call.request) { authenticator.logOut(token: token) }
+            return Self.json(["status": "logged out"])
+        }
+        route(router, .get, "/api/v1/me", "Who am I", role: .viewer, tag: "session") { call in
+            Self.json(["user": call.user, "role": call.session?.role.rawValue ?? "", "lease": lease.status().user == call.user ? "held" : "not held"])
+        }
+        route(router, .get, "/api/v1/lease", "Motion lease status", role: .viewer, tag: "lease") { _ in
+            Self.json(lease.status())
+        }
+        route(router, .post, "/api/v1/lease", "Acquire the motion lease", role: .operator, tag: "lease",
+              schema: object(["client": string])) { call in
+            let client = call.body.isEmpty ? "api" : (try call.decode(LeaseRequest.self).client ?? "api")
+            let holder = try lease.acquire(user: call.user, client: String(client.prefix(64)))
+            call.auditDetail = "client=\(holder.client)"
+            return Self.json(["lease": .string(holder.leaseId), "user": .string(holder.user), "client": .string(holder.client),
+                              "timeoutSeconds": .number(lease.timeoutSeconds)] as [String: JSONValue])
+        }
+        route(router, .post, "/api/v1/lease/keepalive", "Retain the motion lease (send every 0.25 s or so)", role: .operator, tag: "lease",
+              audited: false) { call in
+            // A heartbeat, not a change: not audited (it would flood the log at 4 per second).
+            try lease.keepAlive(call.leaseId, user: call.user)
+            return Self.json(["status": "retained"])
+        }
+        route(router, .delete, "/api/v1/lease", "Return the motion lease", role: .operator, tag: "lease") { call in
+            let returned = try lease.release(call.leaseId, user: call.user)
+            call.auditDetail = "client=\(returned.client)"
+            return Self.json(["status": "returned"])
+        }
+        route(router, .post, "/api/v1/lease/takeover", "Take the motion lease over (supervisor)", role: .supervisor, tag: "lease",
+              schema: object(["client": string])) { call in
+            let client = call.body.isEmpty ? "api" : (try call.decode(LeaseRequest.self).client ?? "api")
+            let (holder, previous) = lease.takeOver(user: call.user, client: String(client.prefix(64)))
+            call.auditDetail = "took over from \(previous.map { "\($0.user) (\($0.client))" } ?? "nobody")"
+            return Self.json(["lease": .string(holder.leaseId), "user": .string(holder.user), "client": .string(holder.client),
+                              "previousHolder": previous.map { .string($0.user) } ?? .null,
+                              "timeoutSeconds": .number(lease.timeoutSeconds)] as [String: JSONValue])
+        }
+    }
+
+    // MARK: Robot
+
+    func registerRobotRoutes(_ router: Router<Context>) {
+        let loop = self.loop
+        let lease = self.lease
+        let desk = self.desk
+        let telemetry = self.telemetry
+        let authenticator = self.authenticator
+        let metrics = self.metrics
+        route(router, .get, "/api/v1/state", "Robot state", role: .viewer, tag: "robot") { _ in
+            Self.json(Self.telemetryFrame(loop: loop, lease: lease, desk: desk))
+        }
+        let commandSchema = object([
+            "type": oneOf(CommandRequest.types), "metres": number, "speedMetresPerSecond": number, "xMetres": number, "yMetres": number,
+            "degrees": number, "headingDegrees": number, "heightMetres": number, "seconds": number, "wait": boolean, "waitSeconds": number,
+        ], required: ["type"])
+        route(router, .post, "/api/v1/commands", "Send a robot command", role: .operator, tag: "robot", schema: commandSchema) { call in
+            let body = try call.decode(CommandRequest.self)
+            let command = try Self.command(from: body, configuration: loop.configuration)
+            // Stop is always allowed; motion needs the lease; nothing but stop while a scan drives the robot.
+            if command != .stop {
+                if let active = desk.active {
+                    throw APIError.conflict("scan_running", "scan \(active.id) (\(active.container)) is driving the robot; pause or abort it first")
+                }
+                if command.needsLease { try lease.check(call.leaseId, user: call.user) }
+            }
+            let id = loop.submit(command)
+            telemetry.watch(id)
+            call.auditDetail = "command \(id) \(command)"
+            if body.wait == true {
+                let timeout = min(max(body.waitSeconds ?? 120, 0.1), 600)
+                let feedback = await loop.result(of: id, timeout: timeout)
+                return Self.json(feedback.map(CommandStatus.init) ?? CommandStatus(id: id, command: command))
+            }
+            return Self.json(CommandStatus(id: id, command: command), status: .accepted)
+        }
+        route(router, .get, "/api/v1/commands/{id}", "Command status", role: .viewer, tag: "robot") { call in
+            let text = try call.parameter("id")
+            guard let id = UInt64(text) else { throw APIError.invalid("command id '\(text)' must be a whole number") }
+            guard let feedback = loop.feedback(id) else {
+                throw APIError.notFound("no command \(id) (unknown, or too old: the loop keeps the newest feedback only)")
+            }
+            return Self.json(CommandStatus(feedback))
+        }
+        route(router, .post, "/api/v1/estop", "E-stop: cut drive power now (any logged-in user, no lease)", role: .viewer, tag: "robot") { call in
+            let id = loop.submit(.estop, expiresIn: 1)
+            telemetry.watch(id)
+            call.auditDetail = "command \(id)"
+            return Self.json(CommandStatus(id: id, command: .estop), status: .accepted)
+        }
+        route(router, .post, "/api/v1/estop/release", "Release the e-stop (operator with the lease)", role: .operator, tag: "robot") { call in
+            try lease.check(call.leaseId, user: call.user)
+            let id = loop.submit(.releaseEstop)
+            telemetry.watch(id)
+            call.auditDetail = "command \(id)"
+            return Self.json(CommandStatus(id: id, command: .releaseEstop), status: .accepted)
+        }
+        router.ws("/api/v1/ws") { request, _ in
+            // Browsers cannot set headers on a WebSocket: the token comes in the query.
+            do {
+                _ = try authenticator.session(for: Self.token(of: request))
+                return .upgrade([:])
+            } catch {
+                throw error
+            }
+        } onUpgrade: { inbound, outbound, _ in
+            let (id, stream) = telemetry.subscribe()
+            metrics.countWebSocket(opened: true)
+            defer {
+                telemetry.unsubscribe(id)
+                metrics.countWebSocket(opened: false)
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await _ in inbound.messages(maxSize: 4096) {}
+                }
+                group.addTask {
+                    for await text in stream { try await outbound.write(.text(text)) }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+        routeTable.withLock {
+            $0.append(RouteEntry(method: "GET", path: "/api/v1/ws", summary: "WebSocket: telemetry, command feedback and scan progress (token in access_token)",
+                                 role: .viewer, mutating: false, requestSchema: nil, produces: "application/json", tag: "robot"))
+        }
+    }
+
+    /// A command from its request, checked against the robot's limits.
+    static func command(from r: CommandRequest, configuration c: ControlConfiguration) throws(APIError) -> RobotCommand {
+        func need(_ value: Double?, _ name: String) throws(APIError) -> Double {
+            guard let value else { throw .invalid("command '\(r.type)' needs '\(name)'") }
+            guard value.isFinite else { throw .invalid("'\(name)' must be a finite number") }
+            return value
+        }
+        func check(_ value: Double, _ what: String, _ low: Double, _ high: Double, _ unit: String) throws(APIError) {
+            guard value >= low, value <= high else {
+                throw .invalid(String(format: "%@ %.3f %@ is out of range; allowed %.3f to %.3f %@", what, value, unit, low, high, unit))
+            }
+        }
+        var speed: Double?
+        if let s = r.speedMetresPerSecond {
+            try check(try need(s, "speedMetresPerSecond"), "speed", 0.01, c.chassisMaxSpeedMetresPerSecond, "m/s")
+            speed = s
+        }
+        switch r.type {
+        case "walk":
+            let metres = try need(r.metres, "metres")
+            try check(metres, "walk distance", -50, 50, "m")
+            return .walk(metres: metres, speedMetresPerSecond: speed)
+        case "walkTo":
+            let x = try need(r.xMetres, "xMetres"), y = try need(r.yMetres, "yMetres")
+            try check(x, "x", -1000, 1000, "m")
+            try check(y, "y", -1000, 1000, "m")
+            return .walkTo(x: x, y: y, speedMetresPerSecond: speed)
+        case "turn":
+            let degrees = try need(r.degrees, "degrees")
+            try check(degrees, "turn", -360, 360, "degrees")
+            return .turn(degrees: degrees)
+        case "turnTo":
+            let heading = try need(r.headingDegrees, "headingDegrees")
+            try check(heading, "heading", -180, 180, "degrees")
+            return .turnTo(headingDegrees: heading)
+        case "lift":
+            let height = try need(r.heightMetres, "heightMetres")
+            try check(height, "lift height", c.liftMinimumMetres, c.liftMaximumMetres, "m")
+            return .lift(heightMetres: height)
+        case "home": return .homeLift
+        case "measure":
+            let seconds = try need(r.seconds, "seconds")
+            try check(seconds, "measurement time", 0.1, 600, "s")
+            return .measure(seconds: seconds)
+        case "resetFault": return .resetFault
+        case "stop": return .stop
+        default:
+            throw .invalid("unknown command type '\(r.type)'; allowed: \(CommandRequest.types.joined(separator: ", "))")
+        }
+    }
+
+    // MARK: Scans
+
+    func registerScanRoutes(_ router: Router<Context>) {
+        let desk = self.desk
+        let lease = self.lease
+        let store = self.store
+        route(router, .get, "/api/v1/scans", "List scans", role: .viewer, tag: "scans") { _ in
+            Self.json(desk.list())
+        }
+        route(router, .post, "/api/v1/scans", "Plan a scan (container number, size type and position)", role: .operator, tag: "scans",
+              schema: object(["containerNumber": string, "size": string, "xMetres": number, "yMetres": number, "headingDegrees": number,
+                              "profile": string], required: ["containerNumber", "size"])) { call in
+            let draft = try desk.create(try call.decode(ScanCreateRequest.self), by: call.user)
+            call.auditDetail = "scan \(draft.id) \(draft.plan.container.number.text)"
+            return Self.json(["id": .string(draft.id), "containerNumber": .string(draft.plan.container.number.text),
+                              "points": .number(Double(draft.plan.points.count)), "profile": .string(draft.profileName),
+                              "state": .string("planned")] as [String: JSONValue], status: .created)
+        }
+        route(router, .get, "/api/v1/scans/{id}", "Scan status and progress", role: .viewer, tag: "scans") { call in
+            Self.json(try desk.status(try call.parameter("id")))
+        }
+        route(router, .get, "/api/v1/scans/{id}/plan", "Preview the plan (JSON)", role: .viewer, tag: "scans") { call in
+            Self.json(try desk.plan(try call.parameter("id")))
+        }
+        route(router, .get, "/api/v1/scans/{id}/plan.svg", "Preview the plan (top-view picture)", role: .viewer, tag: "scans",
+              produces: "image/svg+xml") { call in
+            Self.text(try desk.plan(try call.parameter("id")).svg(), type: "image/svg+xml")
+        }
+        route(router, .get, "/api/v1/scans/{id}/points", "Plan points with readings so far (heat maps)", role: .viewer, tag: "scans") { call in
+            Self.json(try await desk.points(try call.parameter("id")))
+        }
+        route(router, .post, "/api/v1/scans/{id}/start", "Start a planned scan or resume an interrupted one (needs the lease)",
+              role: .operator, tag: "scans") { call in
+            try lease.check(call.leaseId, user: call.user)
+            let id = try call.parameter("id")
+            let session = try desk.start(id, by: call.user)
+            call.auditDetail = "scan \(id)"
+            return Self.json(["id": .string(session.scanId), "state": .string("running"),
+                              "points": .number(Double(session.plan.points.count))] as [String: JSONValue], status: .accepted)
+        }
+        route(router, .post, "/api/v1/scans/{id}/pause", "Pause the running scan", role: .operator, tag: "scans") { call in
+            let id = try call.parameter("id")
+            try desk.running(id).executor.pause()
+            call.auditDetail = "scan \(id)"
+            return Self.json(["id": id, "state": "paused"])
+        }
+        route(router, .post, "/api/v1/scans/{id}/resume", "Resume a paused scan (needs the lease)", role: .operator, tag: "scans") { call in
+            try lease.check(call.leaseId, user: call.user)
+            let id = try call.parameter("id")
+            try desk.running(id).executor.resume()
+            call.auditDetail = "scan \(id)"
+            return Self.json(["id": id, "state": "running"])
+        }
+        route(router, .post, "/api/v1/scans/{id}/abort", "Abort the running scan (its readings stay)", role: .operator, tag: "scans") { call in
+            let id = try call.parameter("id")
+            try desk.running(id).executor.abort()
+            call.auditDetail = "scan \(id)"
+            return Self.json(["id": id, "state": "aborting"])
+        }
+        route(router, .get, "/api/v1/scans/{id}/result", "The verdict of a finished scan", role: .viewer, tag: "scans") { call in
+            let id = try call.parameter("id")
+            guard (try? store.scanStatus(id)) != nil else { throw APIError.notFound("no scan '\(id)' in the store") }
+            guard let verdict = try? store.verdict(of: id) else {
+                throw APIError.conflict("no_verdict", "scan '\(id)' has no verdict yet; POST /api/v1/scans/\(id)/compute judges the readings so far")
+            }
+            return Self.json(verdict)
+        }
+        let compute: @Sendable (Call, String?) async throws -> Response = { call, id in
+            let verdict = try await desk.compute(id)
+            call.auditDetail = "scan \(id ?? "current") outcome=\(verdict.outcome.rawValue)"
+            return Self.json(verdict)
+        }
+        route(router, .post, "/api/v1/scans/{id}/compute", "Compute a verdict on the readings so far", role: .operator, tag: "scans") { call in
+            try await compute(call, try call.parameter("id"))
+        }
+        route(router, .post, "/api/v1/compute", "Compute a verdict on the running (or latest) scan's readings so far", role: .operator,
+              tag: "scans", schema: object(["scanId": string])) { call in
+            let id = call.body.isEmpty ? nil : try call.decode(ComputeRequest.self).scanId
+            return try await compute(call, id)
+        }
+        for (suffix, type) in [("json", "application/json"), ("csv", "text/csv; charset=utf-8"), ("html", "text/html; charset=utf-8")] {
+            route(router, .get, "/api/v1/scans/{id}/report.\(suffix)", "The scan's report (\(suffix.uppercased()))", role: .viewer,
+                  tag: "scans", produces: type) { call in
+                let id = try call.parameter("id")
+                let report: ScanReport
+                do {
+                    report = try store.report(scanId: id)
+                } catch {
+                    throw APIError.conflict("no_report", "\(error)")
+                }
+                switch suffix {
+                case "json": return Self.text(String(decoding: try report.json(), as: UTF8.self), type: type)
+                case "csv": return Self.text(report.csv(), type: type, download: "scan-\(id).csv")
+                default: return Self.text(report.html(), type: type)
+                }
+            }
+        }
+    }
+
+    // MARK: Profiles, instruments, users, audit
+
+    func registerAdministrationRoutes(_ router: Router<Context>) {
+        let profiles = desk.profiles
+        let store = self.store
+        let loop = self.loop
+        route(router, .get, "/api/v1/profiles", "List procedure profiles", role: .viewer, tag: "administration") { _ in
+            var entries: [ProfileLibrary.Entry] = []
+            for name in profiles.names() {
+                guard let p = try? profiles.load(name) else { continue }
+                entries.append(.init(name: name, version: p.version, title: p.name, faces: p.faces.map(\.rawValue), heightsMetres: p.heightsMetres))
+            }
+            return Self.json(entries)
+        }
+        route(router, .get, "/api/v1/profiles/{name}", "A profile (parsed)", role: .viewer, tag: "administration") { call in
+            Self.json(try profiles.load(try call.parameter("name")))
+        }
+        route(router, .get, "/api/v1/profiles/{name}/yaml", "A profile's file", role: .viewer, tag: "administration",
+              produces: "application/yaml") { call in
+            Self.text(try profiles.text(try call.parameter("name")), type: "application/yaml; charset=utf-8")
+        }
+        route(router, .put, "/api/v1/profiles/{name}", "Add or replace a profile (YAML body; supervisor)", role: .supervisor,
+              tag: "administration", schema: .object(["type": .string("string"), "description": .string("the profile file, YAML")])) { call in
+            let name = try call.parameter("name")
+            let profile = try profiles.save(name, text: String(decoding: call.body, as: UTF8.self))
+            call.auditDetail = "profile \(name) version \(profile.version)"
+            return Self.json(profile)
+        }
+        route(router, .get, "/api/v1/instruments", "The detector: identity, calibration in force, calibration records", role: .viewer,
+              tag: "administration") { _ in
+            var body: [String: JSONValue] = ["calibrations": JSONValue(encoding: (try? store.calibrations()) ?? []) ?? .array([])]
+            if let d = loop.detectorInfo {
+                body["detector"] = .object([
+                    "serialNumber": .string(d.serialNumber),
+                    "sensitivityCountsPerSecondPerMicrosievertPerHour": .number(d.sensitivityCountsPerSecondPerMicrosievertPerHour),
+                    "calibrationFactor": .number(d.calibrationFactor), "calibrationDate": .number(Double(d.calibrationDate)),
+                    "calibrationExpiry": .number(Double(d.calibrationExpiry)),
+                    "calibrationValid": .bool(ScanSession.today() <= d.calibrationExpiry),
+                ])
+            } else {
+                body["detector"] = .null
+            }
+            body["firmware"] = JSONValue(encoding: loop.firmwareVersions) ?? .null
+            return Self.json(body)
+        }
+        route(router, .post, "/api/v1/calibrations", "Record a calibration certificate (supervisor)", role: .supervisor, tag: "administration",
+              schema: object(["serialNumber": string, "calibrationFactor": number, "calibrationDate": integer, "calibrationExpiry": integer,
+                              "certificate": string],
+                             required: ["serialNumber", "calibrationFactor", "calibrationDate", "calibrationExpiry", "certificate"])) { call in
+            let r = try call.decode(CalibrationRequest.self)
+            guard r.calibrationFactor.isFinite, r.calibrationFactor >= 0.5, r.calibrationFactor <= 2 else {
+                throw APIError.invalid("calibrationFactor \(r.calibrationFactor) is out of range; allowed 0.5 to 2")
+            }
+            guard Self.validDate(r.calibrationDate), Self.validDate(r.calibrationExpiry), r.calibrationExpiry > r.calibrationDate else {
+                throw APIError.invalid("calibrationDate and calibrationExpiry must be dates as YYYYMMDD, expiry after the date")
+            }
+            guard !r.serialNumber.isEmpty, r.serialNumber.count <= 64, !r.certificate.isEmpty, r.certificate.count <= 200 else {
+                throw APIError.invalid("serialNumber (1 to 64 characters) and certificate (1 to 200) are required")
+            }
+            let record = ScanStore.CalibrationRecord(serialNumber: r.serialNumber, calibrationFactor: r.calibrationFactor,
+                                                     calibrationDate: r.calibrationDate, calibrationExpiry: r.calibrationExpiry,
+                                                     certificate: r.certificate)
+            do {
+                try store.addCalibration(record, by: call.user)
+            } catch {
+                throw APIError(.serviceUnavailable, "store_unavailable", "the calibration could not be stored: \(error)")
+            }
+            call.auditDetail = "calibration \(r.serialNumber)"
+            return Self.json(record, status: .created)
+        }
+        route(router, .get, "/api/v1/users", "List users (supervisor)", role: .supervisor, tag: "administration") { _ in
+            Self.json(((try? store.users()) ?? []).map { UserBody(name: $0.name, role: $0.role, createdAt: $0.createdAt, createdBy: $0.createdBy) })
+        }
+        route(router, .post, "/api/v1/users", "Add a user (supervisor)", role: .supervisor, tag: "administration",
+              schema: object(["name": string, "role": oneOf(Role.allCases.map(\.rawValue)), "password": string],
+                             required: ["name", "role", "password"])) { call in
+            let r = try call.decode(UserCreateRequest.self)
+            try Self.checkUserName(r.name)
+            guard let role = Role(rawValue: r.role) else {
+                throw APIError.invalid("role '\(r.role)' is not a role; allowed: viewer, operator, supervisor")
+            }
+            let credential: String
+            do {
+                credential = try PasswordHasher.credential(for: r.password)
+            } catch let error as PasswordHasher.Refusal {
+                throw APIError.invalid(error.description)
+            }
+            do {
+                try store.addUser(name: r.name, role: role.rawValue, credential: credential, by: call.user)
+            } catch {
+                throw APIError.conflict("user_exists", "\(error)")
+            }
+            call.auditDetail = "user \(r.name) role=\(role.rawValue)"
+            return Self.json(["name": r.name, "role": role.rawValue], status: .created)
+        }
+        route(router, .patch, "/api/v1/users/{name}", "Change a user's role or password (supervisor)", role: .supervisor,
+              tag: "administration", schema: object(["role": oneOf(Role.allCases.map(\.rawValue)), "password": string])) { call in
+            let name = try call.parameter("name")
+            let r = try call.decode(UserUpdateRequest.self)
+            if let role = r.role, Role(rawValue: role) == nil {
+                throw APIError.invalid("role '\(role)' is not a role; allowed: viewer, operator, supervisor")
+            }
+            var credential: String?
+            if let password = r.password {
+                do { credential = try PasswordHasher.credential(for: password) } catch let error as PasswordHasher.Refusal { throw APIError.invalid(error.description) }
+            }
+            do {
+                try store.updateUser(name: name, role: r.role, credential: credential, by: call.user)
+            } catch {
+                throw APIError.notFound("\(error)")
+            }
+            call.auditDetail = "user \(name)"
+            return Self.json(["name": name, "status": "updated"])
+        }
+        route(router, .delete, "/api/v1/users/{name}", "Remove a user (supervisor)", role: .supervisor, tag: "administration") { call in
+            let name = try call.parameter("name")
+            guard name != call.user else { throw APIError.conflict("self_removal", "you cannot remove yourself; another supervisor can") }
+            do {
+                try store.removeUser(name: name, by: call.user)
+            } catch {
+                throw APIError.notFound("\(error)")
+            }
+            call.auditDetail = "user \(name)"
+            return Self.json(["name": name, "status": "removed"])
+        }
+        route(router, .get, "/api/v1/audit", "The audit log, newest last (supervisor; ?limit=N&after=SEQ)", role: .supervisor,
+              tag: "administration") { call in
+            let limit = call.request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 200
+            let after = call.request.uri.queryParameters.get("after").flatMap { Int64($0) } ?? 0
+            guard (1...10_000).contains(limit) else { throw APIError.invalid("limit \(limit) is out of range; allowed 1 to 10000") }
+            do {
+                return Self.json(try store.auditEntries(limit: limit, afterSeq: after))
+            } catch {
+                throw APIError(.serviceUnavailable, "store_unavailable", "the audit log could not be read: \(error)")
+            }
+        }
+    }
+
+    static func validDate(_ d: UInt32) -> Bool {
+        let year = d / 10000, month = d / 100 % 100, day = d % 100
+        return (2000...2100).contains(year) && (1...12).contains(month) && (1...31).contains(day)
+    }
+
+    static func checkUserName(_ name: String) throws(APIError) {
+        guard !name.isEmpty, name.count <= 32,
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }) else {
+            throw .invalid("user name '\(name)' is not allowed; use 1 to 32 letters, digits, '-', '_' or '.'")
+        }
+    }
+
+    // MARK: Documents: OpenAPI, metrics, phone UI
+
+    func registerDocumentRoutes(_ router: Router<Context>) {
+        let metrics = self.metrics
+        let loop = self.loop
+        let telemetry = self.telemetry
+        let desk = self.desk
+        let ui = self.phoneUI
+        route(router, .get, "/openapi.json", "This API's OpenAPI document", role: nil, tag: "documents") { [weak self] _ in
+            Self.json(self?.openAPIDocument() ?? .null)
+        }
+        route(router, .get, "/metrics", "Prometheus metrics", role: nil, tag: "documents", produces: "text/plain") { _ in
+            let scan = desk.active.map { ($0.progress.completedPoints, $0.progress.totalPoints) }
+            let bytes = metrics.scrape(loop: loop, webSocketClients: telemetry.clientCount,
+                                       framesSent: telemetry.framesSent.load(ordering: .relaxed), scan: scan)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        for file in PhoneUIFiles.names {
+            let path = file == "index.html" ? "/" : "/ui/\(file)"
+            route(router, .get, path, "Phone UI: \(file)", role: nil, tag: "documents", produces: PhoneUIFiles.type(of: file)) { _ in
+                guard let content = ui.files[file] else { throw APIError.notFound("the phone UI file \(file) is missing from this build") }
+                return Response(status: .ok, headers: [.contentType: PhoneUIFiles.type(of: file), .cacheControl: "no-cache"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: content)))
+            }
+        }
+    }
+}
+
+extension RobotCommand {
+    /// Commands that move the robot or re-enable its drives.
+    var needsLease: Bool {
+        switch self {
+        case .walk, .walkTo, .turn, .turnTo, .lift, .homeLift, .resetFault, .releaseEstop: return true
+        case .stop, .measure, .estop: return false
+        }
+    }
+}

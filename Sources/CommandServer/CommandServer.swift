@@ -1,0 +1,191 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import HummingbirdWebSocket
+import InspectionStore
+import Logging
+import NIOCore
+import Prometheus
+import RobotControl
+import ServiceLifecycle
+import Synchronization
+
+/// The officers' API inside robotd: REST + a WebSocket telemetry stream, users and
+/// roles, the motion lease, `/metrics`, the OpenAPI document and the phone UI.
+///
+/// Handlers only post to the loop's mailbox and read its snapshot; nothing here waits on
+/// the loop thread.
+public final class CommandServer: Sendable {
+    public typealias Context = BasicWebSocketRequestContext
+
+    public let configuration: ServerConfiguration
+    public let loop: ControlLoop
+    public let store: ScanStore
+    public let authenticator: Authenticator
+    public let lease: MotionLease
+    public let registry: PrometheusCollectorRegistry
+    let desk: ScanDesk
+    let metrics: ServerMetrics
+    let telemetry: TelemetryHub
+    let logger: Logger
+    let phoneUI: PhoneUIFiles
+    /// Every route, as registered; the OpenAPI document is made from this.
+    let routeTable = Mutex<[RouteEntry]>([])
+
+    public init(configuration: ServerConfiguration, loop: ControlLoop, store: ScanStore, logger: Logger,
+                registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.configuration = configuration
+        self.loop = loop
+        self.store = store
+        self.logger = logger
+        self.registry = registry
+        authenticator = Authenticator(store: store, tokenLifetimeSeconds: configuration.tokenLifetimeSeconds,
+                                      maxFailures: configuration.loginMaxFailures, lockoutSeconds: configuration.loginLockoutSeconds)
+        lease = MotionLease(loop: loop)
+        desk = ScanDesk(store: store, loop: loop,
+                        profiles: ProfileLibrary(directory: configuration.profilesDirectory, defaultName: configuration.defaultProfile),
+                        robotId: configuration.robotId, timeScale: configuration.timeScale,
+                        reportDirectory: configuration.reportDirectory, logger: logger)
+        metrics = ServerMetrics(registry: registry)
+        phoneUI = PhoneUIFiles()
+        let deskRef = desk
+        let loopRef = loop
+        let leaseStatus = lease
+        telemetry = TelemetryHub(rateHertz: configuration.telemetryRateHertz, loop: loop) {
+            Self.telemetryFrame(loop: loopRef, lease: leaseStatus, desk: deskRef)
+        }
+    }
+
+    /// The router with every route; exposed for the OpenAPI route check.
+    public func makeRouter() -> Router<Context> {
+        let router = Router(context: Context.self)
+        router.add(middleware: RequestAccounting(metrics: metrics, logger: logger))
+        registerRoutes(router)
+        return router
+    }
+
+    /// The HTTP(S) application; `onRunning` gets the bound port.
+    public func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let router = makeRouter()
+        let address = BindAddress.hostname(configuration.host, port: configuration.port)
+        let server: HTTPServerBuilder
+        if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate)
+            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+            server = try .tls(.http1WebSocketUpgrade(webSocketRouter: router), tlsConfiguration: tls)
+        } else {
+            server = .http1WebSocketUpgrade(webSocketRouter: router)
+        }
+        let telemetry = self.telemetry
+        return Application(router: router, server: server,
+                           configuration: .init(address: address, serverName: "robotd"),
+                           services: [TelemetryService(hub: telemetry)],
+                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+                           logger: logger)
+    }
+
+    /// Stops a running scan's task (it stays resumable) and returns the lease.
+    public func shutDown() async {
+        await desk.shutDown()
+        loop.armDeadman(false)
+    }
+
+    // MARK: Telemetry frame
+
+    static func telemetryFrame(loop: ControlLoop, lease: MotionLease, desk: ScanDesk) -> JSONValue {
+        let s = loop.snapshot()
+        let stats = loop.statistics()
+        let l = lease.status()
+        var frame: [String: JSONValue] = [
+            "tick": .number(Double(s.tick)),
+            "pose": .object(["xMetres": .number(s.xMetres), "yMetres": .number(s.yMetres), "headingDegrees": .number(s.headingDegrees),
+                             "speedMetresPerSecond": .number(s.speedMetresPerSecond), "moving": .bool(s.chassisMoving)]),
+            "lift": .object(["heightMetres": .number(s.liftHeightMetres), "homed": .bool(s.liftHomed), "moving": .bool(s.liftMoving),
+                             "state": .string(s.liftState.rawValue)]),
+            "dose": .object(["microsievertsPerHour": .number(s.doseRateMicrosievertsPerHour),
+                             "uncertaintyMicrosievertsPerHour": .number(s.doseRateUncertaintyMicrosievertsPerHour),
+                             "countRatePerSecond": .number(s.countRatePerSecond),
+                             "instrumentMicrosievertsPerHour": .number(s.instrumentDoseRateMicrosievertsPerHour),
+                             "overload": .bool(s.detectorOverload)]),
+            "devices": .object([
+                "safety": .object(["lifecycle": .string(s.lifecycle.safety.rawValue), "linkUp": .bool(s.linkUp.safety)]),
+                "chassis": .object(["lifecycle": .string(s.lifecycle.chassis.rawValue), "linkUp": .bool(s.linkUp.chassis),
+                                    "state": .string(s.chassisState.rawValue)]),
+                "lift": .object(["lifecycle": .string(s.lifecycle.lift.rawValue), "linkUp": .bool(s.linkUp.lift)]),
+                "detector": .object(["lifecycle": .string(s.lifecycle.detector.rawValue), "linkUp": .bool(s.linkUp.detector)]),
+            ]),
+            "safety": .object(["stopped": .bool(s.stopCause != nil), "cause": s.stopCause.map { .string($0.code) } ?? .null,
+                               "message": s.stopCause.map { .string($0.description) } ?? .null,
+                               "estopButton": .bool(s.estopButton), "motionPowerOn": .bool(s.motionPowerOn),
+                               "deadmanArmed": .bool(s.deadmanArmed)]),
+            "loop": .object(["ticks": .number(Double(stats.ticks)), "overruns": .number(Double(stats.overruns)),
+                             "wakeLatencyP99Microseconds": .number(Double(stats.wakeLatencyP99)),
+                             "wakeLatencyMaxMicroseconds": .number(Double(stats.wakeLatencyMax))]),
+            "lease": .object(["held": .bool(l.held), "user": l.user.map { .string($0) } ?? .null,
+                              "client": l.client.map { .string($0) } ?? .null, "stale": .bool(l.stale)]),
+        ]
+        if let active = desk.active {
+            frame["scan"] = .object(["id": .string(active.id), "containerNumber": .string(active.container),
+                                     "progress": JSONValue(encoding: active.progress) ?? .null])
+        } else {
+            frame["scan"] = .null
+        }
+        return .object(frame)
+    }
+}
+
+/// Runs the telemetry hub for as long as the application runs.
+struct TelemetryService: Service {
+    let hub: TelemetryHub
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await hub.run() }
+    }
+}
+
+/// Counts requests by method and status and logs refusals; turns any error that is not
+/// an `APIError` into a JSON error body (unknown routes, oversized bodies), and never
+/// shows an internal error's details beyond its description.
+struct RequestAccounting: RouterMiddleware {
+    typealias Context = CommandServer.Context
+    let metrics: ServerMetrics
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let method = request.method.rawValue
+        func seconds() -> Double {
+            let d = ContinuousClock.now - started
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
+        do {
+            let response = try await next(request, context)
+            metrics.countRequest(method: method, status: response.status.code, seconds: seconds())
+            return response
+        } catch let error as APIError {
+            metrics.countRequest(method: method, status: error.status.code, seconds: seconds())
+            return try error.response(from: request, context: context)
+        } catch let error as HTTPError {
+            let status = error.status
+            let apiError: APIError
+            switch status {
+            case .notFound:
+                apiError = APIError(.notFound, "no_route", "no route \(request.method.rawValue) \(request.uri.path); GET /openapi.json lists them")
+            case .methodNotAllowed:
+                apiError = APIError(.methodNotAllowed, "method_not_allowed", "\(request.method.rawValue) is not allowed on \(request.uri.path); GET /openapi.json lists the methods")
+            case .contentTooLarge:
+                apiError = APIError(.contentTooLarge, "too_large", "the request body is too large")
+            default:
+                apiError = APIError(status, "http_\(status.code)", error.body ?? status.reasonPhrase)
+            }
+            metrics.countRequest(method: method, status: apiError.status.code, seconds: seconds())
+            return try apiError.response(from: request, context: context)
+        } catch {
+            logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            metrics.countRequest(method: method, status: 500, seconds: seconds())
+            return try APIError(.internalServerError, "internal", "the server could not complete the request: \(error)")
+                .response(from: request, context: context)
+        }
+    }
+}

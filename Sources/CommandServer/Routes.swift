@@ -1,0 +1,144 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import HTTPTypes
+import Inspection
+import InspectionStore
+import Logging
+import RobotControl
+
+/// One route as registered: what the OpenAPI document says of it.
+struct RouteEntry: Sendable {
+    let method: String
+    let path: String
+    let summary: String
+    let role: Role?
+    let mutating: Bool
+    let requestSchema: JSONValue?
+    let produces: String
+    let tag: String
+}
+
+/// What a handler gets: the request, its session, and its body.
+final class Call: @unchecked Sendable {
+    let request: Request
+    let context: CommandServer.Context
+    let session: Authenticator.Session?
+    let body: Data
+    /// What the audit entry of a mutating call says beyond its route and outcome.
+    var auditDetail = ""
+
+    init(request: Request, context: CommandServer.Context, session: Authenticator.Session?, body: Data) {
+        self.request = request
+        self.context = context
+        self.session = session
+        self.body = body
+    }
+
+    var user: String { session?.user ?? "anonymous" }
+
+    func parameter(_ name: String) throws(APIError) -> String {
+        guard let value = context.parameters.get(name) else { throw .invalid("missing path parameter '\(name)'") }
+        return value
+    }
+
+    func decode<T: Decodable>(_ type: T.Type) throws(APIError) -> T {
+        try JSONCoding.decode(type, from: body)
+    }
+
+    var leaseId: String? { Self.leaseHeader.flatMap { request.headers[$0] } }
+
+    static let leaseHeader = HTTPField.Name("X-Lease")
+}
+
+extension CommandServer {
+    static let bearerPrefix = "Bearer "
+
+    static func token(of request: Request) -> String? {
+        if let header = request.headers[.authorization], header.hasPrefix(bearerPrefix) {
+            return String(header.dropFirst(bearerPrefix.count))
+        }
+        // Links (report downloads) and WebSockets cannot set headers: a GET may carry it in the query.
+        if request.method == .get, let token = request.uri.queryParameters.get("access_token") { return token }
+        return nil
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONCoding.encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func text(_ text: String, type: String, status: HTTPResponse.Status = .ok, download: String? = nil) -> Response {
+        var headers: HTTPFields = [.contentType: type]
+        if let download { headers[.contentDisposition] = "attachment; filename=\"\(download)\"" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// Registers a route: authentication, role check, body collection, audit of mutating
+    /// calls (allowed and refused alike), and an entry in the route table.
+    func route(_ router: Router<Context>, _ method: HTTPRequest.Method, _ path: String, _ summary: String, role: Role?,
+               tag: String, schema: JSONValue? = nil, produces: String = "application/json", mutating: Bool? = nil, audited: Bool = true,
+               _ handler: @escaping @Sendable (Call) async throws -> Response) {
+        let isMutating = mutating ?? (method != .get)
+        routeTable.withLock {
+            $0.append(RouteEntry(method: method.rawValue, path: path, summary: summary, role: role, mutating: isMutating,
+                                 requestSchema: schema, produces: produces, tag: tag))
+        }
+        let authenticator = self.authenticator
+        let store = self.store
+        let maxBody = configuration.maxBodyBytes
+        let logger = self.logger
+        router.on(RouterPath(path), method: method) { request, context -> Response in
+            var request = request
+            var session: Authenticator.Session?
+            let action = "\(method.rawValue) \(path)"
+            do {
+                if let role {
+                    let s = try authenticator.session(for: Self.token(of: request))
+                    session = s
+                    guard s.role >= role else { throw APIError.forbidden(s.role, needs: role, to: summary.lowercased()) }
+                }
+                var body = Data()
+                if isMutating {
+                    let buffer: ByteBuffer
+                    do {
+                        buffer = try await request.collectBody(upTo: maxBody)
+                    } catch {
+                        throw APIError(.contentTooLarge, "too_large", "the request body is larger than \(maxBody) bytes")
+                    }
+                    body = Data(buffer.readableBytesView)
+                }
+                let call = Call(request: request, context: context, session: session, body: body)
+                let response = try await handler(call)
+                if isMutating && audited {
+                    try? store.audit(actor: session?.user ?? call.auditDetail.prefixActor, action: action,
+                                     detail: "ok \(response.status.code)" + (call.auditDetail.isEmpty ? "" : " " + call.auditDetail.withoutActor))
+                    logger.info("\(action)", metadata: ["user": "\(session?.user ?? "-")", "status": "\(response.status.code)",
+                                                        "detail": "\(call.auditDetail.withoutActor)"])
+                }
+                return response
+            } catch let error as APIError {
+                if isMutating && audited {
+                    let actor = session?.user ?? "anonymous"
+                    try? store.audit(actor: actor, action: action, detail: "refused \(error.status.code) \(error.code)")
+                    logger.notice("\(action) refused", metadata: ["user": "\(actor)", "code": "\(error.code)"])
+                }
+                throw error
+            }
+        }
+    }
+}
+
+extension String {
+    /// Log-in audits name the attempted user: "actor:NAME rest".
+    var prefixActor: String {
+        guard hasPrefix("actor:") else { return "anonymous" }
+        return String(dropFirst(6).prefix { $0 != " " })
+    }
+
+    var withoutActor: String {
+        guard hasPrefix("actor:") else { return self }
+        return String(drop { $0 != " " }.dropFirst())
+    }
+}

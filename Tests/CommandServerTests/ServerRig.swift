@@ -1,0 +1,103 @@
+import CommandClient
+import CommandServer
+import FirmwareProtocol
+import Foundation
+import Hummingbird
+import InspectionStore
+import Logging
+import RobotControl
+import RobotIO
+import RobotSimulator
+import Testing
+
+/// A real command server on a loopback port, in front of the real control loop driving
+/// the firmware simulator over a pty, with a real SQLite store in a temporary directory.
+final class ServerRig: @unchecked Sendable {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let password = "correct horse battery"
+
+    let simulator: Simulator
+    let bus: ModbusBus
+    let loop: ControlLoop
+    let store: ScanStore
+    let server: CommandServer
+    let directory: URL
+    let port: Int
+    let serverTask: Task<Void, Error>
+
+    init(timeScale: Double = 1, tokenLifetimeSeconds: Double = 3600, deadmanTimeoutSeconds: Double = 1.0,
+         scenarioFile: String? = nil) async throws {
+        var scenario: Scenario
+        if let scenarioFile {
+            scenario = try Scenario.load(path: Self.root.appendingPathComponent(scenarioFile).path)
+        } else {
+            scenario = Scenario(name: "server test yard")
+            scenario.startX = -12
+            scenario.startY = 1
+        }
+        scenario.timeScale = timeScale
+        scenario.startLiftMetres = 0.4
+        simulator = try Simulator(scenario: scenario)
+        try simulator.start()
+        bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 100),
+                                                        maxRetries: 1, reconnectIntervalMilliseconds: 50))
+        var control = ControlConfiguration()
+        control.watchdogTimeoutMilliseconds = UInt16(min(10_000, 500 * timeScale))
+        control.deadmanTimeoutSeconds = deadmanTimeoutSeconds
+        if scenarioFile != nil {
+            control.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
+        }
+        loop = ControlLoop(bus: bus, configuration: control)
+        try await loop.start()
+
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-rig-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        store = try ScanStore(path: directory.appendingPathComponent("scans.sqlite").path)
+        for (name, role) in [("vera", "viewer"), ("otto", "operator"), ("olga", "operator"), ("sam", "supervisor")] {
+            try store.addUser(name: name, role: role, credential: try PasswordHasher.credential(for: Self.password, rounds: 1 << 10), by: "test")
+        }
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.tokenLifetimeSeconds = tokenLifetimeSeconds
+        configuration.profilesDirectory = Self.root.appendingPathComponent("profiles").path
+        configuration.defaultProfile = "demo"
+        configuration.reportDirectory = directory.appendingPathComponent("reports").path
+        configuration.timeScale = timeScale
+        var logger = Logger(label: "server-rig")
+        logger.logLevel = .critical
+        server = CommandServer(configuration: configuration, loop: loop, store: store, logger: logger)
+        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        let app = try server.makeApplication { port in portContinuation.yield(port) }
+        serverTask = Task { try await app.runService(gracefulShutdownSignals: []) }
+        var bound = 0
+        for await p in portStream { bound = p; break }
+        port = bound
+    }
+
+    deinit {
+        serverTask.cancel()
+        loop.stop()
+        bus.stop()
+        simulator.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    var baseURL: URL { URL(string: "http://127.0.0.1:\(port)")! }
+
+    /// A client logged in as `name`.
+    func client(_ name: String) async throws -> CommandClient {
+        let client = CommandClient(baseURL: baseURL)
+        let reply = try await client.logIn(name: name, password: Self.password)
+        #expect(reply.status == 200, "log-in as \(name): \(reply.text)")
+        return client
+    }
+
+    func waitFor(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            try? await Task.sleep(nanoseconds: 5_000_000)
+        }
+        return condition()
+    }
+}

@@ -1,0 +1,358 @@
+// The officers' phone UI: plain JavaScript, no build step, no CDN.
+"use strict";
+
+const I18N = {
+  en: {
+    title: "Inspection robot", offline: "offline", online: "live", noControl: "no control", inControl: "IN CONTROL",
+    heldBy: "held by", logIn: "Log in", user: "User", password: "Password", position: "Position", lift: "Lift",
+    doseRate: "Dose rate", safety: "Safety", devices: "Devices", takeControl: "Take control", returnControl: "Return control",
+    drive: "Drive", measure: "Measure", scan: "Scan", walk: "Walk", go: "Go", home: "Home", height: "Height (m)", stop: "Stop",
+    reset: "Reset fault", releaseEstop: "Release e-stop", seconds: "Seconds", compute: "Compute verdict",
+    containerNumber: "Container number", size: "Size", profile: "Profile", plan: "Plan", start: "Start", pause: "Pause",
+    resume: "Resume", abort: "Abort", estop: "E-STOP", ok: "OK", stopped: "STOPPED", linkLost: "LINK LOST — robot state unknown; reconnecting…",
+    leaseLost: "CONTROL LOST — the lease was lost or taken over; the robot stops without keep-alives.",
+    estopPressed: "E-STOP sent", points: "points", eta: "ETA", verdict: "Verdict", pass: "PASS", anomalous: "ANOMALOUS",
+    exceeds: "EXCEEDS LIMIT", background: "background", maxNet: "max net", report: "Report", waiting: "waiting for reset",
+    needControl: "Take control first", planned: "planned", source: "Source near",
+  },
+  zh: {
+    title: "查验机器人", offline: "离线", online: "在线", noControl: "未控制", inControl: "控制中", heldBy: "控制者",
+    logIn: "登录", user: "用户", password: "密码", position: "位置", lift: "升降", doseRate: "剂量率", safety: "安全",
+    devices: "设备", takeControl: "获取控制", returnControl: "交还控制", drive: "行走", measure: "测量", scan: "扫描",
+    walk: "行走", go: "执行", home: "回零", height: "高度 (m)", stop: "停止", reset: "复位故障", releaseEstop: "解除急停",
+    seconds: "秒", compute: "计算判定", containerNumber: "集装箱号", size: "箱型", profile: "规程", plan: "规划",
+    start: "开始", pause: "暂停", resume: "继续", abort: "中止", estop: "急停", ok: "正常", stopped: "已停止",
+    linkLost: "连接中断 — 机器人状态未知，正在重连…", leaseLost: "控制已丢失 — 租约失效或被接管；无心跳时机器人会停止。",
+    estopPressed: "已发送急停", points: "点", eta: "剩余", verdict: "判定", pass: "合格", anomalous: "异常",
+    exceeds: "超标", background: "本底", maxNet: "最大净值", report: "报告", waiting: "等待复位", needControl: "请先获取控制",
+    planned: "已规划", source: "源位置",
+  },
+};
+let lang = localStorage.getItem("lang") || ((navigator.language || "en").startsWith("zh") ? "zh" : "en");
+const t = (key) => (I18N[lang] && I18N[lang][key]) || I18N.en[key] || key;
+const $ = (id) => document.getElementById(id);
+
+const state = { token: sessionStorage.getItem("token"), user: sessionStorage.getItem("user"), lease: null, keepAlive: null,
+  ws: null, lastFrame: 0, scanId: null, scanState: null, verdict: null, clientName: "phone-" + Math.random().toString(36).slice(2, 7),
+  leaseLost: false, linkLost: false, estopNote: false };
+
+function applyLanguage() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
+  $("lang").textContent = lang === "zh" ? "EN" : "中文";
+  renderBanner();
+}
+
+async function api(method, path, body) {
+  const headers = {};
+  if (state.token) headers["Authorization"] = "Bearer " + state.token;
+  if (state.lease) headers["X-Lease"] = state.lease;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    return { status: 0, data: { error: { code: "offline", message: String(e) } } };
+  }
+  let data = null;
+  const text = await response.text();
+  try { data = JSON.parse(text); } catch (e) { data = text; }
+  if (response.status === 401 && path !== "/api/v1/login") { logOut(); }
+  return { status: response.status, data };
+}
+const errorText = (r) => (r.data && r.data.error) ? r.data.error.message : ("HTTP " + r.status);
+
+// ---- log-in
+
+async function logIn() {
+  const r = await api("POST", "/api/v1/login", { name: $("login-name").value.trim(), password: $("login-password").value });
+  if (r.status !== 200) { $("login-error").textContent = errorText(r); return; }
+  state.token = r.data.token; state.user = r.data.user;
+  sessionStorage.setItem("token", state.token); sessionStorage.setItem("user", state.user);
+  $("login-password").value = "";
+  start();
+}
+
+function logOut() {
+  state.token = null; sessionStorage.removeItem("token");
+  stopKeepAlive();
+  if (state.ws) { state.ws.onclose = null; state.ws.close(); }
+  $("app").classList.add("hidden"); $("login").classList.remove("hidden");
+}
+
+function start() {
+  $("login").classList.add("hidden"); $("app").classList.remove("hidden");
+  connect();
+  loadProfiles();
+}
+
+// ---- telemetry
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/api/v1/ws?access_token=${encodeURIComponent(state.token)}`);
+  state.ws = ws;
+  ws.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === "telemetry") { state.lastFrame = Date.now(); render(message.data); }
+    if (message.type === "command") { showCommand(message.data); }
+  };
+  ws.onclose = () => { state.ws = null; setTimeout(() => { if (state.token) connect(); }, 1000); };
+}
+
+setInterval(() => {
+  const lost = state.token && Date.now() - state.lastFrame > 1500;
+  if (lost !== state.linkLost) { state.linkLost = lost; renderBanner(); }
+  $("link-status").textContent = lost ? t("offline") : t("online");
+  $("link-status").className = "pill " + (lost ? "bad" : "ok");
+}, 250);
+
+function fmt(x, digits) { return (typeof x === "number" && isFinite(x)) ? x.toFixed(digits) : "–"; }
+
+function render(f) {
+  $("pose").textContent = `${fmt(f.pose.xMetres, 2)}, ${fmt(f.pose.yMetres, 2)} m  ${fmt(f.pose.headingDegrees, 0)}°`;
+  $("lift-height").textContent = `${fmt(f.lift.heightMetres, 3)} m${f.lift.homed ? "" : " (not homed)"}`;
+  $("dose").textContent = `${fmt(f.dose.microsievertsPerHour, 3)} ± ${fmt(f.dose.uncertaintyMicrosievertsPerHour, 3)} μSv/h`;
+  const s = f.safety;
+  $("safety").textContent = s.stopped ? `${t("stopped")}: ${s.message}` : `${t("ok")}${s.motionPowerOn ? "" : " (power off)"}`;
+  $("safety").className = "value " + (s.stopped ? "error" : "");
+  $("devices").textContent = Object.entries(f.devices).map(([name, d]) => `${name}: ${d.lifecycle}`).join(" · ");
+  const lease = f.lease;
+  const mine = state.lease && lease.held && lease.user === state.user && !lease.stale;
+  if (state.lease && !mine && !state.leaseLost) { leaseLost(); }
+  $("lease-status").textContent = mine ? t("inControl") : (lease.held && !lease.stale ? `${t("heldBy")} ${lease.user}` : t("noControl"));
+  $("lease-status").className = "pill " + (mine ? "mine" : "");
+  $("take-control").classList.toggle("hidden", !!mine);
+  $("return-control").classList.toggle("hidden", !mine);
+  if (f.scan) {
+    state.scanId = f.scan.id;
+    const p = f.scan.progress;
+    const done = p.completedPoints, total = p.totalPoints;
+    $("scan-progress-fill").style.width = total ? `${(100 * done / total).toFixed(1)}%` : "0";
+    let text = `${f.scan.containerNumber}: ${p.phase} ${done}/${total} ${t("points")}, ${t("eta")} ${Math.round(p.etaSeconds)} s`;
+    if (p.paused) text += " — " + t("pause");
+    if (p.waitingForReset) text += ` — ${t("waiting")}: ${p.waitingForReset}`;
+    $("scan-progress").textContent = text;
+    state.scanState = "running";
+  } else if (state.scanState === "running") {
+    state.scanState = "ended";
+    finishScan();
+  }
+}
+
+function showCommand(c) {
+  let text = `#${c.id} ${c.command}: ${c.state}`;
+  if (c.problem) text += ` — ${c.problem}`;
+  $("command-result").textContent = text;
+}
+
+function renderBanner() {
+  const parts = [];
+  if (state.linkLost) parts.push(t("linkLost"));
+  if (state.leaseLost) parts.push(t("leaseLost"));
+  if (state.estopNote) parts.push(t("estopPressed"));
+  $("banner").textContent = parts.join(" ");
+  $("banner").classList.toggle("hidden", parts.length === 0);
+}
+
+// ---- lease
+
+async function takeControl() {
+  const r = await api("POST", "/api/v1/lease", { client: state.clientName });
+  if (r.status !== 200) { $("command-result").textContent = errorText(r); return; }
+  state.lease = r.data.lease; state.leaseLost = false; renderBanner();
+  stopKeepAlive();
+  state.keepAlive = setInterval(async () => {
+    const k = await api("POST", "/api/v1/lease/keepalive");
+    if (k.status === 409) leaseLost(errorText(k));
+  }, 250);
+}
+
+function leaseLost(message) {
+  stopKeepAlive(); state.lease = null; state.leaseLost = true; renderBanner();
+  if (message) $("command-result").textContent = message;
+}
+
+function stopKeepAlive() { if (state.keepAlive) { clearInterval(state.keepAlive); state.keepAlive = null; } }
+
+async function returnControl() {
+  await api("DELETE", "/api/v1/lease");
+  stopKeepAlive(); state.lease = null; state.leaseLost = false; renderBanner();
+}
+
+// ---- commands
+
+async function command(body, target) {
+  if (!state.lease && !["stop", "measure"].includes(body.type)) { $("command-result").textContent = t("needControl"); return null; }
+  const r = await api("POST", "/api/v1/commands", body);
+  (target || $("command-result")).textContent = r.status < 300 ? `#${r.data.id} ${r.data.command}: ${r.data.state}${r.data.problem ? " — " + r.data.problem : ""}` : errorText(r);
+  return r;
+}
+const num = (id) => parseFloat($(id).value);
+
+async function measure() {
+  $("measure-result").textContent = "…";
+  const r = await command({ type: "measure", seconds: num("measure-seconds"), wait: true }, $("measure-result"));
+  if (r && r.status === 200 && r.data.reading) {
+    const m = r.data.reading;
+    $("measure-result").textContent = `${m.doseRateMicrosievertsPerHour.toFixed(3)} ± ${m.doseRateUncertaintyMicrosievertsPerHour.toFixed(3)} μSv/h (${m.counts} counts, ${m.seconds.toFixed(1)} s)`;
+  }
+}
+
+async function compute() {
+  const r = await api("POST", "/api/v1/compute", state.scanId ? { scanId: state.scanId } : {});
+  $("compute-result").textContent = r.status === 200
+    ? `${t(r.data.outcome)} — ${t("background")} ${r.data.backgroundMean.toFixed(3)}, ${t("maxNet")} ${r.data.maxNet.toFixed(3)} μSv/h (${r.data.points.length} ${t("points")})`
+    : errorText(r);
+}
+
+// ---- scans
+
+async function loadProfiles() {
+  const r = await api("GET", "/api/v1/profiles");
+  if (r.status !== 200) return;
+  const select = $("scan-profile");
+  select.innerHTML = "";
+  for (const p of r.data) {
+    const option = document.createElement("option");
+    option.value = p.name; option.textContent = `${p.name} (v${p.version})`;
+    if (p.name === "demo") option.selected = true;
+    select.appendChild(option);
+  }
+}
+
+async function planScan() {
+  const r = await api("POST", "/api/v1/scans", { containerNumber: $("scan-number").value.trim().toUpperCase(), size: $("scan-size").value,
+    xMetres: num("scan-x"), yMetres: num("scan-y"), headingDegrees: num("scan-heading"), profile: $("scan-profile").value });
+  if (r.status !== 201) { $("scan-info").textContent = errorText(r); $("scan-start").disabled = true; return; }
+  state.scanId = r.data.id; state.verdict = null;
+  $("scan-info").innerHTML = "";
+  $("scan-info").append(`${r.data.containerNumber}: ${r.data.points} ${t("points")} (${t("planned")}) `);
+  const link = document.createElement("a");
+  link.href = `/api/v1/scans/${r.data.id}/plan.svg?access_token=${encodeURIComponent(state.token)}`; link.target = "_blank"; link.textContent = "plan.svg";
+  $("scan-info").append(link);
+  $("scan-start").disabled = false;
+  $("verdict").textContent = ""; $("report-links").innerHTML = "";
+  drawHeatmaps();
+}
+
+async function startScan() {
+  if (!state.lease) { $("scan-info").textContent = t("needControl"); return; }
+  const r = await api("POST", `/api/v1/scans/${state.scanId}/start`);
+  $("scan-info").textContent = r.status === 202 ? `${t("start")}: ${r.data.id}` : errorText(r);
+  if (r.status === 202) { $("scan-start").disabled = true; state.scanState = "running"; }
+}
+
+async function scanAction(action) {
+  if (!state.scanId) return;
+  const r = await api("POST", `/api/v1/scans/${state.scanId}/${action}`);
+  $("scan-info").textContent = r.status < 300 ? `${action}: ${r.data.state}` : errorText(r);
+}
+
+setInterval(() => { if (state.token && state.scanState === "running") drawHeatmaps(); }, 2000);
+
+async function finishScan() {
+  await drawHeatmaps();
+  const r = await api("GET", `/api/v1/scans/${state.scanId}/result`);
+  if (r.status !== 200) {
+    const s = await api("GET", `/api/v1/scans/${state.scanId}`);
+    $("verdict").textContent = s.status === 200 ? `${s.data.state}${s.data.ending ? ": " + s.data.ending : ""}` : errorText(r);
+    return;
+  }
+  state.verdict = r.data;
+  const v = r.data;
+  $("verdict").className = "verdict " + v.outcome;
+  $("verdict").textContent = `${t("verdict")}: ${t(v.outcome)} — ${t("background")} ${v.backgroundMean.toFixed(3)}, ${t("maxNet")} ${v.maxNet.toFixed(3)} μSv/h`;
+  const links = $("report-links");
+  links.innerHTML = `${t("report")}: `;
+  for (const kind of ["html", "json", "csv"]) {
+    const a = document.createElement("a");
+    a.href = `/api/v1/scans/${state.scanId}/report.${kind}?access_token=${encodeURIComponent(state.token)}`;
+    a.target = "_blank"; a.textContent = kind.toUpperCase(); a.id = `report-${kind}`;
+    links.appendChild(a);
+  }
+  await drawHeatmaps();
+}
+
+async function drawHeatmaps() {
+  if (!state.scanId) return;
+  const r = await api("GET", `/api/v1/scans/${state.scanId}/points`);
+  if (r.status !== 200) return;
+  const exceeding = new Set(((state.verdict && state.verdict.points) || []).filter((p) => p.outcome === "exceeds").map((p) => p.pointIndex));
+  const values = r.data.filter((p) => p.grossMicrosievertsPerHour !== null).map((p) => p.grossMicrosievertsPerHour);
+  const low = values.length ? Math.min(...values) : 0, high = values.length ? Math.max(...values) : 1;
+  const container = $("heatmaps");
+  container.innerHTML = "";
+  const faces = [...new Set(r.data.map((p) => p.face))];
+  for (const face of faces) {
+    const points = r.data.filter((p) => p.face === face);
+    const columns = Math.max(...points.map((p) => p.column)) + 1, rows = Math.max(...points.map((p) => p.row)) + 1;
+    const cell = 24;
+    let svg = `<svg viewBox="0 0 ${columns * cell + 2} ${rows * cell + 2}" xmlns="http://www.w3.org/2000/svg" data-face="${face}">`;
+    for (const p of points) {
+      const x = p.column * cell + 1, y = (rows - 1 - p.row) * cell + 1;
+      let fill = "#333";
+      if (p.grossMicrosievertsPerHour !== null) {
+        const f = high > low ? (p.grossMicrosievertsPerHour - low) / (high - low) : 0;
+        fill = `hsl(${Math.round(120 - 120 * f)}, 100%, ${35 + 15 * f}%)`;
+      }
+      const stroke = exceeding.has(p.index) ? ' stroke="#fff" stroke-width="3"' : ' stroke="#000"';
+      svg += `<rect x="${x}" y="${y}" width="${cell - 2}" height="${cell - 2}" fill="${fill}"${stroke}><title>#${p.index} ${p.alongMetres.toFixed(1)} m, ${p.heightMetres.toFixed(1)} m: ${p.grossMicrosievertsPerHour === null ? "–" : p.grossMicrosievertsPerHour.toFixed(3)}</title></rect>`;
+    }
+    svg += "</svg>";
+    const div = document.createElement("div");
+    div.className = "heatmap";
+    div.innerHTML = `<span class="label">${face}</span>${svg}`;
+    container.appendChild(div);
+  }
+}
+
+// ---- e-stop: always visible, needs no lease
+
+async function estop() {
+  state.estopNote = true; renderBanner();
+  const r = await api("POST", "/api/v1/estop");
+  if (r.status !== 202) $("command-result").textContent = errorText(r);
+  setTimeout(() => { state.estopNote = false; renderBanner(); }, 4000);
+}
+
+// ---- wiring
+
+function bind(id, handler) { $(id).addEventListener("click", handler); }
+bind("login-button", logIn);
+$("login-password").addEventListener("keydown", (e) => { if (e.key === "Enter") logIn(); });
+bind("lang", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("lang", lang); applyLanguage(); });
+bind("estop", estop);
+bind("take-control", takeControl);
+bind("return-control", returnControl);
+bind("walk-back", () => command({ type: "walk", metres: -0.5 }));
+bind("walk-plus", () => command({ type: "walk", metres: 0.5 }));
+bind("walk-plus-2", () => command({ type: "walk", metres: 2 }));
+bind("turn-left", () => command({ type: "turn", degrees: 15 }));
+bind("turn-right", () => command({ type: "turn", degrees: -15 }));
+bind("walk-to", () => command({ type: "walkTo", xMetres: num("target-x"), yMetres: num("target-y") }));
+bind("lift-up", () => command({ type: "lift", heightMetres: Math.round((lastLift() + 0.25) * 100) / 100 }));
+bind("lift-down", () => command({ type: "lift", heightMetres: Math.round((lastLift() - 0.25) * 100) / 100 }));
+bind("lift-go", () => command({ type: "lift", heightMetres: num("lift-target") }));
+bind("home-lift", () => command({ type: "home" }));
+bind("stop", () => command({ type: "stop" }));
+bind("reset", () => command({ type: "resetFault" }));
+bind("release-estop", async () => {
+  const r = await api("POST", "/api/v1/estop/release");
+  $("command-result").textContent = r.status === 202 ? `#${r.data.id} ${r.data.command}` : errorText(r);
+});
+bind("measure-button", measure);
+bind("compute-button", compute);
+bind("scan-plan", planScan);
+bind("scan-start", startScan);
+bind("scan-pause", () => scanAction("pause"));
+bind("scan-resume", () => scanAction("resume"));
+bind("scan-abort", () => scanAction("abort"));
+document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click", () => {
+  document.querySelectorAll(".tab").forEach((x) => x.classList.toggle("active", x === tab));
+  document.querySelectorAll(".tabpanel").forEach((p) => p.classList.toggle("hidden", p.id !== "tab-" + tab.dataset.tab));
+}));
+function lastLift() { return parseFloat($("lift-height").textContent) || 0.5; }
+
+applyLanguage();
+if (state.token) start();

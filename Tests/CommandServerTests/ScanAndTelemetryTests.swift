@@ -1,0 +1,115 @@
+import CommandClient
+import CommandServer
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// A whole scan driven through the API, watched over the WebSocket, with the verdict and
+/// reports fetched at the end; and the telemetry stream itself.
+@Suite(.serialized) struct ScanAndTelemetryTests {
+    @Test func aScanRunThroughTheAPIEndsWithAVerdictAndReports() async throws {
+        let rig = try await ServerRig(timeScale: 10, scenarioFile: "hil/scenarios/cs137-40ft.yaml")
+        let otto = try await rig.client("otto")
+        let planned = try await otto.send("POST", "/api/v1/scans", json: [
+            "containerNumber": "MSKU9070323", "size": "42G1", "xMetres": 0, "yMetres": 0, "headingDegrees": 0, "profile": "demo"])
+        #expect(planned.status == 201, "\(planned.text)")
+        let id = try #require(planned.object["id"] as? String)
+        let points = try #require(planned.object["points"] as? Double)
+        // The preview, as JSON and as a picture.
+        let plan = try await otto.send("GET", "/api/v1/scans/\(id)/plan")
+        #expect((plan.object["points"] as? [Any])?.count == Int(points))
+        let svg = try await otto.send("GET", "/api/v1/scans/\(id)/plan.svg")
+        #expect(svg.text.hasPrefix("<svg") || svg.text.contains("<svg"))
+        // Starting needs the lease.
+        let refused = try await otto.send("POST", "/api/v1/scans/\(id)/start")
+        #expect(refused.status == 409)
+        #expect(refused.errorCode == "lease_required")
+        #expect(try await otto.acquireLease(client: "phone").status == 200)
+        let keepAlive = otto.keepLeaseAlive()
+        defer { keepAlive.cancel() }
+
+        // Watch the telemetry for scan progress while it runs.
+        let progressSeen = Mutex(0)
+        let watcher = Task {
+            try await otto.watch { text in
+                if text.contains("\"scan\":{") && text.contains("completedPoints") { progressSeen.withLock { $0 += 1 } }
+                return !Task.isCancelled
+            }
+        }
+        defer { watcher.cancel() }
+        let started = try await otto.send("POST", "/api/v1/scans/\(id)/start")
+        #expect(started.status == 202, "\(started.text)")
+        // Officer commands other than stop are refused while the scan drives the robot.
+        let busy = try await otto.command(["type": "walk", "metres": 1])
+        #expect(busy.status == 409)
+        #expect(busy.errorCode == "scan_running")
+        // Pause and resume on the way.
+        #expect(try await otto.send("POST", "/api/v1/scans/\(id)/pause").status == 200)
+        let paused = try await otto.send("GET", "/api/v1/scans/\(id)")
+        #expect(paused.object["state"] as? String == "paused")
+        #expect(try await otto.send("POST", "/api/v1/scans/\(id)/resume").status == 200)
+
+        let deadline = Date().addingTimeInterval(240)
+        var status: [String: Any] = [:]
+        while Date() < deadline {
+            status = try await otto.send("GET", "/api/v1/scans/\(id)").object
+            if let state = status["state"] as? String, state != "running", state != "paused" { break }
+            try await Task.sleep(nanoseconds: 500_000_000)
+        }
+        #expect(status["state"] as? String == "done", "\(status)")
+        #expect(status["outcome"] as? String == "exceeds")
+        #expect(progressSeen.withLock { $0 } > 5, "telemetry frames with scan progress")
+
+        let result = try await otto.send("GET", "/api/v1/scans/\(id)/result")
+        #expect(result.object["outcome"] as? String == "exceeds")
+        let heat = try await otto.send("GET", "/api/v1/scans/\(id)/points")
+        let measured = (heat.json as? [[String: Any]])?.filter { $0["grossMicrosievertsPerHour"] is Double }.count
+        #expect(measured == Int(points))
+        let html = try await otto.send("GET", "/api/v1/scans/\(id)/report.html")
+        #expect(html.status == 200)
+        #expect(html.text.contains("MSKU9070323"))
+        let csv = try await otto.send("GET", "/api/v1/scans/\(id)/report.csv")
+        #expect(csv.headers["content-disposition"]?.contains("attachment") == true)
+        let computed = try await otto.send("POST", "/api/v1/compute", json: ["scanId": id])
+        #expect(computed.object["outcome"] as? String == "exceeds")
+        // The store holds it all and verifies; the scan's start is audited with its officer.
+        #expect(try rig.store.verify().isValid)
+        #expect(try rig.store.auditEntries(limit: 500).contains { $0.actor == "otto" && $0.action == "POST /api/v1/scans/{id}/start" })
+    }
+
+    @Test func telemetryStreamsStateAndCommandFeedbackAndNeedsAToken() async throws {
+        let rig = try await ServerRig()
+        let otto = try await rig.client("otto")
+        let frames = Mutex<[String]>([])
+        let watcher = Task {
+            try await otto.watch { text in
+                let count = frames.withLock { $0.append(text); return $0.count }
+                return count < 40 && !Task.isCancelled
+            }
+        }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        _ = try await otto.command(["type": "measure", "seconds": 0.5])
+        let started = Date()
+        while Date().timeIntervalSince(started) < 8, frames.withLock({ $0.count }) < 40 {
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        watcher.cancel()
+        let all = frames.withLock { $0 }
+        let telemetry = all.filter { $0.contains("\"type\":\"telemetry\"") }
+        #expect(telemetry.count >= 20)
+        let first = try #require(telemetry.first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        let data = try #require(first["data"] as? [String: Any])
+        for key in ["pose", "lift", "dose", "devices", "safety", "loop", "lease"] { #expect(data[key] != nil, "telemetry lacks \(key)") }
+        #expect(all.contains { $0.contains("\"type\":\"command\"") && $0.contains("\"state\":\"done\"") }, "command feedback over the socket")
+        // The default rate is 10 Hz: 20 frames take about 2 s.
+        let elapsed = Date().timeIntervalSince(started) + 0.3
+        #expect(Double(telemetry.count) / elapsed < 14)
+
+        // Without a token the upgrade is refused.
+        let anonymous = CommandClient(baseURL: rig.baseURL)
+        await #expect(throws: (any Error).self) {
+            try await anonymous.watch { _ in false }
+        }
+    }
+}

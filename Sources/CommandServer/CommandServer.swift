@@ -86,6 +86,16 @@ public final class CommandServer: Sendable {
                            logger: logger)
     }
 
+    /// Shows a scan that robotd runs itself (`--scan`) in the API, telemetry and phone UI,
+    /// so officers can watch, pause or abort it.
+    public func adoptScan(_ session: ScanSession, by user: String) {
+        desk.adopt(session, by: user)
+    }
+
+    public func scanEnded(_ session: ScanSession, ending: ScanSession.Ending) {
+        desk.ended(session, ending: "\(ending)")
+    }
+
     /// Stops a running scan's task (it stays resumable) and returns the lease.
     public func shutDown() async {
         await desk.shutDown()

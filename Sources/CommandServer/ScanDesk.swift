@@ -17,7 +17,8 @@ public final class ScanDesk: Sendable {
 
     struct Active: Sendable {
         let session: ScanSession
-        let task: Task<Void, Never>
+        /// Nil for a scan run by someone else (robotd --scan) and only shown here.
+        let task: Task<Void, Never>?
         let startedBy: String
     }
 
@@ -220,10 +221,22 @@ public final class ScanDesk: Sendable {
         }
     }
 
+    /// Shows a scan run elsewhere in this process (robotd --scan) as the running one.
+    func adopt(_ session: ScanSession, by user: String) {
+        state.withLock { $0.active = Active(session: session, task: nil, startedBy: user) }
+    }
+
+    func ended(_ session: ScanSession, ending: String) {
+        state.withLock {
+            $0.endings[session.scanId] = ending
+            if $0.active?.session.scanId == session.scanId { $0.active = nil }
+        }
+    }
+
     /// Stops the running scan's task (server shutdown); the scan stays resumable.
     func shutDown() async {
         guard let active = state.withLock({ $0.active }) else { return }
         active.session.executor.pause()
-        active.task.cancel()
+        active.task?.cancel()
     }
 }

@@ -71,7 +71,9 @@ public struct ContainerScanJob: Sendable {
                            maxX: corners.map(\.x).max()! + margin, maxY: corners.map(\.y).max()! + margin)
     }
 
-    public func run(loop: ControlLoop, logger: Logger) async {
+    /// Runs the scan; `onStart` and `onEnd` let the command server show it.
+    public func run(loop: ControlLoop, logger: Logger, onStart: (@Sendable (ScanSession) -> Void)? = nil,
+                    onEnd: (@Sendable (ScanSession, ScanSession.Ending) -> Void)? = nil) async {
         do {
             let store = try ScanStore(path: storePath)
             let session: ScanSession
@@ -98,7 +100,9 @@ public struct ContainerScanJob: Sendable {
                 }
             }
             defer { reporter.cancel() }
+            onStart?(session)
             let ending = await session.run()
+            onEnd?(session, ending)
             guard case .done(let verdict) = ending else {
                 logger.error("scan stopped", metadata: ["scan": "\(scanId)", "reason": "\(ending)"])
                 return

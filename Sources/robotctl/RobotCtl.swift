@@ -13,7 +13,10 @@ struct RobotCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "robotctl",
         abstract: "Command-line client for the container radiation-inspection robot.",
-        subcommands: [Ports.self, Probe.self, Scan.self, Scans.self, Report.self, Verify.self, Plan.self])
+        discussion: "API commands (login, status, walk, raise, home, measure, estop, compute, watch, scan start, report --server) "
+            + "talk to robotd; the others work on a bus or a store directly.",
+        subcommands: [Login.self, Status.self, Walk.self, Raise.self, Home.self, Measure.self, Estop.self, Compute.self, Watch.self,
+                      Scan.self, Scans.self, Report.self, Verify.self, Plan.self, User.self, Ports.self, Probe.self])
 }
 
 /// How the CLI names a bus: a serial port (path or USB identity) or a TCP gateway.
@@ -149,15 +152,31 @@ struct Scans: ParsableCommand {
     }
 }
 
-struct Report: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a scan's report: JSON (complete), CSV (every point) and bilingual HTML.")
+struct Report: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a scan's report: JSON (complete), CSV (every point) and bilingual HTML.",
+                                                    discussion: "From the store, or with --server from robotd's API.")
     @OptionGroup var store: StoreOption
     @Argument(help: "The scan ID (robotctl scans lists them).")
     var scanId: String
     @Option(help: "Directory for the report files.")
     var out = "reports"
+    @Option(help: "Fetch the report from robotd at this URL instead of reading the store.")
+    var server: String?
 
-    func run() throws {
+    func run() async throws {
+        if let server {
+            var options = try ServerOptions.parse(["--server", server])
+            options.token = nil
+            let client = try options.client()
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            for kind in ["json", "csv", "html"] {
+                let reply = try await client.send("GET", "/api/v1/scans/\(scanId)/report.\(kind)")
+                try check(reply, "the \(kind) report")
+                try reply.body.write(to: URL(fileURLWithPath: out).appendingPathComponent("\(scanId).\(kind)"))
+            }
+            print("\(out)/\(scanId).html (and .json, .csv)")
+            return
+        }
         let report = try store.open().report(scanId: scanId)
         let html = try report.write(to: out)
         print("\(report.verdict.outcome.rawValue): \(html) (and .json, .csv)")
@@ -206,6 +225,13 @@ struct Plan: ParsableCommand {
 
 struct Scan: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "Scan a container: `scan start` through robotd, or `scan local` (the default) on a bus directly.",
+        subcommands: [ScanStart.self, ScanLocal.self], defaultSubcommand: ScanLocal.self)
+}
+
+struct ScanLocal: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local",
         abstract: "Scan a container from the command line, driving the robot on a bus directly (for rigs and scripts).",
         discussion: "robotctl runs its own control loop for the scan, so robotd must not be driving the same bus. "
             + "An unfinished scan of the same container in the store is carried on, not restarted.")

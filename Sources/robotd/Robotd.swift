@@ -121,11 +121,18 @@ struct Robotd: AsyncParsableCommand {
         let exitAfter = exitWhenDone
         let runDemo = demo
         let scanJob = job
+        let serverHolder = ServerHolder()
+        let officerName = officer
         var afterStart: (@Sendable (ControlLoop, Logger) async -> Void)?
         if demo || job != nil {
             afterStart = { (loop: ControlLoop, logger: Logger) async in
                 if runDemo { await SmokeDemo.run(loop: loop, logger: logger) }
-                if let scanJob { await scanJob.run(loop: loop, logger: logger) }
+                if let scanJob {
+                    let server = serverHolder.server
+                    await scanJob.run(loop: loop, logger: logger,
+                                      onStart: { server?.adoptScan($0, by: officerName) },
+                                      onEnd: { server?.scanEnded($0, ending: $1) })
+                }
                 if exitAfter { kill(getpid(), SIGTERM) }
             }
         }
@@ -146,6 +153,7 @@ struct Robotd: AsyncParsableCommand {
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             configuration.server.timeScale = sim ? simTimeScale : 1
             let server = CommandServer(configuration: configuration.server, loop: loop, store: scanStore, logger: logger, registry: registry)
+            serverHolder.server = server
             let scheme = configuration.server.tlsEnabled ? "https" : "http"
             let host = configuration.server.host
             do {
@@ -167,6 +175,16 @@ struct Robotd: AsyncParsableCommand {
             logger.error("robotd stopped with an error", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
+    }
+}
+
+/// The command server, once made, for the scan job started before it.
+final class ServerHolder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: CommandServer?
+    var server: CommandServer? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }
 

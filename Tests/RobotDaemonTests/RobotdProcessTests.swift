@@ -17,7 +17,8 @@ import Testing
 
         init(_ arguments: [String]) throws {
             process.executableURL = RobotdProcessTests.binDirectory.appendingPathComponent("robotd")
-            process.arguments = arguments
+            // The command server has tests of its own; here it would only compete for a port.
+            process.arguments = arguments + (arguments.contains("--port") ? [] : ["--no-server"])
             let pipe = Pipe()
             process.standardError = pipe
             process.standardOutput = pipe

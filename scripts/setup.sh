@@ -2,11 +2,13 @@
 # Installs what building, running and testing need, if it is missing.
 # Debian packages: libmodbus-dev, libserialport-dev, libsqlite3-dev, pkg-config (the C
 # libraries), socat and mbpoll (serial tools for rigs), rt-tests (cyclictest, for
-# LoopBench). Python: pymodbus (the independent Modbus peer of the interoperability check).
+# LoopBench), chromium, chromium-driver and fonts-wqy-zenhei (the phone UI's browser test,
+# with CJK glyphs for its screenshots). Python: pymodbus (the independent Modbus peer of
+# the interoperability check) and selenium (drives the browser).
 set -euo pipefail
 
 need_apt=()
-for pkg in libmodbus-dev libserialport-dev libsqlite3-dev pkg-config socat mbpoll rt-tests; do
+for pkg in libmodbus-dev libserialport-dev libsqlite3-dev pkg-config socat mbpoll rt-tests chromium chromium-driver fonts-wqy-zenhei; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -23,6 +25,11 @@ fi
 if ! python3 -c 'import pymodbus, serial; assert pymodbus.__version__.split(".")[0] == "3"' >/dev/null 2>&1; then
     echo "setup: installing pymodbus[serial] 3.x"
     python3 -m pip install --quiet --disable-pip-version-check "pymodbus[serial]>=3.10,<4" 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
+
+if ! python3 -c 'import selenium; assert selenium.__version__.split(".")[0] == "4"' >/dev/null 2>&1; then
+    echo "setup: installing selenium 4.x"
+    python3 -m pip install --quiet --disable-pip-version-check "selenium>=4.20,<5" 2>&1 | grep -v "Running pip as the 'root' user" || true
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the interoperability check
-# against pymodbus, then the Swift test suite (unit and hardware-in-the-loop tests).
+# against pymodbus, the Swift test suite (unit, hardware-in-the-loop and command-server
+# tests), then the phone UI in headless Chromium (screenshots in test-output/browser/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -15,3 +16,6 @@ echo "== swift test"
 # One test at a time: the hardware-in-the-loop suites run real-time loops and time
 # the simulated line, and must not compete with each other for the two cores.
 swift test --skip-build --no-parallel
+
+echo "== phone UI in headless Chromium (Selenium)"
+python3 scripts/browser_test.py "$(swift build --show-bin-path)"

@@ -13,7 +13,7 @@ const I18N = {
     leaseLost: "CONTROL LOST — the lease was lost or taken over; the robot stops without keep-alives.",
     estopPressed: "E-STOP sent", points: "points", eta: "ETA", verdict: "Verdict", pass: "PASS", anomalous: "ANOMALOUS",
     exceeds: "EXCEEDS LIMIT", background: "background", maxNet: "max net", report: "Report", waiting: "waiting for reset",
-    needControl: "Take control first", planned: "planned", source: "Source near",
+    needControl: "Take control first", planned: "planned", source: "Source near", done: "done",
   },
   zh: {
     title: "查验机器人", offline: "离线", online: "在线", noControl: "未控制", inControl: "控制中", heldBy: "控制者",
@@ -114,7 +114,8 @@ function render(f) {
   $("lift-height").textContent = `${fmt(f.lift.heightMetres, 3)} m${f.lift.homed ? "" : " (not homed)"}`;
   $("dose").textContent = `${fmt(f.dose.microsievertsPerHour, 3)} ± ${fmt(f.dose.uncertaintyMicrosievertsPerHour, 3)} μSv/h`;
   const s = f.safety;
-  $("safety").textContent = s.stopped ? `${t("stopped")}: ${s.message}` : `${t("ok")}${s.motionPowerOn ? "" : " (power off)"}`;
+  const cause = s.cause && lang === "zh" && I18N.zh["cause_" + s.cause] ? `${I18N.zh["cause_" + s.cause]}（${s.message}）` : s.message;
+  $("safety").textContent = s.stopped ? `${t("stopped")}: ${cause}` : `${t("ok")}${s.motionPowerOn ? "" : " (power off)"}`;
   $("safety").className = "value " + (s.stopped ? "error" : "");
   $("devices").textContent = Object.entries(f.devices).map(([name, d]) => `${name}: ${d.lifecycle}`).join(" · ");
   const lease = f.lease;
@@ -252,6 +253,7 @@ async function scanAction(action) {
 setInterval(() => { if (state.token && state.scanState === "running") drawHeatmaps(); }, 2000);
 
 async function finishScan() {
+  $("scan-progress").textContent = t("done");
   await drawHeatmaps();
   const r = await api("GET", `/api/v1/scans/${state.scanId}/result`);
   if (r.status !== 200) {

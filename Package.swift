@@ -183,6 +183,15 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "ServerBench",
+            dependencies: ["CommandServer", "CommandClient", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator",
+                           .product(name: "Histogram", package: "hdrhistogram-swift"),
+                           .product(name: "WSClient", package: "swift-websocket"),
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/ServerBench"
+        ),
+
+        .executableTarget(
             name: "ScanBench",
             dependencies: ["Inspection", "RobotControl", "RobotIO", "RobotSimulator"],
             path: "Benchmarks/ScanBench"

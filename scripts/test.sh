@@ -19,3 +19,6 @@ swift test --skip-build --no-parallel
 
 echo "== phone UI in headless Chromium (Selenium)"
 python3 scripts/browser_test.py "$(swift build --show-bin-path)"
+
+echo "== security checks against a running robotd (tokens, roles, audit, rate limit, logs)"
+python3 scripts/security_check.py "$(swift build --show-bin-path)"

@@ -37,7 +37,7 @@ extension CommandServer {
             Self.json(["status": "ok"])
         }
         route(router, .post, "/api/v1/login", "Log in", role: nil, tag: "session",
-              schema: object(["name": string, "password": string], required: ["name", "password"]), audited: false) { call in
+              schema: object(["name": string, "password": string], required: ["name", "password"]), audit: .never) { call in
             let body = try call.decode(LoginRequest.self)
             do {
                 let (token, session) = try authenticator.logIn(name: body.name, password: body.password)
@@ -68,8 +68,7 @@ extension CommandServer {
                               "timeoutSeconds": .number(lease.timeoutSeconds)] as [String: JSONValue])
         }
         route(router, .post, "/api/v1/lease/keepalive", "Retain the motion lease (send every 0.25 s or so)", role: .operator, tag: "lease",
-              audited: false) { call in
-            // A heartbeat, not a change: not audited (it would flood the log at 4 per second).
+              audit: .refusals) { call in
             try lease.keepAlive(call.leaseId, user: call.user)
             return Self.json(["status": "retained"])
         }

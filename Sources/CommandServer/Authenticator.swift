@@ -66,7 +66,8 @@ public final class Authenticator: Sendable {
         let session = Session(user: account.name, role: role, expiresAt: now.addingTimeInterval(tokenLifetimeSeconds), handle: String(key.prefix(8)))
         state.withLock {
             $0.failures[name] = nil
-            $0.sessions = $0.sessions.filter { $0.value.expiresAt > now }
+            // Expired sessions are kept a day, so their tokens are refused as expired rather than unknown.
+            $0.sessions = $0.sessions.filter { $0.value.expiresAt.addingTimeInterval(86_400) > now }
             $0.sessions[key] = session
         }
         return (token, session)

@@ -78,7 +78,7 @@ extension CommandServer {
     /// Registers a route: authentication, role check, body collection, audit of mutating
     /// calls (allowed and refused alike), and an entry in the route table.
     func route(_ router: Router<Context>, _ method: HTTPRequest.Method, _ path: String, _ summary: String, role: Role?,
-               tag: String, schema: JSONValue? = nil, produces: String = "application/json", mutating: Bool? = nil, audited: Bool = true,
+               tag: String, schema: JSONValue? = nil, produces: String = "application/json", mutating: Bool? = nil, audit: AuditPolicy = .always,
                _ handler: @escaping @Sendable (Call) async throws -> Response) {
         let isMutating = mutating ?? (method != .get)
         routeTable.withLock {
@@ -111,7 +111,7 @@ extension CommandServer {
                 }
                 let call = Call(request: request, context: context, session: session, body: body)
                 let response = try await handler(call)
-                if isMutating && audited {
+                if isMutating && audit == .always {
                     try? store.audit(actor: session?.user ?? call.auditDetail.prefixActor, action: action,
                                      detail: "ok \(response.status.code)" + (call.auditDetail.isEmpty ? "" : " " + call.auditDetail.withoutActor))
                     logger.info("\(action)", metadata: ["user": "\(session?.user ?? "-")", "status": "\(response.status.code)",
@@ -119,7 +119,7 @@ extension CommandServer {
                 }
                 return response
             } catch let error as APIError {
-                if isMutating && audited {
+                if isMutating && audit != .never {
                     let actor = session?.user ?? "anonymous"
                     try? store.audit(actor: actor, action: action, detail: "refused \(error.status.code) \(error.code)")
                     logger.notice("\(action) refused", metadata: ["user": "\(actor)", "code": "\(error.code)"])
@@ -128,6 +128,15 @@ extension CommandServer {
             }
         }
     }
+}
+
+/// Which outcomes of a mutating route go into the audit log.
+enum AuditPolicy: Sendable {
+    case always
+    /// Heartbeats: only refusals (an accepted keep-alive every 0.25 s would flood the log).
+    case refusals
+    /// The handler audits itself (log-in, with the attempted name).
+    case never
 }
 
 extension String {

@@ -57,4 +57,32 @@ import Testing
         let order = error("limits:\n  liftMinimumMetres: 2.0\n  liftMaximumMetres: 1.0\n")
         #expect(order?.message == "lift range 2.0-1.0 m must lie inside the firmware's 0.3-2.8 m, minimum below maximum")
     }
+
+    @Test func theServerSectionIsReadAndChecked() throws {
+        let config = try DaemonConfiguration.parse("""
+            store: /var/lib/robotd/scans.sqlite
+            server:
+              host: 0.0.0.0
+              port: 8443
+              tlsCertificate: /etc/robotd/cert.pem
+              tlsKey: /etc/robotd/key.pem
+              telemetryRateHertz: 5
+              tokenLifetimeSeconds: 3600
+            """, file: "robotd.yaml")
+        #expect(config.storePath == "/var/lib/robotd/scans.sqlite")
+        #expect(config.server.host == "0.0.0.0")
+        #expect(config.server.port == 8443)
+        #expect(config.server.tlsEnabled)
+        #expect(config.server.telemetryRateHertz == 5)
+        #expect(config.server.tokenLifetimeSeconds == 3600)
+        // Defaults: loopback only, no TLS, 10 Hz.
+        let defaults = DaemonConfiguration()
+        #expect(defaults.server.host == "127.0.0.1")
+        #expect(!defaults.server.tlsEnabled)
+        #expect(defaults.server.telemetryRateHertz == 10)
+        let halfTLS = error("server:\n  tlsCertificate: /etc/robotd/cert.pem\n")
+        #expect(halfTLS?.message == "server.tlsCertificate and server.tlsKey must be given together")
+        let rate = error("server:\n  telemetryRateHertz: 100\n")
+        #expect(rate?.field == "server.telemetryRateHertz")
+    }
 }

@@ -1,0 +1,221 @@
+import CommandClient
+import CommandServer
+import Foundation
+import Histogram
+import InspectionStore
+import Logging
+import RobotControl
+import RobotIO
+import RobotSimulator
+import Synchronization
+import WSClient
+
+/// The command server under load, with the control loop running against the simulator.
+///
+///     swift build -c release --product ServerBench
+///     .build/release/ServerBench [--seconds 30] [--clients 100] [--rate 200] [--estops 100]
+///
+/// Phase 1 (quiet): the loop runs with the server up and idle for `--seconds`.
+/// Phase 2 (load): `--clients` WebSocket clients take telemetry at 10 Hz and
+/// `--rate` command requests per second (POST /api/v1/commands, authenticated, audited,
+/// through the loop's mailbox) for the same time. Loop overruns and wake-up latency of
+/// the two phases are compared: what the load adds is what the server caused.
+/// Then, still under load: HTTP command round trip percentiles, and command-to-wire
+/// latency: from sending POST /api/v1/estop to the e-stop write arriving at the firmware,
+/// in loop ticks.
+@main
+struct ServerBench {
+    static func main() async throws {
+        let arguments = CommandLine.arguments
+        func option(_ name: String, _ fallback: String) -> String {
+            guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
+            return arguments[i + 1]
+        }
+        let seconds = Double(option("--seconds", "30")) ?? 30
+        let clients = Int(option("--clients", "100")) ?? 100
+        let rate = Double(option("--rate", "200")) ?? 200
+        let estops = Int(option("--estops", "100")) ?? 100
+        print("ServerBench: \(Int(seconds)) s per phase, \(clients) WebSocket clients, \(Int(rate)) commands/s, \(estops) e-stops; "
+              + "\(ProcessInfo.processInfo.processorCount) CPUs")
+
+        let rig = try await Rig()
+        for note in rig.loop.realtimeNotes { print("loop: \(note)") }
+        let tickMilliseconds = 1000 / rig.loop.configuration.loopRateHertz
+        let admin = CommandClient(baseURL: rig.baseURL)
+        _ = try await admin.logIn(name: "bench", password: Rig.password)
+
+        // Phase 1: quiet.
+        try await Task.sleep(nanoseconds: 2_000_000_000)
+        rig.loop.resetStatistics()
+        try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+        let quiet = rig.loop.statistics()
+
+        // Phase 2: load.
+        let framesReceived = Atomic<Int>(0)
+        let socketsOpen = Atomic<Int>(0)
+        var sockets: [Task<Void, Never>] = []
+        for _ in 0..<clients {
+            let url = admin.webSocketURL
+            sockets.append(Task {
+                var logger = Logger(label: "bench.ws")
+                logger.logLevel = .critical
+                _ = try? await WebSocketClient.connect(url: url, logger: logger) { inbound, _, _ in
+                    socketsOpen.add(1, ordering: .relaxed)
+                    defer { socketsOpen.subtract(1, ordering: .relaxed) }
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        if case .text(let text) = message, text.contains("\"type\":\"telemetry\"") {
+                            framesReceived.add(1, ordering: .relaxed)
+                        }
+                        if Task.isCancelled { break }
+                    }
+                }
+            })
+        }
+        let connectDeadline = Date().addingTimeInterval(20)
+        while socketsOpen.load(ordering: .relaxed) < clients && Date() < connectDeadline { try await Task.sleep(nanoseconds: 50_000_000) }
+        print("websocket clients connected: \(socketsOpen.load(ordering: .relaxed))/\(clients)")
+
+        let stats = LoadStatistics()
+        let workers = 8
+        let baseURL = admin.baseURL
+        let token = admin.token
+        let load = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<workers {
+                    group.addTask {
+                        let client = CommandClient(baseURL: baseURL, token: token)
+                        let period = Double(workers) / rate
+                        var next = Date()
+                        while !Task.isCancelled {
+                            let started = DispatchTime.now().uptimeNanoseconds
+                            let reply = try? await client.send("POST", "/api/v1/commands", json: ["type": "stop"], timeout: 10)
+                            let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
+                            stats.record(micros: micros, ok: reply?.status == 202)
+                            next = next.addingTimeInterval(period)
+                            let wait = next.timeIntervalSinceNow
+                            if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) } else { next = Date() }
+                        }
+                    }
+                }
+            }
+        }
+        try await Task.sleep(nanoseconds: 2_000_000_000)
+        rig.loop.resetStatistics()
+        let framesBefore = framesReceived.load(ordering: .relaxed)
+        stats.reset()
+        let loadStarted = Date()
+        try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+        let loaded = rig.loop.statistics()
+        let loadSeconds = Date().timeIntervalSince(loadStarted)
+        let frames = framesReceived.load(ordering: .relaxed) - framesBefore
+        let (trip, commands, failed) = stats.snapshot()
+
+        // Command to wire, still under load: POST /api/v1/estop → the firmware sees the e-stop write.
+        var wire = Histogram<UInt64>(highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: .three)
+        _ = try await admin.acquireLease(client: "bench")
+        let keepAlive = admin.keepLeaseAlive()
+        for _ in 0..<estops {
+            let before = rig.simulator.model.softwareEstopArrivalNanoseconds
+            let sentAt = MonotonicClock.nanoseconds()
+            let reply = try await admin.send("POST", "/api/v1/estop")
+            guard reply.status == 202 else { print("e-stop refused: \(reply.text)"); break }
+            let deadline = Date().addingTimeInterval(2)
+            while rig.simulator.model.softwareEstopArrivalNanoseconds == before && Date() < deadline {
+                try await Task.sleep(nanoseconds: 100_000)
+            }
+            let arrived = rig.simulator.model.softwareEstopArrivalNanoseconds
+            if arrived != before, arrived > sentAt { wire.record((arrived - sentAt) / 1000) }
+            _ = try await admin.send("POST", "/api/v1/estop/release")
+            let released = Date().addingTimeInterval(5)
+            while rig.loop.snapshot().stopCause != nil && Date() < released { try await Task.sleep(nanoseconds: 5_000_000) }
+            try await Task.sleep(nanoseconds: UInt64.random(in: 10_000_000...40_000_000))
+        }
+        keepAlive.cancel()
+        load.cancel()
+        for socket in sockets { socket.cancel() }
+
+        func ms(_ micros: UInt64) -> String { String(format: "%.2f ms", Double(micros) / 1000) }
+        print("")
+        print("loop (\(Int(rig.loop.configuration.loopRateHertz)) Hz)      quiet            under load")
+        print("  ticks           \(quiet.ticks)            \(loaded.ticks)")
+        print("  overruns        \(quiet.overruns)                \(loaded.overruns)")
+        print("  wake p50/p99/max \(quiet.wakeLatencyP50)/\(quiet.wakeLatencyP99)/\(quiet.wakeLatencyMax) µs   "
+              + "\(loaded.wakeLatencyP50)/\(loaded.wakeLatencyP99)/\(loaded.wakeLatencyMax) µs")
+        print("  overruns caused by the server: \(Int(loaded.overruns) - Int(quiet.overruns))")
+        print(String(format: "load: %d WebSocket clients, %.1f telemetry frames/s each (command feedback besides); %.1f commands/s, %d failed",
+                     clients, Double(frames) / loadSeconds / Double(max(1, clients)), Double(commands) / loadSeconds, failed))
+        print("HTTP command round trip: p50 \(ms(trip.valueAtPercentile(50))), p99 \(ms(trip.valueAtPercentile(99))), "
+              + "max \(ms(trip.max)) over \(trip.totalCount)")
+        print("command to wire (POST /api/v1/estop → firmware): p50 \(ms(wire.valueAtPercentile(50))), p99 \(ms(wire.valueAtPercentile(99))), "
+              + "max \(ms(wire.max)) over \(wire.totalCount) = p99 "
+              + String(format: "%.2f", Double(wire.valueAtPercentile(99)) / 1000 / tickMilliseconds) + " loop ticks (target ≤ 2)")
+        rig.stop()
+        exit(0)
+    }
+}
+
+/// Round trips of the command load.
+final class LoadStatistics: @unchecked Sendable {
+    private let lock = NSLock()
+    private var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    private var sent = 0
+    private var failed = 0
+
+    func record(micros: UInt64, ok: Bool) {
+        lock.withLock {
+            histogram.record(micros)
+            sent += 1
+            if !ok { failed += 1 }
+        }
+    }
+
+    func reset() { lock.withLock { histogram.reset(); sent = 0; failed = 0 } }
+
+    func snapshot() -> (Histogram<UInt64>, Int, Int) { lock.withLock { (histogram, sent, failed) } }
+}
+
+/// The loop, the simulator and the server, in one process, as in robotd.
+final class Rig: @unchecked Sendable {
+    static let password = "bench password 1"
+    let simulator: Simulator
+    let bus: ModbusBus
+    let loop: ControlLoop
+    let server: CommandServer
+    let directory: URL
+    var port = 0
+    var serverTask: Task<Void, Error>?
+
+    init() async throws {
+        var scenario = Scenario(name: "server bench yard")
+        scenario.startX = -12
+        scenario.startY = 1
+        simulator = try Simulator(scenario: scenario)
+        try simulator.start()
+        bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 100), maxRetries: 1))
+        loop = ControlLoop(bus: bus, configuration: ControlConfiguration())
+        try await loop.start()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try ScanStore(path: directory.appendingPathComponent("scans.sqlite").path)
+        try store.addUser(name: "bench", role: "supervisor", credential: try PasswordHasher.credential(for: Self.password), by: "bench")
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        var logger = Logger(label: "server-bench")
+        logger.logLevel = .critical
+        server = CommandServer(configuration: configuration, loop: loop, store: store, logger: logger)
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let app = try server.makeApplication { continuation.yield($0) }
+        serverTask = Task { try await app.runService(gracefulShutdownSignals: []) }
+        for await p in stream { port = p; break }
+    }
+
+    var baseURL: URL { URL(string: "http://127.0.0.1:\(port)")! }
+
+    func stop() {
+        serverTask?.cancel()
+        loop.stop()
+        bus.stop()
+        simulator.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}

@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "RobotControl", targets: ["RobotControl"]),
         .library(name: "Inspection", targets: ["Inspection"]),
         .library(name: "RobotSimulator", targets: ["RobotSimulator"]),
+        .library(name: "CommandServer", targets: ["CommandServer"]),
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "robotctl", targets: ["robotctl"]),
         .executable(name: "robotd", targets: ["robotd"]),
         .executable(name: "robot-sim", targets: ["robot-sim"]),
@@ -114,6 +116,12 @@ let package = Package(
             ]
         ),
 
+        // Every decoder that takes outside input, for the fuzzers in Fuzz/ and their replay test.
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["FirmwareProtocol", "Inspection", "RobotSimulator", "CommandServer"]
+        ),
+
         // robotd's parts: configuration file, services, the simulator child process.
         .target(
             name: "RobotDaemon",
@@ -204,6 +212,10 @@ let package = Package(
         .testTarget(
             name: "InspectionTests",
             dependencies: ["Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "StrictYAML"]
+        ),
+        .testTarget(
+            name: "FuzzCorpusTests",
+            dependencies: ["FuzzTargets"]
         ),
         .testTarget(
             name: "CommandServerTests",

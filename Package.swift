@@ -199,6 +199,13 @@ let package = Package(
             path: "Benchmarks/ServerBench"
         ),
 
+        // Reliability campaigns (issue 7): fault soak.
+        .executableTarget(
+            name: "FaultSoak",
+            dependencies: ["Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol"],
+            path: "Reliability/FaultSoak"
+        ),
+
         .executableTarget(
             name: "ScanBench",
             dependencies: ["Inspection", "RobotControl", "RobotIO", "RobotSimulator"],

@@ -55,21 +55,55 @@ struct ScanBench {
         let truth = simulator.model.truth()
         let bound = ScanTimeModel.lowerBoundSeconds(plan: plan, configuration: configuration, startX: truth.x, startY: truth.y,
                                                     startHeadingDegrees: truth.headingDegrees, startLiftMetres: truth.liftMetres)
-        print("ScanBench: \(plan.points.count) points, profile '\(profile.name)', line timing 115200 baud, time scale \(timeScale)")
-        print(String(format: "  lower bound %.1f s (%.1f min)", bound, bound / 60))
+        say("ScanBench: \(plan.points.count) points, profile '\(profile.name)', line timing 115200 baud, time scale \(timeScale)")
+        say(String(format: "  lower bound %.1f s (%.1f min)", bound, bound / 60))
         let executor = ScanExecutor(loop: loop, plan: plan, instrument: instrument, record: InMemoryScanRecord(),
                                     sleeper: Sleeper(timeScale: timeScale))
         let start = simulator.model.simulatedSeconds
         let wallStart = Date()
+        // An officer: a safety stop (a lost link on a loaded machine, say) is reset and
+        // counted, as on the quay, instead of leaving the scan waiting for ever.
+        let stops = StopLog()
+        let officer = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 100_000_000)
+                guard let cause = loop.snapshot().stopCause else { continue }
+                stops.add("\(cause)")
+                try? await Task.sleep(nanoseconds: 1_000_000_000)
+                while loop.snapshot().stopCause != nil && !Task.isCancelled { _ = await loop.run(.resetFault, timeout: 3) }
+            }
+        }
+        let reporter = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 60_000_000_000)
+                let p = executor.progress
+                say("  … \(p.phase.rawValue) \(p.completedPoints)/\(p.totalPoints) points after \(Int(simulator.model.simulatedSeconds - start)) s")
+            }
+        }
         let verdict = try await executor.run(scanDate: 20261129)
+        officer.cancel()
+        reporter.cancel()
         let took = simulator.model.simulatedSeconds - start
-        print(String(format: "  scan took %.1f s (%.1f min) of robot time, %.1f s wall; verdict %@", took, took / 60,
+        say(String(format: "  scan took %.1f s (%.1f min) of robot time, %.1f s wall; verdict %@", took, took / 60,
                      Date().timeIntervalSince(wallStart), verdict.outcome.rawValue))
-        print(String(format: "  ratio scan time / lower bound = %.3f (target <= 1.10); by hand about 60 min", took / bound))
+        say(String(format: "  ratio scan time / lower bound = %.3f (target <= 1.10); by hand about 60 min", took / bound))
         let stats = loop.statistics()
-        print("  loop overruns \(stats.overruns); bus: " + bus.statisticsSnapshot().map { "\($0.device) \($0.transactions) tx, \($0.failures) failed, p99 \($0.latencyP99Microseconds) µs" }.joined(separator: "; "))
+        say("  safety stops during the scan (reset by the officer task): \(stops.entries.count)" + (stops.entries.isEmpty ? "" : " — " + stops.entries.joined(separator: "; ")))
+        say("  loop overruns \(stats.overruns); bus: " + bus.statisticsSnapshot().map { "\($0.device) \($0.transactions) tx, \($0.failures) failed, p99 \($0.latencyP99Microseconds) µs" }.joined(separator: "; "))
         loop.stop()
         bus.stop()
         simulator.stop()
     }
+}
+
+final class StopLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func add(_ entry: String) { lock.withLock { list.append(entry) } }
+    var entries: [String] { lock.withLock { list } }
+}
+
+/// Writes a line at once (stdout may be a file).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -147,12 +147,12 @@ extension CommandServer {
         }
         router.ws("/api/v1/ws") { request, _ in
             // Browsers cannot set headers on a WebSocket: the token comes in the query.
-            do {
-                _ = try authenticator.session(for: Self.token(of: request))
-                return .upgrade([:])
-            } catch {
-                throw error
+            _ = try authenticator.session(for: Self.token(of: request))
+            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                throw APIError(.badRequest, "not_websocket", "this is the telemetry WebSocket; connect with a WebSocket client "
+                               + "(ws://HOST/api/v1/ws?access_token=TOKEN)")
             }
+            return .upgrade([:])
         } onUpgrade: { inbound, outbound, _ in
             let (id, stream) = telemetry.subscribe()
             metrics.countWebSocket(opened: true)

@@ -41,6 +41,10 @@ extension CommandServer {
             responses[success] = .object(["description": .string("success"),
                                           "content": .object([mediaType: .object(["schema": mediaType == "application/json"
                                                                                      ? .object([:]) : .object(["type": .string("string")])])])])
+            if r.path == "/api/v1/ws" {
+                responses.removeValue(forKey: success)
+                responses["101"] = .object(["description": .string("switching to the WebSocket protocol: telemetry and command feedback as JSON text messages")])
+            }
             if r.path == "/api/v1/commands" {
                 responses["202"] = .object(["description": .string("accepted; follow it at /api/v1/commands/{id}"),
                                             "content": .object(["application/json": .object(["schema": .object([:])])])])

@@ -25,6 +25,8 @@ public final class ControlLoop: @unchecked Sendable {
     private var chassis: DriveChannel
     private var lift: DriveChannel
     private let safetySlot: OutputSlot
+    /// The detector's control register: a reset pulses `clearOverload` to clear its latch.
+    private let detectorControlSlot: OutputSlot
     private var watchdogToken: UInt16 = 0
     private var lastRefreshNanoseconds: UInt64 = 0
     private var stopCause: StopCause?
@@ -64,6 +66,8 @@ public final class ControlLoop: @unchecked Sendable {
                                           capacity: LiftCommand.spec.count, priority: .command)
         safetySlot = bus.makeOutputSlot(unit: RegisterMap.safety.unitId, address: SafetyCommand.spec.start,
                                         capacity: SafetyCommand.spec.count, priority: .safety)
+        detectorControlSlot = bus.makeOutputSlot(unit: RegisterMap.detector.unitId, address: DetectorCommand.spec.start,
+                                                 capacity: 1, priority: .command)
         chassis = DriveChannel(device: "chassis", unit: RegisterMap.chassis.unitId, slot: chassisSlot, blockCount: ChassisCommand.spec.count)
         lift = DriveChannel(device: "lift", unit: RegisterMap.lift.unitId, slot: liftSlot, blockCount: LiftCommand.spec.count)
         // Valid idle images: every field inside its range, so the bus never refuses them.
@@ -739,9 +743,12 @@ public final class ControlLoop: @unchecked Sendable {
         guard reset.active else { return }
         // Each edge must reach the wire before the next level is posted.
         let slotStatus = bus.status(of: safetySlot)
+        // The detector's edge counts only while the detector answers; a lost detector must not hold a reset up.
+        let detectorLinked = (inputs.detectorBlock?.consecutiveFailures ?? 1) == 0
         guard slotStatus.sentSequence >= reset.waitingFor,
               bus.status(of: chassis.slot).sentSequence >= chassis.postedSequence,
-              bus.status(of: lift.slot).sentSequence >= lift.postedSequence else { return }
+              bus.status(of: lift.slot).sentSequence >= lift.postedSequence,
+              !detectorLinked || bus.status(of: detectorControlSlot).sentSequence >= reset.detectorPosted else { return }
         switch reset.step {
         case 0:
             // Open edges: software e-stop off, reset low, fault-reset low.
@@ -755,12 +762,15 @@ public final class ControlLoop: @unchecked Sendable {
             reset.waitingFor = postSafety(now: inputs.now)
             chassis.postIdle(bus, controlword: .faultReset)
             lift.postIdle(bus, controlword: .faultReset)
+            // A rising edge of clearOverload clears the detector's overload latch (if the rate is back in range).
+            reset.detectorPosted = postDetectorControl([.highVoltageOn, .clearOverload])
             reset.step = 2
         case 2:
             reset.pulse = false
             reset.waitingFor = postSafety(now: inputs.now)
             chassis.postIdle(bus, controlword: [])
             lift.postIdle(bus, controlword: [])
+            reset.detectorPosted = postDetectorControl([.highVoltageOn])
             reset.step = 3
             reset.checkAfter = slotStatus.sentAtNanoseconds
         default:
@@ -856,6 +866,13 @@ public final class ControlLoop: @unchecked Sendable {
             buffer[1] = timeout
             buffer[2] = outputs.rawValue
             return 3
+        }
+    }
+
+    private func postDetectorControl(_ control: DetectorCommand.Control) -> UInt64 {
+        bus.post(detectorControlSlot) { buffer in
+            buffer[0] = control.rawValue
+            return 1
         }
     }
 
@@ -968,6 +985,7 @@ struct ResetSequence {
     var step = 0
     var pulse = false
     var waitingFor: UInt64 = 0
+    var detectorPosted: UInt64 = 0
     var startedAt: UInt64 = 0
     var checkAfter: UInt64 = 0
 

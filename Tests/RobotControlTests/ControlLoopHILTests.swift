@@ -167,6 +167,27 @@ import Testing
         #expect(abs(reading.countRateUncertaintyPerSecond - Double(reading.counts).squareRoot() / reading.seconds) < 0.01)
     }
 
+    /// Found by the fault soak: the detector latches an overload, and a reset that did not
+    /// clear the latch left every later measurement tripping again, for ever.
+    @Test func aResetClearsTheDetectorOverloadLatchSoMeasuringWorksAgain() async throws {
+        let h = try await LoopHarness()
+        let measuring = h.loop.submit(.measure(seconds: 2))
+        try await Task.sleep(nanoseconds: 300_000_000)
+        h.simulator.model.inject(.detectorOverload(true))
+        let tripped = await h.loop.result(of: measuring, timeout: 5)
+        #expect(tripped?.state == .failed)
+        #expect(h.loop.snapshot().stopCause == .detectorOverload)
+        h.simulator.model.inject(.detectorOverload(false))
+        // The latch holds in the firmware until it is cleared.
+        #expect(h.loop.snapshot().detectorOverload)
+        let reset = await h.loop.run(.resetFault, timeout: 5)
+        #expect(reset?.state == .done, "\(String(describing: reset))")
+        #expect(await h.waitFor(2) { !h.loop.snapshot().detectorOverload })
+        let again = await h.loop.run(.measure(seconds: 1), timeout: 10)
+        #expect(again?.state == .done, "\(String(describing: again))")
+        #expect(h.loop.snapshot().stopCause == nil)
+    }
+
     @Test func theSnapshotCarriesLifecyclesAndALiveRateWithItsUncertainty() async throws {
         let h = try await LoopHarness()
         try await Task.sleep(nanoseconds: 1_500_000_000)

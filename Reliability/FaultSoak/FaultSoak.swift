@@ -1,0 +1,310 @@
+import FirmwareProtocol
+import Foundation
+import Inspection
+import InspectionStore
+import RobotControl
+import RobotIO
+import RobotSimulator
+
+/// Fault soak: repeated demo scans on the simulator while it injects faults at random.
+///
+///     swift build -c release --product FaultSoak
+///     .build/release/FaultSoak [--minutes 30] [--seed 1] [--time-scale 10]
+///
+/// Bus faults on every request: 2 % CRC errors, 0.3 % missing, 0.3 % late (150 ms) and
+/// 0.3 % junk replies. Every 8–20 s (wall) one more: a link drop of 1–10 s, a chassis or
+/// lift drive fault, a firmware reboot, a detector overload, or an officer's e-stop.
+/// An officer task resets each safety stop after a short while, as on the quay.
+/// A monitor samples the simulator's true state at 200 Hz for unsafe events: drive power
+/// still on 1 s after an immediate stop latched, motion 2 s after any stop latched, the
+/// lift beyond its end stops, the chassis inside the container. After every scan the
+/// store is checked: each point's readings present exactly once, the background
+/// complete, the hash chains intact. Exits 1 on any unsafe event or lost/duplicated reading.
+@main
+struct FaultSoak {
+    static func main() async throws {
+        let arguments = CommandLine.arguments
+        func option(_ name: String, _ fallback: String) -> String {
+            guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
+            return arguments[i + 1]
+        }
+        let minutes = Double(option("--minutes", "30")) ?? 30
+        let seed = UInt64(option("--seed", "1")) ?? 1
+        let timeScale = Double(option("--time-scale", "10")) ?? 10
+        let root = URL(fileURLWithPath: option("--root", FileManager.default.currentDirectoryPath))
+        say("FaultSoak: \(minutes) min of demo scans, simulator at \(timeScale)x, seed \(seed); \(ProcessInfo.processInfo.processorCount) CPUs")
+
+        var scenario = try Scenario.load(path: root.appendingPathComponent("hil/scenarios/clean-20ft.yaml").path)
+        scenario.timeScale = timeScale
+        scenario.startLiftMetres = 0.4
+        let simulator = try Simulator(scenario: scenario)
+        try simulator.start()
+        var rates = FaultInjector.Rates()
+        rates.crcError = 0.02
+        rates.noReply = 0.003
+        rates.lateReply = 0.003
+        rates.junkBytes = 0.003
+        let bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 50),
+                                                        maxRetries: 1, reconnectIntervalMilliseconds: 100))
+        var control = ControlConfiguration()
+        control.watchdogTimeoutMilliseconds = UInt16(min(10_000, 500 * timeScale))
+        let footprint = KeepOutZone(minX: -0.05, minY: -2.488, maxX: 6.108, maxY: 0.05)
+        control.keepOutZones = [footprint]
+        let loop = ControlLoop(bus: bus, configuration: control)
+        try await loop.start()
+        simulator.faults.setRates(rates)
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("soak-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try ScanStore(path: directory.appendingPathComponent("scans.sqlite").path)
+        let profile = try ProcedureProfile.load(path: root.appendingPathComponent("profiles/demo.yaml").path)
+        let placement = ContainerPlacement(number: try ContainerNumber("CSQU3054383"), size: .twentyFoot, xMetres: 0, yMetres: 0)
+        let tally = Tally()
+        let deadline = Date().addingTimeInterval(minutes * 60)
+
+        // The officer: resets safety stops once their cause is gone.
+        let officer = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 50_000_000)
+                guard let cause = loop.snapshot().stopCause else { continue }
+                tally.count(stop: cause.code)
+                try? await Task.sleep(nanoseconds: UInt64.random(in: 300_000_000...1_000_000_000))
+                while loop.snapshot().stopCause != nil && !Task.isCancelled {
+                    _ = await loop.run(.resetFault, timeout: 3)
+                    if loop.snapshot().stopCause != nil { try? await Task.sleep(nanoseconds: 300_000_000) }
+                }
+            }
+        }
+        // The faults.
+        var random = SplitMix(seed: seed)
+        let injector = Task { [random] in
+            var random = random
+            while !Task.isCancelled && Date() < deadline {
+                try? await Task.sleep(nanoseconds: UInt64(Double.random(in: 8...20, using: &random) * 1e9))
+                guard !Task.isCancelled else { break }
+                switch Int.random(in: 0..<6, using: &random) {
+                case 0:
+                    let ms = Int.random(in: 1000...10_000, using: &random)
+                    simulator.faults.enqueue(.linkDrop(milliseconds: ms))
+                    tally.count(fault: "linkDrop")
+                case 1:
+                    simulator.model.inject(.driveFault(device: "chassis", code: 0x7500))
+                    tally.count(fault: "driveFault")
+                case 2:
+                    simulator.model.inject(.driveFault(device: "lift", code: 0x7500))
+                    tally.count(fault: "driveFault")
+                case 3:
+                    simulator.model.inject(.reboot)
+                    tally.count(fault: "reboot")
+                case 4:
+                    simulator.model.inject(.detectorOverload(true))
+                    tally.count(fault: "detectorOverload")
+                    try? await Task.sleep(nanoseconds: 1_500_000_000)
+                    simulator.model.inject(.detectorOverload(false))
+                default:
+                    loop.submit(.estop)
+                    tally.count(fault: "estop")
+                }
+            }
+        }
+        _ = random.next()
+        // The monitor.
+        let monitor = Task.detached {
+            var stoppedSince: Date?
+            var immediate = false
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 5_000_000)
+                let s = loop.snapshot()
+                let t = simulator.model.truth()
+                let now = Date()
+                if let cause = s.stopCause {
+                    if stoppedSince == nil { stoppedSince = now; immediate = cause.isImmediate }
+                } else {
+                    stoppedSince = nil
+                }
+                if let since = stoppedSince {
+                    let held = now.timeIntervalSince(since)
+                    if immediate && held > 1 && t.motionPowerOn { tally.unsafe("drive power on \(String(format: "%.1f", held)) s after \(s.stopCause.map { "\($0)" } ?? "")") }
+                    if held > 2 && (abs(t.speedMetresPerSecond) > 0.02 || abs(t.liftSpeedMetresPerSecond) > 0.01) {
+                        tally.unsafe("moving \(String(format: "%.1f", held)) s after a stop: \(t.speedMetresPerSecond) m/s, lift \(t.liftSpeedMetresPerSecond) m/s")
+                    }
+                }
+                if t.liftMetres < 0.29 || t.liftMetres > 2.81 { tally.unsafe("lift at \(t.liftMetres) m, beyond its end stops") }
+                if t.x > footprint.minX + 0.05, t.x < footprint.maxX - 0.05, t.y > footprint.minY + 0.05, t.y < footprint.maxY - 0.05 {
+                    tally.unsafe("chassis inside the container at (\(t.x), \(t.y))")
+                }
+                tally.sampleMemory()
+            }
+        }
+
+        var resume: String?
+        var firstScanMemory: Int?
+        while Date() < deadline {
+            let session: ScanSession
+            do {
+                if let id = resume {
+                    session = try ScanSession.reopen(store: store, loop: loop, scanId: id, officer: "soak", timeScale: timeScale)
+                } else {
+                    session = try ScanSession.create(store: store, loop: loop, plan: ScanPlan(container: placement, profile: profile),
+                                                     robotId: "soak", officer: "soak", timeScale: timeScale)
+                }
+            } catch {
+                tally.count(outcome: "could not start: \(error)")
+                try await Task.sleep(nanoseconds: 1_000_000_000)
+                continue
+            }
+            // After the deadline the scan in hand gets 3 minutes more, then it is aborted.
+            let executor = session.executor
+            let watchdog = Task {
+                while !Task.isCancelled && Date() < deadline.addingTimeInterval(180) { try? await Task.sleep(nanoseconds: 500_000_000) }
+                if !Task.isCancelled { executor.abort() }
+            }
+            let started = Date()
+            let reporter = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(nanoseconds: 15_000_000_000)
+                    let p = executor.progress
+                    let s = loop.snapshot()
+                    say(String(format: "  %@ %d/%d points, stop: %@, waiting: %@, at (%.2f, %.2f) lift %.2f", p.phase.rawValue, p.completedPoints,
+                               p.totalPoints, s.stopCause.map { "\($0)" } ?? "none", p.waitingForReset ?? "no", s.xMetres, s.yMetres, s.liftHeightMetres))
+                }
+            }
+            let ending = await session.run()
+            reporter.cancel()
+            watchdog.cancel()
+            say(String(format: "scan %@: %@ after %.0f s (%@)", String(session.scanId.prefix(8)), "\(ending)", Date().timeIntervalSince(started),
+                         "\(session.executor.progress.completedPoints)/\(session.plan.points.count) points"))
+            switch ending {
+            case .done(let verdict):
+                tally.count(outcome: "done (\(verdict.outcome.rawValue))")
+                resume = nil
+            case .refused(let message):
+                tally.count(outcome: message.contains("overload") ? "refused (detector overload in a reading)" : "refused")
+                resume = nil
+            case .aborted:
+                tally.count(outcome: "aborted")
+                resume = nil
+            case .failed:
+                tally.count(outcome: "interrupted, resumed")
+                resume = session.scanId
+            }
+            if resume == nil {
+                try await checkStore(store, scanId: session.scanId, plan: session.plan, done: { if case .done = ending { return true } else { return false } }(), tally: tally)
+                if firstScanMemory == nil { firstScanMemory = Tally.residentBytes() }
+            }
+        }
+        injector.cancel()
+        officer.cancel()
+        simulator.faults.setRates(FaultInjector.Rates())
+        monitor.cancel()
+        let verification = try store.verify()
+        let stats = loop.statistics()
+        let memoryEnd = Tally.residentBytes()
+        loop.stop()
+        bus.stop()
+        simulator.stop()
+        try? FileManager.default.removeItem(at: directory)
+
+        say("")
+        tally.report(injectedBus: simulator.faults.counts())
+        say("store: integrity \(verification.integrity), \(verification.scans) scans, \(verification.readings) readings, "
+              + "\(verification.problems.count) chain problems")
+        say("loop: \(stats.ticks) ticks, \(stats.overruns) overruns, wake p99 \(stats.wakeLatencyP99) µs, max \(stats.wakeLatencyMax) µs")
+        let growth = Double(memoryEnd - (firstScanMemory ?? memoryEnd)) / 1_048_576
+        say(String(format: "memory: %.1f MiB resident after the first scan, %.1f MiB at the end: growth %.1f MiB",
+                     Double(firstScanMemory ?? memoryEnd) / 1_048_576, Double(memoryEnd) / 1_048_576, growth))
+        let failed = tally.unsafeCount > 0 || tally.lost > 0 || tally.duplicated > 0 || !verification.isValid
+        say(failed ? "soak: FAILED" : "soak: passed (0 unsafe events, 0 readings lost or duplicated)")
+        exit(failed ? 1 : 0)
+    }
+
+    /// A finished scan's readings against its plan: every point exactly `readingsPerPoint`
+    /// readings with ordinals 0…n-1, the background complete, re-measures within their count.
+    static func checkStore(_ store: ScanStore, scanId: String, plan: ScanPlan, done: Bool, tally: Tally) async throws {
+        let record = store.record(for: scanId)
+        let points = try await record.pointReadings()
+        let background = try await record.backgroundReadings()
+        let remeasures = try await record.remeasureReadings()
+        let profile = plan.profile
+        for (index, readings) in points where readings.count > profile.readingsPerPoint {
+            tally.duplicate("scan \(scanId) point \(index): \(readings.count) readings")
+        }
+        for (index, readings) in remeasures where readings.count > profile.remeasureCount {
+            tally.duplicate("scan \(scanId) point \(index): \(readings.count) re-measures")
+        }
+        let wantBackground = profile.backgroundReadings * (profile.backgroundRepeatAtEnd ? 2 : 1)
+        if background.count > wantBackground { tally.duplicate("scan \(scanId): \(background.count) background readings") }
+        guard done else { return }
+        for point in plan.points where (points[point.index]?.count ?? 0) < profile.readingsPerPoint {
+            tally.lose("scan \(scanId) point \(point.index): \(points[point.index]?.count ?? 0) of \(profile.readingsPerPoint) readings")
+        }
+        if background.count < wantBackground { tally.lose("scan \(scanId): \(background.count) of \(wantBackground) background readings") }
+    }
+}
+
+/// What the soak saw.
+final class Tally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var faults: [String: Int] = [:]
+    private var stops: [String: Int] = [:]
+    private var outcomes: [String: Int] = [:]
+    private var unsafeEvents: [String] = []
+    private(set) var lost = 0
+    private(set) var duplicated = 0
+    private var notes: [String] = []
+    private var lastStopLatched = false
+    private var peakMemory = 0
+
+    var unsafeCount: Int { lock.withLock { unsafeEvents.count } }
+
+    func count(fault: String) { lock.withLock { faults[fault, default: 0] += 1 } }
+    func count(outcome: String) { lock.withLock { outcomes[outcome, default: 0] += 1 } }
+    func count(stop: String) { lock.withLock { stops[stop, default: 0] += 1 } }
+    func unsafe(_ what: String) { lock.withLock { if unsafeEvents.count < 1000 { unsafeEvents.append(what) } } }
+    func lose(_ what: String) { lock.withLock { lost += 1; notes.append("LOST " + what) } }
+    func duplicate(_ what: String) { lock.withLock { duplicated += 1; notes.append("DUPLICATED " + what) } }
+
+    func sampleMemory() {
+        let now = Self.residentBytes()
+        lock.withLock { peakMemory = max(peakMemory, now) }
+    }
+
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let pages = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    func report(injectedBus: [String: Int]) {
+        lock.withLock {
+            say("scans: " + outcomes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
+            var all = faults
+            for (k, v) in injectedBus { all["bus " + k, default: 0] += v }
+            say("faults injected: " + all.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            say("safe stops: \(stops.values.reduce(0, +)) (" + stops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
+            say("unsafe events: \(unsafeEvents.count)")
+            for e in unsafeEvents.prefix(10) { say("  UNSAFE \(e)") }
+            say("readings lost: \(lost), duplicated: \(duplicated)")
+            for n in notes.prefix(10) { say("  \(n)") }
+            say(String(format: "peak resident memory: %.1f MiB", Double(peakMemory) / 1_048_576))
+        }
+    }
+}
+
+/// Writes a line at once (stdout may be a pipe or a file).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// SplitMix64, for a repeatable fault schedule.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -56,7 +56,8 @@ def main():
         request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/login", data=json.dumps({"name": "sam", "password": PASSWORD}).encode(),
                                          headers={"Content-Type": "application/json"})
         token = json.load(urllib.request.urlopen(request, timeout=10))["token"]
-        command = ["st", "run", f"http://127.0.0.1:{port}/openapi.json", "-H", f"Authorization: Bearer {token}",
+        st = shutil.which("st") or os.path.join(os.path.dirname(sys.executable), "st")
+        command = [st, "run", f"http://127.0.0.1:{port}/openapi.json", "-H", f"Authorization: Bearer {token}",
                    "--checks", "not_a_server_error,status_code_conformance,content_type_conformance",
                    "--max-examples", examples, "--seed", "20261130", "--exclude-path", "/api/v1/logout",
                    "--request-timeout", "30", "--workers", "2"]

@@ -4,7 +4,8 @@
 # libraries), socat and mbpoll (serial tools for rigs), rt-tests (cyclictest, for
 # LoopBench), chromium, chromium-driver and fonts-wqy-zenhei (the phone UI's browser test,
 # with CJK glyphs for its screenshots). Python: pymodbus (the independent Modbus peer of
-# the interoperability check) and selenium (drives the browser).
+# the interoperability check), selenium (drives the browser) and schemathesis (tests the
+# API against its OpenAPI document).
 set -euo pipefail
 
 need_apt=()
@@ -30,6 +31,11 @@ fi
 if ! python3 -c 'import selenium; assert selenium.__version__.split(".")[0] == "4"' >/dev/null 2>&1; then
     echo "setup: installing selenium 4.x"
     python3 -m pip install --quiet --disable-pip-version-check "selenium>=4.20,<5" 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
+
+if ! command -v st >/dev/null 2>&1 || ! st --version 2>/dev/null | grep -q "version 4"; then
+    echo "setup: installing schemathesis 4.x"
+    python3 -m pip install --quiet --disable-pip-version-check "schemathesis>=4.0,<5" 2>&1 | grep -v "Running pip as the 'root' user" || true
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the interoperability check
 # against pymodbus, the Swift test suite (unit, hardware-in-the-loop and command-server
-# tests), then the phone UI in headless Chromium (screenshots in test-output/browser/).
+# tests, fuzz corpus replay), the phone UI in headless Chromium (screenshots in
+# test-output/browser/), the security checks, and the short reliability campaigns:
+# schemathesis against our OpenAPI document, 5 SIGKILLs mid-scan, a 2-minute fault soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -22,3 +24,9 @@ python3 scripts/browser_test.py "$(swift build --show-bin-path)"
 
 echo "== security checks against a running robotd (tokens, roles, audit, rate limit, logs)"
 python3 scripts/security_check.py "$(swift build --show-bin-path)"
+
+echo "== reliability, short versions (docs/reliability.md has the long ones)"
+bin="$(swift build --show-bin-path)"
+python3 scripts/schemathesis_check.py 10 "$bin"
+python3 scripts/crash_campaign.py 5 "$bin"
+"$bin/FaultSoak" --minutes 2

@@ -70,6 +70,7 @@ struct FaultSoak {
                 tally.count(stop: cause.code)
                 try? await Task.sleep(nanoseconds: UInt64.random(in: 300_000_000...1_000_000_000))
                 while loop.snapshot().stopCause != nil && !Task.isCancelled {
+                    tally.resetRequested()
                     _ = await loop.run(.resetFault, timeout: 3)
                     if loop.snapshot().stopCause != nil { try? await Task.sleep(nanoseconds: 300_000_000) }
                 }
@@ -124,7 +125,9 @@ struct FaultSoak {
                 }
                 if let since = stoppedSince {
                     let held = now.timeIntervalSince(since)
-                    if immediate && held > 1 && t.motionPowerOn { tally.unsafe("drive power on \(String(format: "%.1f", held)) s after \(s.stopCause.map { "\($0)" } ?? "")") }
+                    // Power comes back during an officer's reset, before the stop clears: that is the reset working.
+                    let resetting = tally.lastResetRequest.map { $0 >= since } ?? false
+                    if immediate && held > 1 && t.motionPowerOn && !resetting { tally.unsafe("drive power on \(String(format: "%.1f", held)) s after \(s.stopCause.map { "\($0)" } ?? "")") }
                     if held > 2 && (abs(t.speedMetresPerSecond) > 0.02 || abs(t.liftSpeedMetresPerSecond) > 0.01) {
                         tally.unsafe("moving \(String(format: "%.1f", held)) s after a stop: \(t.speedMetresPerSecond) m/s, lift \(t.liftSpeedMetresPerSecond) m/s")
                     }
@@ -256,6 +259,9 @@ final class Tally: @unchecked Sendable {
     private var peakMemory = 0
 
     var unsafeCount: Int { lock.withLock { unsafeEvents.count } }
+    private var resetAt: Date?
+    var lastResetRequest: Date? { lock.withLock { resetAt } }
+    func resetRequested() { lock.withLock { resetAt = Date() } }
 
     func count(fault: String) { lock.withLock { faults[fault, default: 0] += 1 } }
     func count(outcome: String) { lock.withLock { outcomes[outcome, default: 0] += 1 } }

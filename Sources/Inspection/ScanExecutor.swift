@@ -185,6 +185,11 @@ public final class ScanExecutor: @unchecked Sendable {
             try await checkPauseAndAbort()
             let feedback = await loop.run(command, timeout: timeout)
             if let feedback, feedback.state == .done { return feedback }
+            if feedback?.problem == .liftNotHomed, command != .homeLift {
+                // The lift lost its homing (a firmware reboot): home it again, then carry on.
+                _ = try await perform(.homeLift, timeout: 120)
+                continue
+            }
             attempts += 1
             if let cause = loop.snapshot().stopCause {
                 update { $0.waitingForReset = cause.description }

@@ -84,7 +84,9 @@ def main():
                 f"  watchdogRefreshMilliseconds: 100\nstore: {store}\n")
     scan_args = ["--config", config, "--no-server", "--scan", "CSQU3054383", "--size", "22G1", "--profile", "profiles/demo.yaml",
                  "--store", store, "--reports", os.path.join(work, "reports")]
-    log = open(os.path.join(work, "robotd.log"), "w")
+    out = os.path.join(ROOT, "test-output", "crash")
+    os.makedirs(out, exist_ok=True)
+    log = open(os.path.join(out, "robotd.log"), "w")
     moved_on_restart = 0
     not_stopped = 0
     try:

@@ -71,11 +71,34 @@ public struct ContainerScanJob: Sendable {
                            maxX: corners.map(\.x).max()! + margin, maxY: corners.map(\.y).max()! + margin)
     }
 
+    /// A controller that died (SIGKILL, power loss) leaves the firmware's watchdog stop
+    /// latched. Being told to scan (`--scan`) is the officer's go-ahead to clear that one
+    /// stop, once, and only if nothing else is wrong: a pressed e-stop, a lost link or a
+    /// drive fault still waits for a person. Logged and audited.
+    func clearStopLeftByPreviousController(loop: ControlLoop, store: ScanStore, logger: Logger) async {
+        // Give the loop a moment to read the safety unit before judging.
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline, loop.snapshot().lifecycle.safety == .unconfigured {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        try? await Task.sleep(nanoseconds: 200_000_000)
+        guard let cause = loop.snapshot().stopCause, cause == .watchdogExpired else { return }
+        logger.notice("clearing the firmware watchdog stop left by the previous controller", metadata: ["cause": "\(cause)"])
+        let result = await loop.run(.resetFault, timeout: 5)
+        try? store.audit(actor: "robotd", action: "robot.reset",
+                         detail: "watchdog stop left by the previous controller, cleared for --scan: \(result?.state.rawValue ?? "no answer")")
+        if result?.state != .done {
+            logger.warning("the stop could not be cleared; the scan waits for an officer's reset",
+                           metadata: ["problem": "\(result?.problem.map { "\($0)" } ?? "no answer")"])
+        }
+    }
+
     /// Runs the scan; `onStart` and `onEnd` let the command server show it.
     public func run(loop: ControlLoop, logger: Logger, onStart: (@Sendable (ScanSession) -> Void)? = nil,
                     onEnd: (@Sendable (ScanSession, ScanSession.Ending) -> Void)? = nil) async {
         do {
             let store = try ScanStore(path: storePath)
+            await clearStopLeftByPreviousController(loop: loop, store: store, logger: logger)
             let session: ScanSession
             if let unfinished = try store.unfinishedScan(container: placement.number.text) {
                 session = try ScanSession.reopen(store: store, loop: loop, scanId: unfinished, officer: officer, timeScale: timeScale)

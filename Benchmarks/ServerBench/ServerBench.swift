@@ -13,7 +13,12 @@ import WSClient
 /// The command server under load, with the control loop running against the simulator.
 ///
 ///     swift build -c release --product ServerBench
-///     .build/release/ServerBench [--seconds 30] [--clients 100] [--rate 200] [--estops 100]
+///     .build/release/ServerBench [--seconds 30] [--clients 100] [--rate 200] [--estops 100] [--scan]
+///
+/// With `--scan` (the reliability campaign's load run) a 40 ft default-profile scan runs
+/// through the API during both phases, the command load is `POST /api/v1/compute` (a
+/// verdict on the readings so far: store reads and statistics, audited), and resident
+/// memory is printed at the start and end of the load.
 ///
 /// Phase 1 (quiet): the loop runs with the server up and idle for `--seconds`.
 /// Phase 2 (load): `--clients` WebSocket clients take telemetry at 10 Hz and
@@ -35,14 +40,25 @@ struct ServerBench {
         let clients = Int(option("--clients", "100")) ?? 100
         let rate = Double(option("--rate", "200")) ?? 200
         let estops = Int(option("--estops", "100")) ?? 100
+        let withScan = arguments.contains("--scan")
         print("ServerBench: \(Int(seconds)) s per phase, \(clients) WebSocket clients, \(Int(rate)) commands/s, \(estops) e-stops; "
               + "\(ProcessInfo.processInfo.processorCount) CPUs")
 
-        let rig = try await Rig()
+        let rig = try await Rig(withContainer: withScan)
         for note in rig.loop.realtimeNotes { print("loop: \(note)") }
         let tickMilliseconds = 1000 / rig.loop.configuration.loopRateHertz
         let admin = CommandClient(baseURL: rig.baseURL)
         _ = try await admin.logIn(name: "bench", password: Rig.password)
+
+        var scanKeepAlive: Task<Void, Never>?
+        if withScan {
+            let planned = try await admin.send("POST", "/api/v1/scans", json: ["containerNumber": "MSKU9070323", "size": "42G1", "profile": "snt0570-2007"])
+            let id = planned.object["id"] as? String ?? ""
+            _ = try await admin.acquireLease(client: "bench-scan")
+            scanKeepAlive = admin.keepLeaseAlive()
+            let started = try await admin.send("POST", "/api/v1/scans/\(id)/start")
+            print("scan \(id): \(started.status) \(started.object["points"] ?? "?") points")
+        }
 
         // Phase 1: quiet.
         try await Task.sleep(nanoseconds: 2_000_000_000)
@@ -88,9 +104,11 @@ struct ServerBench {
                         var next = Date()
                         while !Task.isCancelled {
                             let started = DispatchTime.now().uptimeNanoseconds
-                            let reply = try? await client.send("POST", "/api/v1/commands", json: ["type": "stop"], timeout: 10)
+                            let reply = withScan
+                                ? try? await client.send("POST", "/api/v1/compute", json: [:], timeout: 10)
+                                : try? await client.send("POST", "/api/v1/commands", json: ["type": "stop"], timeout: 10)
                             let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
-                            stats.record(micros: micros, ok: reply?.status == 202)
+                            stats.record(micros: micros, ok: reply?.status == (withScan ? 200 : 202) || (withScan && reply?.status == 409))
                             next = next.addingTimeInterval(period)
                             let wait = next.timeIntervalSinceNow
                             if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) } else { next = Date() }
@@ -103,12 +121,26 @@ struct ServerBench {
         rig.loop.resetStatistics()
         let framesBefore = framesReceived.load(ordering: .relaxed)
         stats.reset()
+        let memoryStart = residentBytes()
         let loadStarted = Date()
         try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
         let loaded = rig.loop.statistics()
         let loadSeconds = Date().timeIntervalSince(loadStarted)
         let frames = framesReceived.load(ordering: .relaxed) - framesBefore
         let (trip, commands, failed) = stats.snapshot()
+        let memoryEnd = residentBytes()
+        var scanLine = ""
+        if withScan {
+            let state = try await admin.send("GET", "/api/v1/state")
+            if let scan = state.object["scan"] as? [String: Any], let p = scan["progress"] as? [String: Any] {
+                scanLine = "scan during the run: \(p["phase"] ?? "") \(p["completedPoints"] ?? 0)/\(p["totalPoints"] ?? 0) points, "
+                    + "safety stops now: \((state.object["safety"] as? [String: Any])?["stopped"] ?? "?")"
+            }
+            _ = try await admin.send("POST", "/api/v1/scans/\(state.object["scan"].flatMap { ($0 as? [String: Any])?["id"] as? String } ?? "")/abort")
+            scanKeepAlive?.cancel()
+            _ = try await admin.send("DELETE", "/api/v1/lease")
+            try await Task.sleep(nanoseconds: 2_000_000_000)
+        }
 
         // Command to wire, still under load: POST /api/v1/estop → the firmware sees the e-stop write.
         var wire = Histogram<UInt64>(highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: .three)
@@ -144,7 +176,10 @@ struct ServerBench {
         print("  overruns caused by the server: \(Int(loaded.overruns) - Int(quiet.overruns))")
         print(String(format: "load: %d WebSocket clients, %.1f telemetry frames/s each (command feedback besides); %.1f commands/s, %d failed",
                      clients, Double(frames) / loadSeconds / Double(max(1, clients)), Double(commands) / loadSeconds, failed))
-        print("HTTP command round trip: p50 \(ms(trip.valueAtPercentile(50))), p99 \(ms(trip.valueAtPercentile(99))), "
+        if withScan { print(scanLine) }
+        print(String(format: "resident memory: %.1f MiB at the start of the load, %.1f MiB at the end", Double(memoryStart) / 1_048_576,
+                     Double(memoryEnd) / 1_048_576))
+        print("HTTP \(withScan ? "compute" : "command") round trip: p50 \(ms(trip.valueAtPercentile(50))), p99 \(ms(trip.valueAtPercentile(99))), "
               + "max \(ms(trip.max)) over \(trip.totalCount)")
         print("command to wire (POST /api/v1/estop → firmware): p50 \(ms(wire.valueAtPercentile(50))), p99 \(ms(wire.valueAtPercentile(99))), "
               + "max \(ms(wire.max)) over \(wire.totalCount) = p99 "
@@ -152,6 +187,11 @@ struct ServerBench {
         rig.stop()
         exit(0)
     }
+}
+
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    return (text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
 /// Round trips of the command load.
@@ -185,14 +225,20 @@ final class Rig: @unchecked Sendable {
     var port = 0
     var serverTask: Task<Void, Error>?
 
-    init() async throws {
+    init(withContainer: Bool) async throws {
         var scenario = Scenario(name: "server bench yard")
         scenario.startX = -12
         scenario.startY = 1
+        if withContainer {
+            scenario.field = RadiationField(backgroundMicrosievertsPerHour: 0.1, driftAmplitude: 0.1, driftPeriodSeconds: 7200,
+                                            containers: [PlacedContainer(number: "MSKU9070323", type: .fortyFoot, x: 0, y: 0)])
+        }
         simulator = try Simulator(scenario: scenario)
         try simulator.start()
         bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 100), maxRetries: 1))
-        loop = ControlLoop(bus: bus, configuration: ControlConfiguration())
+        var control = ControlConfiguration()
+        if withContainer { control.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)] }
+        loop = ControlLoop(bus: bus, configuration: control)
         try await loop.start()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -168,8 +168,11 @@ struct FaultSoak {
                     try? await Task.sleep(nanoseconds: 15_000_000_000)
                     let p = executor.progress
                     let s = loop.snapshot()
-                    say(String(format: "  %@ %d/%d points, stop: %@, waiting: %@, at (%.2f, %.2f) lift %.2f", p.phase.rawValue, p.completedPoints,
-                               p.totalPoints, s.stopCause.map { "\($0)" } ?? "none", p.waitingForReset ?? "no", s.xMetres, s.yMetres, s.liftHeightMetres))
+                    let t = simulator.model.truth()
+                    say(String(format: "  %@ %d/%d points, stop: %@, waiting: %@, at (%.2f, %.2f) lift %.2f (true %.2f, %@), dose %.3f, overload flag %@",
+                               p.phase.rawValue, p.completedPoints, p.totalPoints, s.stopCause.map { "\($0)" } ?? "none", p.waitingForReset ?? "no",
+                               s.xMetres, s.yMetres, s.liftHeightMetres, t.liftMetres, s.liftHomed ? "homed" : "not homed",
+                               t.doseRateMicrosievertsPerHour, s.detectorOverload ? "set" : "clear"))
                 }
             }
             let ending = await session.run()

@@ -819,6 +819,14 @@ public final class ControlLoop: @unchecked Sendable {
             measurement.start(d)
             return
         }
+        // Counters that go backwards mean the detector restarted during the dwell: the
+        // difference would be garbage, so the reading is refused and taken again.
+        if d.counts < measurement.latest.counts || d.timeBaseMilliseconds < measurement.latest.timeBaseMilliseconds {
+            mailbox.update(measurement.commandId, .failed, problem: .deviceUnavailable(device: "detector (restarted during the measurement)"))
+            measurement.active = false
+            return
+        }
+        measurement.latest = d
         measurement.instrumentSum += d.doseRateMicrosievertsPerHour
         measurement.instrumentSamples += 1
         let (counts, ms) = d.countsSince(measurement.first)
@@ -1005,6 +1013,8 @@ struct MeasurementProgress {
     var lastSequence: UInt64 = 0
     var hasStart = false
     var first = DetectorStatus(flags: [], doseRateNanosievertsPerHour: 0, counts: 0, timeBaseMilliseconds: 0, faultCode: 0)
+    /// The newest sample of the dwell, to see the counters go backwards (a detector restart).
+    var latest = DetectorStatus(flags: [], doseRateNanosievertsPerHour: 0, counts: 0, timeBaseMilliseconds: 0, faultCode: 0)
     var instrumentSum = 0.0
     var instrumentSamples = 0
 
@@ -1018,6 +1028,7 @@ struct MeasurementProgress {
 
     mutating func start(_ sample: DetectorStatus) {
         first = sample
+        latest = sample
         hasStart = true
     }
 }

@@ -188,6 +188,19 @@ import Testing
         #expect(h.loop.snapshot().stopCause == nil)
     }
 
+    /// Found by the fault soak: a firmware reboot mid-dwell reset the detector's counters,
+    /// and the difference across it was recorded as a reading (a background of 0.266).
+    @Test func aDetectorRestartDuringAMeasurementFailsItInsteadOfRecordingGarbage() async throws {
+        let h = try await LoopHarness()
+        let measuring = h.loop.submit(.measure(seconds: 3))
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        h.simulator.model.inject(.reboot)
+        let feedback = await h.loop.result(of: measuring, timeout: 10)
+        #expect(feedback?.state == .failed, "\(String(describing: feedback))")
+        #expect(feedback?.reading == nil)
+        #expect(feedback?.problem.map { "\($0)" }?.contains("restarted") == true, "\(String(describing: feedback?.problem))")
+    }
+
     @Test func theSnapshotCarriesLifecyclesAndALiveRateWithItsUncertainty() async throws {
         let h = try await LoopHarness()
         try await Task.sleep(nanoseconds: 1_500_000_000)

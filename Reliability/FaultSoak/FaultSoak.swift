@@ -77,9 +77,8 @@ struct FaultSoak {
             }
         }
         // The faults.
-        var random = SplitMix(seed: seed)
-        let injector = Task { [random] in
-            var random = random
+        let injector = Task {
+            var random = SplitMix(seed: seed)
             while !Task.isCancelled && Date() < deadline {
                 try? await Task.sleep(nanoseconds: UInt64(Double.random(in: 8...20, using: &random) * 1e9))
                 guard !Task.isCancelled else { break }
@@ -108,7 +107,6 @@ struct FaultSoak {
                 }
             }
         }
-        _ = random.next()
         // The monitor.
         let monitor = Task.detached {
             var stoppedSince: Date?
@@ -258,7 +256,6 @@ final class Tally: @unchecked Sendable {
     private(set) var lost = 0
     private(set) var duplicated = 0
     private var notes: [String] = []
-    private var lastStopLatched = false
     private var peakMemory = 0
 
     var unsafeCount: Int { lock.withLock { unsafeEvents.count } }

@@ -114,7 +114,6 @@ public final class MotionLease: Sendable {
     }
 
     static func time(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        return f.string(from: date)
+        date.formatted(.iso8601)
     }
 }

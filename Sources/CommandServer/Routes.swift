@@ -112,10 +112,10 @@ extension CommandServer {
                 let call = Call(request: request, context: context, session: session, body: body)
                 let response = try await handler(call)
                 if isMutating && audit == .always {
-                    try? store.audit(actor: session?.user ?? call.auditDetail.prefixActor, action: action,
-                                     detail: "ok \(response.status.code)" + (call.auditDetail.isEmpty ? "" : " " + call.auditDetail.withoutActor))
+                    try? store.audit(actor: session?.user ?? "anonymous", action: action,
+                                     detail: "ok \(response.status.code)" + (call.auditDetail.isEmpty ? "" : " " + call.auditDetail))
                     logger.info("\(action)", metadata: ["user": "\(session?.user ?? "-")", "status": "\(response.status.code)",
-                                                        "detail": "\(call.auditDetail.withoutActor)"])
+                                                        "detail": "\(call.auditDetail)"])
                 }
                 return response
             } catch let error as APIError {
@@ -137,17 +137,4 @@ enum AuditPolicy: Sendable {
     case refusals
     /// The handler audits itself (log-in, with the attempted name).
     case never
-}
-
-extension String {
-    /// Log-in audits name the attempted user: "actor:NAME rest".
-    var prefixActor: String {
-        guard hasPrefix("actor:") else { return "anonymous" }
-        return String(dropFirst(6).prefix { $0 != " " })
-    }
-
-    var withoutActor: String {
-        guard hasPrefix("actor:") else { return self }
-        return String(drop { $0 != " " }.dropFirst())
-    }
 }

@@ -10,38 +10,21 @@ test-output/browser/. Exits non-zero on the first failure.
 
 Usage: scripts/browser_test.py [path/to/bin]   (default: `swift build --show-bin-path`)
 """
-import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from campaign import ROOT, add_user, bin_dir, call, check, free_port, log_in, start_robotd, stop, summary
+
 OUT = os.path.join(ROOT, "test-output", "browser")
 PASSWORD = "browser test password"
-failures = []
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what, flush=True)
-    if not condition:
-        failures.append(what)
-    return condition
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait(predicate, seconds, step=0.1):
@@ -57,34 +40,26 @@ def wait(predicate, seconds, step=0.1):
 
 
 def api_state(port, token):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/state", headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)
+    return call(port, "GET", "/api/v1/state", token=token, timeout=5)[1]
 
 
 def api_login(port):
-    body = json.dumps({"name": "officer", "password": PASSWORD}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/login", data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)["token"]
+    return log_in(port, "officer", PASSWORD)[1]["token"]
 
 
 def main():
-    bin_dir = sys.argv[1] if len(sys.argv) > 1 else subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=ROOT, text=True).strip()
+    bins = bin_dir(sys.argv[1] if len(sys.argv) > 1 else None)
     os.makedirs(OUT, exist_ok=True)
     work = tempfile.mkdtemp(prefix="browser-test-")
     store = os.path.join(work, "scans.sqlite")
-    env = dict(os.environ, ROBOTD_PASSWORD=PASSWORD)
-    subprocess.run([os.path.join(bin_dir, "robotctl"), "user", "add", "officer", "--role", "supervisor", "--store", store],
-                   check=True, env=env, cwd=ROOT)
+    add_user(bins, store, "officer", "supervisor", PASSWORD)
     port = free_port()
-    log = open(os.path.join(OUT, "robotd.log"), "w")
-    daemon = subprocess.Popen([os.path.join(bin_dir, "robotd"), "--sim", "--scenario", "hil/scenarios/cs137-40ft.yaml",
-                               "--sim-time-scale", "10", "--store", store, "--port", str(port)],
-                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    daemon = start_robotd(bins, ["--sim", "--scenario", "hil/scenarios/cs137-40ft.yaml", "--sim-time-scale", "10",
+                                 "--store", store, "--port", str(port)], os.path.join(OUT, "robotd.log"))
+    if not check(daemon is not None, "robotd started with the command server"):
+        return summary("browser")
     driver = None
     try:
-        check(wait(lambda: "command server listening" in open(log.name).read(), 30), "robotd started with the command server")
         options = Options()
         options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
         for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=390,844",
@@ -185,15 +160,10 @@ def main():
     finally:
         if driver:
             driver.quit()
-        if daemon.poll() is None:
-            daemon.terminate()
-            try:
-                daemon.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
+        stop(daemon)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"browser: {'FAILED ' + str(len(failures)) if failures else 'all passed'}; screenshots in {OUT}")
-    return 1 if failures else 0
+    print(f"screenshots in {OUT}")
+    return summary("browser")
 
 
 if __name__ == "__main__":

@@ -25,21 +25,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-failures = []
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what, flush=True)
-    if not condition:
-        failures.append(what)
-    return condition
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from campaign import ROOT, bin_dir as find_bin_dir, check, free_port, summary
 
 
 def truth(port):
@@ -68,7 +54,7 @@ def readings(store):
 
 def main():
     kills = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    bin_dir = sys.argv[2] if len(sys.argv) > 2 else subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=ROOT, text=True).strip()
+    bin_dir = find_bin_dir(sys.argv[2] if len(sys.argv) > 2 else None)
     rng = random.Random(int(os.environ.get("CRASH_SEED", "7")))
     work = tempfile.mkdtemp(prefix="crash-campaign-")
     store = os.path.join(work, "scans.sqlite")
@@ -163,8 +149,7 @@ def main():
           f"lost {lost}, duplicated {extra}")
     check(lost == 0 and extra == 0, "no reading lost or duplicated")
     shutil.rmtree(work, ignore_errors=True)
-    print(f"crash: {'FAILED ' + str(len(failures)) if failures else 'all passed'}")
-    return 1 if failures else 0
+    return summary("crash")
 
 
 if __name__ == "__main__":

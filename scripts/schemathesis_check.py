@@ -11,51 +11,39 @@ robotd's own request metrics. Exits non-zero on any failure.
 
 Usage: scripts/schemathesis_check.py [MAX_EXAMPLES] [path/to/bin]   (default 25 per operation)
 """
-import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from campaign import ROOT, add_user, bin_dir, free_port, log_in, start_robotd, stop
+
 PASSWORD = "schemathesis secret 1"
 
 
 def main():
     examples = sys.argv[1] if len(sys.argv) > 1 else "25"
-    bin_dir = sys.argv[2] if len(sys.argv) > 2 else subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=ROOT, text=True).strip()
+    bins = bin_dir(sys.argv[2] if len(sys.argv) > 2 else None)
     work = tempfile.mkdtemp(prefix="schemathesis-")
     store = os.path.join(work, "scans.sqlite")
     profiles = os.path.join(work, "profiles")
     shutil.copytree(os.path.join(ROOT, "profiles"), profiles)
-    subprocess.run([os.path.join(bin_dir, "robotctl"), "user", "add", "sam", "--role", "supervisor", "--store", store],
-                   check=True, env=dict(os.environ, ROBOTD_PASSWORD=PASSWORD), stdout=subprocess.DEVNULL)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    add_user(bins, store, "sam", "supervisor", PASSWORD)
+    port = free_port()
     config = os.path.join(work, "robotd.yaml")
     with open(config, "w") as f:
         f.write(f"store: {store}\nserver:\n  port: {port}\n  profiles: {profiles}\n  defaultProfile: demo\n  reports: {work}/reports\n"
                 f"  loginMaxFailures: 100\n")
     log_path = os.path.join(work, "robotd.log")
-    daemon = subprocess.Popen([os.path.join(bin_dir, "robotd"), "--config", config, "--sim"], cwd=ROOT,
-                              stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    daemon = start_robotd(bins, ["--config", config, "--sim"], log_path)
+    if daemon is None:
+        return 1
     status = 1
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline and "command server listening" not in open(log_path).read():
-            time.sleep(0.1)
-            if daemon.poll() is not None:
-                print(open(log_path).read())
-                return 1
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/login", data=json.dumps({"name": "sam", "password": PASSWORD}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        token = json.load(urllib.request.urlopen(request, timeout=10))["token"]
+        token = log_in(port, "sam", PASSWORD)[1]["token"]
         st = shutil.which("st") or os.path.join(os.path.dirname(sys.executable), "st")
         command = [st, "run", f"http://127.0.0.1:{port}/openapi.json", "-H", f"Authorization: Bearer {token}",
                    "--checks", "not_a_server_error,status_code_conformance,content_type_conformance",
@@ -71,11 +59,7 @@ def main():
         print(f"schemathesis: robotd answered {int(total)} requests, {int(server_errors)} with a 5xx; schemathesis exit {result.returncode}")
         status = 0 if result.returncode == 0 and server_errors == 0 else 1
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        stop(daemon)
         shutil.rmtree(work, ignore_errors=True)
     return status
 

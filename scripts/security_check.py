@@ -10,74 +10,38 @@
 Prints what it tried and the figures; exits non-zero on any failure.
 Usage: scripts/security_check.py [path/to/bin]
 """
-import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from campaign import ROOT, add_user, bin_dir, call, check as check_any, free_port, log_in as login, start_robotd, stop, summary
+
 PASSWORDS = {"sam": "supervisor secret 42", "vera": "viewer secret 42"}
-failures = []
 
 
 def check(condition, what):
-    if not condition:
-        print("FAIL " + what, flush=True)
-        failures.append(what)
-    return condition
-
-
-def call(port, method, path, token=None, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"} if data is not None else {}
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            status = response.status
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        status = error.code
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, raw.decode(errors="replace")
-
-
-def login(port, name, password):
-    status, body = call(port, "POST", "/api/v1/login", body={"name": name, "password": password})
-    return status, body
+    # Dozens of calls: only failures are printed, the figures say the rest.
+    return check_any(condition, what, show_passes=False)
 
 
 def main():
-    bin_dir = sys.argv[1] if len(sys.argv) > 1 else subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=ROOT, text=True).strip()
+    bins = bin_dir(sys.argv[1] if len(sys.argv) > 1 else None)
     work = tempfile.mkdtemp(prefix="security-check-")
     store = os.path.join(work, "scans.sqlite")
     for name, role in [("sam", "supervisor"), ("vera", "viewer")]:
-        subprocess.run([os.path.join(bin_dir, "robotctl"), "user", "add", name, "--role", role, "--store", store],
-                       check=True, env=dict(os.environ, ROBOTD_PASSWORD=PASSWORDS[name]), stdout=subprocess.DEVNULL)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        add_user(bins, store, name, role, PASSWORDS[name])
+    port = free_port()
     config = os.path.join(work, "robotd.yaml")
     with open(config, "w") as f:
         f.write(f"store: {store}\nserver:\n  port: {port}\n  tokenLifetimeSeconds: 2\n  profiles: {ROOT}/profiles\n  defaultProfile: demo\n")
     log_path = os.path.join(work, "robotd.log")
-    log = open(log_path, "w")
-    daemon = subprocess.Popen([os.path.join(bin_dir, "robotd"), "--config", config, "--sim"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    daemon = start_robotd(bins, ["--config", config, "--sim"], log_path)
+    if not check(daemon is not None, "robotd started with the command server"):
+        return 1
     tokens = []
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline and "command server listening" not in open(log_path).read():
-            time.sleep(0.1)
         status, document = call(port, "GET", "/openapi.json")
         check(status == 200, "the OpenAPI document is served")
         operations = []
@@ -136,19 +100,13 @@ def main():
         check(locked == 429, f"the right password is refused during the lock-out ({locked})")
         print(f"brute force: statuses {statuses}, then the right password: {locked}")
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-        log.close()
+        stop(daemon)
     text = open(log_path).read()
     leaked = [t[:6] + "…" for t in tokens if t in text] + [n for n, p in PASSWORDS.items() if p in text]
     check(not leaked, f"no token or password in robotd's log ({len(text)} bytes checked; leaked: {leaked})")
     print(f"log checked: {len(text.splitlines())} lines, {len(tokens)} tokens and {len(PASSWORDS)} passwords searched, found {len(leaked)}")
     shutil.rmtree(work, ignore_errors=True)
-    print(f"security: {'FAILED ' + str(len(failures)) if failures else 'all passed'}")
-    return 1 if failures else 0
+    return summary("security")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,15 @@ import RobotSimulator
 ///
 /// Bus faults on every request: 2 % CRC errors, 0.3 % missing, 0.3 % late (150 ms) and
 /// 0.3 % junk replies. Every 8–20 s (wall) one more: a link drop of 1–10 s, a chassis or
-/// lift drive fault, a firmware reboot, a detector overload, or an officer's e-stop.
-/// An officer task resets each safety stop after a short while, as on the quay.
+/// lift drive fault, a firmware reboot, a detector overload, an officer's e-stop, or the
+/// officer's phone going silent for 1.5–4 s (its keep-alives stop: a stale lease).
+/// An officer task resets each safety stop after a short while, as on the quay, and only
+/// while the phone is live (a reset needs the lease). The phone sends keep-alives at 4 Hz
+/// with the loop's deadman armed, as a motion lease does.
 /// A monitor samples the simulator's true state at 200 Hz for unsafe events: drive power
-/// still on 1 s after an immediate stop latched, motion 2 s after any stop latched, the
-/// lift beyond its end stops, the chassis inside the container. After every scan the
+/// still on 1 s after an immediate stop latched, motion 2 s after any stop latched, motion
+/// 1.5 s past the deadman timeout after the last keep-alive (a stale lease), the lift
+/// beyond its end stops, the chassis inside the container. After every scan the
 /// store is checked: each point's readings present exactly once, the background
 /// complete, the hash chains intact. Exits 1 on any unsafe event or lost/duplicated reading.
 @main
@@ -50,6 +54,7 @@ struct FaultSoak {
         control.watchdogTimeoutMilliseconds = UInt16(min(10_000, 500 * timeScale))
         let footprint = KeepOutZone(minX: -0.05, minY: -2.488, maxX: 6.108, maxY: 0.05)
         control.keepOutZones = [footprint]
+        let deadmanSeconds = control.deadmanTimeoutSeconds
         let loop = ControlLoop(bus: bus, configuration: control)
         try await loop.start()
         simulator.faults.setRates(rates)
@@ -62,7 +67,19 @@ struct FaultSoak {
         let tally = Tally()
         let deadline = Date().addingTimeInterval(minutes * 60)
 
-        // The officer: resets safety stops once their cause is gone.
+        // The officer's phone: keep-alives at 4 Hz with the deadman armed (a motion lease);
+        // after a deadman stop it takes the lease again, which re-arms it.
+        loop.armDeadman(true)
+        tally.keptAlive()
+        let phone = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 250_000_000)
+                if tally.phoneSilent { continue }
+                if loop.snapshot().deadmanArmed { loop.keepAlive() } else { loop.armDeadman(true) }
+                tally.keptAlive()
+            }
+        }
+        // The officer: resets safety stops once their cause is gone, holding a live lease.
         let officer = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: 50_000_000)
@@ -70,6 +87,10 @@ struct FaultSoak {
                 tally.count(stop: cause.code)
                 try? await Task.sleep(nanoseconds: UInt64.random(in: 300_000_000...1_000_000_000))
                 while loop.snapshot().stopCause != nil && !Task.isCancelled {
+                    if tally.phoneSilent {
+                        try? await Task.sleep(nanoseconds: 100_000_000)
+                        continue
+                    }
                     tally.resetRequested()
                     _ = await loop.run(.resetFault, timeout: 3)
                     if loop.snapshot().stopCause != nil { try? await Task.sleep(nanoseconds: 300_000_000) }
@@ -82,7 +103,7 @@ struct FaultSoak {
             while !Task.isCancelled && Date() < deadline {
                 try? await Task.sleep(nanoseconds: UInt64(Double.random(in: 8...20, using: &random) * 1e9))
                 guard !Task.isCancelled else { break }
-                switch Int.random(in: 0..<6, using: &random) {
+                switch Int.random(in: 0..<7, using: &random) {
                 case 0:
                     let ms = Int.random(in: 1000...10_000, using: &random)
                     simulator.faults.enqueue(.linkDrop(milliseconds: ms))
@@ -101,6 +122,9 @@ struct FaultSoak {
                     tally.count(fault: "detectorOverload")
                     try? await Task.sleep(nanoseconds: 1_500_000_000)
                     simulator.model.inject(.detectorOverload(false))
+                case 5:
+                    tally.silencePhone(seconds: Double.random(in: 1.5...4, using: &random))
+                    tally.count(fault: "staleLease")
                 default:
                     loop.submit(.estop)
                     tally.count(fault: "estop")
@@ -129,6 +153,10 @@ struct FaultSoak {
                     if held > 2 && (abs(t.speedMetresPerSecond) > 0.02 || abs(t.liftSpeedMetresPerSecond) > 0.01) {
                         tally.unsafe("moving \(String(format: "%.1f", held)) s after a stop: \(t.speedMetresPerSecond) m/s, lift \(t.liftSpeedMetresPerSecond) m/s")
                     }
+                }
+                let silent = now.timeIntervalSince(tally.lastKeepAlive)
+                if silent > deadmanSeconds + 1.5 && (abs(t.speedMetresPerSecond) > 0.02 || abs(t.liftSpeedMetresPerSecond) > 0.01) {
+                    tally.unsafe("moving \(String(format: "%.1f", silent)) s after the last keep-alive (a stale lease): \(t.speedMetresPerSecond) m/s, lift \(t.liftSpeedMetresPerSecond) m/s")
                 }
                 if t.liftMetres < 0.29 || t.liftMetres > 2.81 { tally.unsafe("lift at \(t.liftMetres) m, beyond its end stops") }
                 if t.x > footprint.minX + 0.05, t.x < footprint.maxX - 0.05, t.y > footprint.minY + 0.05, t.y < footprint.maxY - 0.05 {
@@ -199,6 +227,7 @@ struct FaultSoak {
         }
         injector.cancel()
         officer.cancel()
+        phone.cancel()
         simulator.faults.setRates(FaultInjector.Rates())
         monitor.cancel()
         let verification = try store.verify()
@@ -262,6 +291,15 @@ final class Tally: @unchecked Sendable {
     private var resetAt: Date?
     var lastResetRequest: Date? { lock.withLock { resetAt } }
     func resetRequested() { lock.withLock { resetAt = Date() } }
+
+    private var keepAliveAt = Date()
+    private var silentUntil = Date.distantPast
+    /// When the phone last sent a keep-alive (or armed the deadman).
+    var lastKeepAlive: Date { lock.withLock { keepAliveAt } }
+    func keptAlive() { lock.withLock { keepAliveAt = Date() } }
+    /// The phone sends nothing until then (the injected stale lease).
+    var phoneSilent: Bool { lock.withLock { Date() < silentUntil } }
+    func silencePhone(seconds: Double) { lock.withLock { silentUntil = Date().addingTimeInterval(seconds) } }
 
     func count(fault: String) { lock.withLock { faults[fault, default: 0] += 1 } }
     func count(outcome: String) { lock.withLock { outcomes[outcome, default: 0] += 1 } }

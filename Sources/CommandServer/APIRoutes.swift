@@ -234,6 +234,7 @@ extension CommandServer {
         let desk = self.desk
         let lease = self.lease
         let store = self.store
+        let worker = self.reportWorker
         route(router, .get, "/api/v1/scans", "List scans", role: .viewer, tag: "scans") { _ in
             Self.json(desk.list())
         }
@@ -257,7 +258,8 @@ extension CommandServer {
             Self.text(try desk.plan(try call.parameter("id")).svg(), type: "image/svg+xml")
         }
         route(router, .get, "/api/v1/scans/{id}/points", "Plan points with readings so far (heat maps)", role: .viewer, tag: "scans") { call in
-            Self.json(try await desk.points(try call.parameter("id")))
+            let id = try call.parameter("id")
+            return Self.json(try await worker.run { () throws(APIError) in try desk.points(id) })
         }
         route(router, .post, "/api/v1/scans/{id}/start", "Start a planned scan or resume an interrupted one (needs the lease)",
               role: .operator, tag: "scans") { call in
@@ -296,7 +298,7 @@ extension CommandServer {
             return Self.json(verdict)
         }
         let compute: @Sendable (Call, String?) async throws -> Response = { call, id in
-            let verdict = try await desk.compute(id)
+            let verdict = try await worker.run { () throws(APIError) in try desk.compute(id) }
             call.auditDetail = "scan \(id ?? "current") outcome=\(verdict.outcome.rawValue)"
             return Self.json(verdict)
         }
@@ -312,17 +314,25 @@ extension CommandServer {
             route(router, .get, "/api/v1/scans/{id}/report.\(suffix)", "The scan's report (\(suffix.uppercased()))", role: .viewer,
                   tag: "scans", produces: type) { call in
                 let id = try call.parameter("id")
-                let report: ScanReport
-                do {
-                    report = try store.report(scanId: id)
-                } catch {
-                    throw APIError.conflict("no_report", "\(error)")
+                let text = try await worker.run { () throws(APIError) -> String in
+                    let report: ScanReport
+                    do {
+                        report = try store.report(scanId: id)
+                    } catch {
+                        throw APIError.conflict("no_report", "\(error)")
+                    }
+                    switch suffix {
+                    case "json":
+                        do {
+                            return String(decoding: try report.json(), as: UTF8.self)
+                        } catch {
+                            throw APIError(.internalServerError, "report_failed", "the JSON report could not be written: \(error)")
+                        }
+                    case "csv": return report.csv()
+                    default: return report.html()
+                    }
                 }
-                switch suffix {
-                case "json": return Self.text(String(decoding: try report.json(), as: UTF8.self), type: type)
-                case "csv": return Self.text(report.csv(), type: type, download: "scan-\(id).csv")
-                default: return Self.text(report.html(), type: type)
-                }
+                return Self.text(text, type: type, download: suffix == "csv" ? "scan-\(id).csv" : nil)
             }
         }
     }

@@ -26,6 +26,8 @@ public final class CommandServer: Sendable {
     public let lease: MotionLease
     public let registry: PrometheusCollectorRegistry
     let desk: ScanDesk
+    /// Verdicts, reports and heat-map data, off the cooperative pool.
+    let reportWorker = ReportWorker()
     let metrics: ServerMetrics
     let telemetry: TelemetryHub
     let logger: Logger
@@ -150,7 +152,7 @@ public final class CommandServer: Sendable {
 struct TelemetryService: Service {
     let hub: TelemetryHub
     func run() async throws {
-        try? await cancelWhenGracefulShutdown { await hub.run() }
+        await cancelWhenGracefulShutdown { await hub.run() }
     }
 }
 

@@ -73,7 +73,7 @@ public final class MotionLease: Sendable {
         return (fresh, previous)
     }
 
-    /// Checks that `leaseId` is the current, live lease.
+    /// Checks that `leaseId` is the current, live lease and that `user` holds it.
     public func check(_ leaseId: String?, user: String, now: Date = Date()) throws(APIError) {
         let h = holder.withLock { $0 }
         guard let h else {
@@ -82,7 +82,8 @@ public final class MotionLease: Sendable {
         guard let leaseId, !leaseId.isEmpty else {
             throw .conflict("lease_required", "motion needs the motion lease (send it in the X-Lease header); it is held by \(Self.describe(h))")
         }
-        guard h.leaseId == leaseId else {
+        // The id alone is not enough: another user's token with a copied id is refused too.
+        guard h.leaseId == leaseId, h.user == user else {
             throw .conflict("lease_held", "the motion lease is held by \(Self.describe(h)); yours is no longer valid")
         }
         if isStale(h, now: now) {
@@ -102,7 +103,7 @@ public final class MotionLease: Sendable {
     public func release(_ leaseId: String?, user: String) throws(APIError) -> Holder {
         let result: Result<Holder, APIError> = holder.withLock { current in
             guard let h = current else { return .failure(.conflict("lease_not_held", "nobody holds the motion lease")) }
-            guard h.leaseId == leaseId else {
+            guard h.leaseId == leaseId, h.user == user else {
                 return .failure(.conflict("lease_held", "the motion lease is held by \(Self.describe(h)); only its holder can return it"))
             }
             current = nil

@@ -112,7 +112,7 @@ extension CommandServer {
                 let call = Call(request: request, context: context, session: session, body: body)
                 let response = try await handler(call)
                 if isMutating && audit == .always {
-                    try? store.audit(actor: session?.user ?? "anonymous", action: action,
+                    try? await store.recordAudit(actor: session?.user ?? "anonymous", action: action,
                                      detail: "ok \(response.status.code)" + (call.auditDetail.isEmpty ? "" : " " + call.auditDetail))
                     logger.info("\(action)", metadata: ["user": "\(session?.user ?? "-")", "status": "\(response.status.code)",
                                                         "detail": "\(call.auditDetail)"])
@@ -121,7 +121,7 @@ extension CommandServer {
             } catch let error as APIError {
                 if isMutating && audit != .never {
                     let actor = session?.user ?? "anonymous"
-                    try? store.audit(actor: actor, action: action, detail: "refused \(error.status.code) \(error.code)")
+                    try? await store.recordAudit(actor: actor, action: action, detail: "refused \(error.status.code) \(error.code)")
                     logger.notice("\(action) refused", metadata: ["user": "\(actor)", "code": "\(error.code)"])
                 }
                 throw error

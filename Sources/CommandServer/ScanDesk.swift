@@ -172,12 +172,13 @@ public final class ScanDesk: Sendable {
         return all
     }
 
-    /// Every plan point with its readings so far, for the heat maps.
-    func points(_ id: String) async throws(APIError) -> [PointBody] {
+    /// Every plan point with its readings so far, for the heat maps. Blocking store reads:
+    /// call it on the `ReportWorker`.
+    func points(_ id: String) throws(APIError) -> [PointBody] {
         let plan = try self.plan(id)
         var readings: [Int: [DoseReading]] = [:]
         if (try? store.scanStatus(id)) != nil {
-            readings = (try? await store.record(for: id).pointReadings()) ?? [:]
+            readings = (try? store.readingSets(scanId: id).points) ?? [:]
         }
         return plan.points.map { p in
             let r = readings[p.index] ?? []
@@ -188,8 +189,9 @@ public final class ScanDesk: Sendable {
         }
     }
 
-    /// A verdict on the readings so far.
-    func compute(_ id: String?) async throws(APIError) -> Verdict {
+    /// A verdict on the readings so far. Blocking store reads and the statistics over every
+    /// reading: call it on the `ReportWorker`.
+    func compute(_ id: String?) throws(APIError) -> Verdict {
         let scanId: String
         if let id {
             scanId = id
@@ -209,11 +211,10 @@ public final class ScanDesk: Sendable {
         } catch {
             throw .notFound("no scan '\(scanId)'")
         }
-        let record = store.record(for: scanId)
         do {
+            let readings = try store.readingSets(scanId: scanId)
             return try Judgement.evaluate(plan: plan, instrument: instrument, scanDate: ScanSession.today(),
-                                          background: try await record.backgroundReadings(), points: try await record.pointReadings(),
-                                          remeasures: try await record.remeasureReadings())
+                                          background: readings.background, points: readings.points, remeasures: readings.remeasures)
         } catch let refusal as JudgementRefusal {
             throw .conflict("cannot_compute", "cannot compute a verdict: \(refusal)")
         } catch {

@@ -200,7 +200,7 @@ public final class ScanStore: Sendable {
         }
         let verdict = try JSONDecoder().decode(Verdict.self, from: Data(verdictText.utf8))
         let (plan, instrument) = try self.plan(of: scanId)
-        let all = try readings(scanId: scanId)
+        let sets = try readingSets(scanId: scanId)
         let chain = try pool.read { db in
             try String.fetchOne(db, sql: "SELECT hash FROM readings WHERE scanId = ? ORDER BY seq DESC LIMIT 1", arguments: [scanId])
         } ?? ""
@@ -209,9 +209,7 @@ public final class ScanStore: Sendable {
         return ScanReport(
             scanId: scanId, robotId: meta["robotId"], firmware: firmware, officer: meta["officer"], startedAt: meta["createdAt"],
             finishedAt: meta["finishedAt"] ?? "", plan: plan, instrument: instrument,
-            background: all.filter { $0.kind == "background" }.map(\.reading),
-            points: Dictionary(grouping: all.filter { $0.kind == "point" }, by: \.pointIndex).mapValues { $0.map(\.reading) },
-            remeasures: Dictionary(grouping: all.filter { $0.kind == "remeasure" }, by: \.pointIndex).mapValues { $0.map(\.reading) },
+            background: sets.background, points: sets.points, remeasures: sets.remeasures,
             verdict: verdict, source: verdict.outcome == .pass ? nil : SourceLocalisation.estimate(plan: plan, verdict: verdict),
             chainHash: chain)
     }
@@ -228,6 +226,27 @@ public final class ScanStore: Sendable {
         let pointIndex: Int
         let ordinal: Int
         let reading: DoseReading
+    }
+
+    /// A scan's readings by kind, from one read of the store.
+    public struct ReadingSets: Sendable {
+        public var background: [DoseReading] = []
+        public var points: [Int: [DoseReading]] = [:]
+        public var remeasures: [Int: [DoseReading]] = [:]
+    }
+
+    /// Every reading of a scan so far, by kind, in the order they were taken.
+    public func readingSets(scanId: String) throws -> ReadingSets {
+        var sets = ReadingSets()
+        for stored in try readings(scanId: scanId) {
+            switch stored.kind {
+            case "background": sets.background.append(stored.reading)
+            case "point": sets.points[stored.pointIndex, default: []].append(stored.reading)
+            case "remeasure": sets.remeasures[stored.pointIndex, default: []].append(stored.reading)
+            default: continue
+            }
+        }
+        return sets
     }
 
     func readings(scanId: String) throws -> [StoredReading] {
@@ -269,12 +288,20 @@ public final class ScanStore: Sendable {
     // MARK: Audit
 
     public func audit(actor: String, action: String, detail: String) throws {
-        try pool.write { db in
-            let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? Self.hex("audit")
-            let at = Self.isoFormatter.string(from: Date())
-            try db.execute(sql: "INSERT INTO audit (at, actor, action, detail, previousHash, hash) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [at, actor, action, detail, previous, Self.hex("\(previous)|\(at)|\(actor)|\(action)|\(detail)")])
-        }
+        try pool.write { db in try Self.appendAudit(db, actor: actor, action: action, detail: detail) }
+    }
+
+    /// The same entry as `audit`, written on GRDB's writer queue while the caller is
+    /// suspended rather than blocked: for request handlers on Swift's cooperative pool.
+    public func recordAudit(actor: String, action: String, detail: String) async throws {
+        try await pool.write { db in try Self.appendAudit(db, actor: actor, action: action, detail: detail) }
+    }
+
+    private static func appendAudit(_ db: Database, actor: String, action: String, detail: String) throws {
+        let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? hex("audit")
+        let at = isoFormatter.string(from: Date())
+        try db.execute(sql: "INSERT INTO audit (at, actor, action, detail, previousHash, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                       arguments: [at, actor, action, detail, previous, hex("\(previous)|\(at)|\(actor)|\(action)|\(detail)")])
     }
 
     // MARK: Verification

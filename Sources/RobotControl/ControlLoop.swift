@@ -739,23 +739,39 @@ public final class ControlLoop: @unchecked Sendable {
 
     // MARK: Reset
 
+    /// How long a reset may take, from the command to the firmware's latch clearing.
+    private static let resetTimeoutNanoseconds: UInt64 = 2_000_000_000
+
     private func advanceReset(_ inputs: Inputs) {
         guard reset.active else { return }
+        // A write that fails after its retries is not sent again, so a reset waiting for it
+        // would hang (holding its pulse high and its drive-fault checks off): past the
+        // timeout the reset fails instead, and the officer can try again.
+        let overdue = inputs.now &- reset.startedAt > Self.resetTimeoutNanoseconds
         // Each edge must reach the wire before the next level is posted.
         let slotStatus = bus.status(of: safetySlot)
-        // The detector's edge counts only while the detector answers; a lost detector must not hold a reset up.
+        // The detector's edge counts only while the detector answers, and a failed write of
+        // it does not hold the reset up: a latch left set shows at the next measurement.
         let detectorLinked = (inputs.detectorBlock?.consecutiveFailures ?? 1) == 0
+        let detectorSlot = bus.status(of: detectorControlSlot)
+        let detectorDone = !detectorLinked || detectorSlot.sentSequence >= reset.detectorPosted
+            || detectorSlot.failures > reset.detectorFailuresBefore
         guard slotStatus.sentSequence >= reset.waitingFor,
               bus.status(of: chassis.slot).sentSequence >= chassis.postedSequence,
               bus.status(of: lift.slot).sentSequence >= lift.postedSequence,
-              !detectorLinked || bus.status(of: detectorControlSlot).sentSequence >= reset.detectorPosted else { return }
+              detectorDone else {
+            if overdue { finishReset(ok: false, inputs, writesPending: true) }
+            return
+        }
         switch reset.step {
         case 0:
-            // Open edges: software e-stop off, reset low, fault-reset low.
+            // Open edges: software e-stop off, reset low, fault-reset low, clearOverload low
+            // (so the next step is a rising edge even if an earlier reset left it high).
             reset.pulse = false
             reset.waitingFor = postSafety(now: inputs.now)
             chassis.postIdle(bus, controlword: [])
             lift.postIdle(bus, controlword: [])
+            postDetectorEdge([.highVoltageOn], detectorSlot, linked: detectorLinked)
             reset.step = 1
         case 1:
             reset.pulse = true
@@ -763,38 +779,50 @@ public final class ControlLoop: @unchecked Sendable {
             chassis.postIdle(bus, controlword: .faultReset)
             lift.postIdle(bus, controlword: .faultReset)
             // A rising edge of clearOverload clears the detector's overload latch (if the rate is back in range).
-            reset.detectorPosted = postDetectorControl([.highVoltageOn, .clearOverload])
+            postDetectorEdge([.highVoltageOn, .clearOverload], detectorSlot, linked: detectorLinked)
             reset.step = 2
         case 2:
             reset.pulse = false
             reset.waitingFor = postSafety(now: inputs.now)
             chassis.postIdle(bus, controlword: [])
             lift.postIdle(bus, controlword: [])
-            reset.detectorPosted = postDetectorControl([.highVoltageOn])
+            postDetectorEdge([.highVoltageOn], detectorSlot, linked: detectorLinked)
             reset.step = 3
             reset.checkAfter = slotStatus.sentAtNanoseconds
         default:
             guard let s = inputs.safety, let sb = inputs.safetyBlock, sb.sampledAtNanoseconds > reset.checkAfter &+ 30_000_000 else {
-                if inputs.now &- reset.startedAt > 2_000_000_000 { finishReset(ok: false, inputs) }
+                if overdue { finishReset(ok: false, inputs) }
                 return
             }
             let drivesOK = inputs.chassis?.driveState != .fault && inputs.lift?.driveState != .fault
             if !s.flags.contains(.estopLatched) && drivesOK {
                 finishReset(ok: true, inputs)
-            } else if inputs.now &- reset.startedAt > 2_000_000_000 {
+            } else if overdue {
                 finishReset(ok: false, inputs)
             }
         }
     }
 
-    private func finishReset(ok: Bool, _ inputs: Inputs) {
+    /// Posts one level of the detector's clearOverload pulse; not to a detector that is not
+    /// answering, where each write would hold the bus for a response timeout.
+    private func postDetectorEdge(_ control: DetectorCommand.Control, _ status: OutputSlotStatus, linked: Bool) {
+        guard linked else { return }
+        reset.detectorFailuresBefore = status.failures
+        reset.detectorPosted = postDetectorControl(control)
+    }
+
+    private func finishReset(ok: Bool, _ inputs: Inputs, writesPending: Bool = false) {
         reset.active = false
         if ok {
             stopCause = nil
             mailbox.update(reset.commandId, .done)
-        } else {
-            let cause = detectCause(inputs) ?? stopCause ?? .watchdogExpired
+        } else if let cause = detectCause(inputs) {
             mailbox.update(reset.commandId, .failed, problem: .causeStillPresent(cause))
+        } else if writesPending {
+            mailbox.update(reset.commandId, .failed, problem: .busError(
+                "the reset's writes did not reach the firmware within \(Self.resetTimeoutNanoseconds / 1_000_000_000) s; check the link and reset again"))
+        } else {
+            mailbox.update(reset.commandId, .failed, problem: .causeStillPresent(stopCause ?? .watchdogExpired))
         }
     }
 
@@ -994,6 +1022,7 @@ struct ResetSequence {
     var pulse = false
     var waitingFor: UInt64 = 0
     var detectorPosted: UInt64 = 0
+    var detectorFailuresBefore: UInt64 = 0
     var startedAt: UInt64 = 0
     var checkAfter: UInt64 = 0
 

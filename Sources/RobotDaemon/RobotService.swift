@@ -39,7 +39,7 @@ public struct RobotService: Service {
         }
         if let afterStart {
             // A shutdown during the demo cancels it; the loop then stops what it was doing.
-            _ = try? await cancelWhenGracefulShutdown { [loop, logger] in await afterStart(loop, logger) }
+            _ = await cancelWhenGracefulShutdown { [loop, logger] in await afterStart(loop, logger) }
         }
         try? await gracefulShutdown()
         monitor.cancel()

@@ -31,6 +31,12 @@ import Testing
         let stolen = try await olga.command(["type": "walk", "metres": 0.5])
         #expect(stolen.status == 409)
         #expect(stolen.errorMessage?.contains("'otto' (otto-phone)") == true, "\(stolen.text)")
+        // Even otto's real lease id does not work with olga's token.
+        olga.leaseId = otto.leaseId
+        let copied = try await olga.command(["type": "walk", "metres": 0.5])
+        #expect(copied.status == 409, "\(copied.text)")
+        #expect(copied.errorCode == "lease_held")
+        #expect(try await olga.send("DELETE", "/api/v1/lease").status == 409, "only the holder can return the lease")
 
         // The holder walks; the robot moves.
         let walk = try await otto.command(["type": "walk", "metres": 0.3], wait: true)

@@ -76,6 +76,38 @@ import Testing
         #expect(h.truth.x == x)
     }
 
+    /// A reset answers within its 2 s timeout even when its writes cannot reach the
+    /// firmware; it used to wait for them for as long as the link was down (or, for a lost
+    /// write nothing posts again, for ever), holding its pulse and its drive-fault checks off.
+    @Test func aResetWhoseWritesCannotLandFailsInTimeAndALaterResetWorks() async throws {
+        let h = try await LoopHarness()
+        h.simulator.model.inject(.driveFault(device: "chassis", code: 7))
+        #expect(await h.waitFor(1) { h.loop.snapshot().stopCause == .driveFault(device: "chassis", code: 7) })
+        // The link goes down just as the officer resets: the reset starts, its writes fail.
+        h.simulator.faults.enqueue(.linkDrop(milliseconds: 4000))
+        let started = Date()
+        let reset = await h.loop.run(.resetFault, timeout: 6)
+        let took = Date().timeIntervalSince(started)
+        #expect(reset?.state == .failed, "reset during a link drop: \(String(describing: reset))")
+        #expect(took < 3, "the reset took \(took) s to give up")
+        guard case .causeStillPresent(.lostLink)? = reset?.problem else {
+            Issue.record("the refusal should name the lost link: \(String(describing: reset?.problem))")
+            return
+        }
+        #expect(h.loop.snapshot().stopCause != nil, "still stopped after a failed reset")
+        // Once the link is back a new reset clears the fault (refused while it is down), and nothing moved.
+        var again: CommandFeedback?
+        while Date().timeIntervalSince(started) < 10 {
+            again = await h.loop.run(.resetFault, timeout: 5)
+            if again?.state == .done { break }
+            try await Task.sleep(nanoseconds: 300_000_000)
+        }
+        #expect(again?.state == .done, "reset after the link came back: \(String(describing: again))")
+        #expect(Date().timeIntervalSince(started) > 3.9, "a reset went through while the link was down")
+        #expect(h.loop.snapshot().stopCause == nil)
+        #expect(h.truth.speedMetresPerSecond == 0)
+    }
+
     @Test func theDeadmanStopsMotionWhenKeepAlivesCease() async throws {
         var configuration = ControlConfiguration()
         configuration.deadmanTimeoutSeconds = 0.5

@@ -185,7 +185,12 @@ struct ServerBench {
               + "max \(ms(wire.max)) over \(wire.totalCount) = p99 "
               + String(format: "%.2f", Double(wire.valueAtPercentile(99)) / 1000 / tickMilliseconds) + " loop ticks (target ≤ 2)")
         rig.stop()
-        exit(0)
+        // The targets: no overrun the load added, e-stop to wire within 2 ticks at p99, no command failed.
+        let caused = Int(loaded.overruns) - Int(quiet.overruns)
+        let wireTicks = Double(wire.valueAtPercentile(99)) / 1000 / tickMilliseconds
+        let met = caused <= 0 && wire.totalCount > 0 && wireTicks <= 2 && failed == 0
+        print(met ? "targets met" : "targets NOT met (overruns caused \(caused), e-stop p99 \(String(format: "%.2f", wireTicks)) ticks, \(failed) failed)")
+        exit(met ? 0 : 1)
     }
 }
 

@@ -92,7 +92,9 @@ struct FaultSoak {
                         continue
                     }
                     tally.resetRequested()
-                    _ = await loop.run(.resetFault, timeout: 3)
+                    // A software e-stop is released on purpose; a reset alone is refused for it.
+                    let release = loop.snapshot().stopCause == .softwareEstop
+                    _ = await loop.run(release ? .releaseEstop : .resetFault, timeout: 3)
                     if loop.snapshot().stopCause != nil { try? await Task.sleep(nanoseconds: 300_000_000) }
                 }
             }

@@ -94,7 +94,11 @@ struct FaultSoak {
                     tally.resetRequested()
                     // A software e-stop is released on purpose; a reset alone is refused for it.
                     let release = loop.snapshot().stopCause == .softwareEstop
-                    _ = await loop.run(release ? .releaseEstop : .resetFault, timeout: 3)
+                    let feedback = await loop.run(release ? .releaseEstop : .resetFault, timeout: 3)
+                    if feedback?.state != .done {
+                        tally.resetFailed("\(release ? "release" : "reset"): \(feedback.map { "\($0.state)" } ?? "no answer")"
+                            + (feedback?.problem.map { " (\($0))" } ?? ""))
+                    }
                     if loop.snapshot().stopCause != nil { try? await Task.sleep(nanoseconds: 300_000_000) }
                 }
             }
@@ -193,7 +197,7 @@ struct FaultSoak {
             let started = Date()
             let reporter = Task {
                 while !Task.isCancelled {
-                    try? await Task.sleep(nanoseconds: 15_000_000_000)
+                    guard (try? await Task.sleep(nanoseconds: 15_000_000_000)) != nil else { break }
                     let p = executor.progress
                     let s = loop.snapshot()
                     let t = simulator.model.truth()
@@ -212,6 +216,7 @@ struct FaultSoak {
             case .done(let verdict):
                 tally.count(outcome: "done (\(verdict.outcome.rawValue))")
                 resume = nil
+                if verdict.outcome != .pass { explain(verdict, store: store, scanId: session.scanId) }
             case .refused(let message):
                 tally.count(outcome: message.contains("overload") ? "refused (detector overload in a reading)" : "refused")
                 resume = nil
@@ -251,6 +256,24 @@ struct FaultSoak {
         let failed = tally.unsafeCount > 0 || tally.lost > 0 || tally.duplicated > 0 || !verification.isValid
         say(failed ? "soak: FAILED" : "soak: passed (0 unsafe events, 0 readings lost or duplicated)")
         exit(failed ? 1 : 0)
+    }
+
+    /// Why a clean container did not pass: the points over the threshold and the readings behind them.
+    static func explain(_ verdict: Verdict, store: ScanStore, scanId: String) {
+        guard let sets = try? store.readingSets(scanId: scanId) else { return }
+        func describe(_ r: DoseReading) -> String {
+            String(format: "%u counts/%.2f s = %.1f cps at %@", r.counts, r.seconds, r.countRatePerSecond,
+                   r.takenAt.formatted(.iso8601.time(includingFractionalSeconds: true)))
+        }
+        say(String(format: "  verdict %@: background %.4f ± %.4f (%d readings, drift %.4f), threshold %.4f, k %.2f",
+                   verdict.outcome.rawValue, verdict.backgroundMean, verdict.backgroundDeviation, verdict.backgroundReadings,
+                   verdict.backgroundDrift, verdict.decisionThreshold, verdict.k))
+        say("  background: " + sets.background.map { String(format: "%.1f", $0.countRatePerSecond) }.joined(separator: " ") + " cps")
+        for point in verdict.points where point.outcome != .pass {
+            say(String(format: "  point %d %@: gross %.4f, net %.4f ± %.4f", point.pointIndex, point.outcome.rawValue,
+                       point.grossMean, point.net, point.netUncertainty))
+            for r in sets.points[point.pointIndex] ?? [] { say("    " + describe(r)) }
+        }
     }
 
     /// A finished scan's readings against its plan: every point exactly `readingsPerPoint`
@@ -303,7 +326,23 @@ final class Tally: @unchecked Sendable {
     var phoneSilent: Bool { lock.withLock { Date() < silentUntil } }
     func silencePhone(seconds: Double) { lock.withLock { silentUntil = Date().addingTimeInterval(seconds) } }
 
-    func count(fault: String) { lock.withLock { faults[fault, default: 0] += 1 } }
+    private var resetFailures = 0
+    private var lastResetFailureSaid = Date.distantPast
+    /// A reset that did not go through: counted, and said at most every 10 s.
+    func resetFailed(_ what: String) {
+        let shouldSay = lock.withLock {
+            resetFailures += 1
+            guard Date().timeIntervalSince(lastResetFailureSaid) > 10 else { return false }
+            lastResetFailureSaid = Date()
+            return true
+        }
+        if shouldSay { say("  officer: \(what)") }
+    }
+
+    func count(fault: String) {
+        lock.withLock { faults[fault, default: 0] += 1 }
+        say("  \(Date().formatted(.iso8601.time(includingFractionalSeconds: true))) inject \(fault)")
+    }
     func count(outcome: String) { lock.withLock { outcomes[outcome, default: 0] += 1 } }
     func count(stop: String) { lock.withLock { stops[stop, default: 0] += 1 } }
     func unsafe(_ what: String) { lock.withLock { if unsafeEvents.count < 1000 { unsafeEvents.append(what) } } }
@@ -327,6 +366,7 @@ final class Tally: @unchecked Sendable {
             var all = faults
             for (k, v) in injectedBus { all["bus " + k, default: 0] += v }
             say("faults injected: " + all.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            say("resets that did not go through (retried): \(resetFailures)")
             say("safe stops: \(stops.values.reduce(0, +)) (" + stops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
             say("unsafe events: \(unsafeEvents.count)")
             for e in unsafeEvents.prefix(10) { say("  UNSAFE \(e)") }

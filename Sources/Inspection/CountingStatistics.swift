@@ -25,13 +25,25 @@ public enum CountingStatistics {
     }
 
     /// Decision threshold ρn* = k·√(ρ0/tg + ρ0/t0): a net rate above it is "detected".
-    public static func decisionThreshold(background: Double, grossSeconds: Double, backgroundSeconds: Double, k: Double) -> Double {
-        k * (background / grossSeconds + background / backgroundSeconds).squareRoot()
+    ///
+    /// With `poissonSkew`, plus the Cornish–Fisher skew term of Poisson counts, (k² − 1)/6
+    /// counts over tg. Counts are skewed to the high side; at a few tens of counts per
+    /// point and the k ≈ 3.2 a Šidák correction over the points asks for, the normal
+    /// approximation alone lets 2.4 times α through (demo profile, 32 counts per point:
+    /// 2.3 % of clean containers "anomalous" at a container α of 1 %, found by the fault
+    /// soak); with the term, 1.1 %. At the hundreds of counts of a real dwell the term is
+    /// a few per cent of ρn*.
+    public static func decisionThreshold(background: Double, grossSeconds: Double, backgroundSeconds: Double, k: Double,
+                                         poissonSkew: Bool = false) -> Double {
+        let normal = k * (background / grossSeconds + background / backgroundSeconds).squareRoot()
+        return poissonSkew ? normal + max(0, k * k - 1) / 6 / grossSeconds : normal
     }
 
     /// Detection limit ρn#, the solution of ρn# = ρn* + k·√((ρn# + ρ0)/tg + ρ0/t0).
-    public static func detectionLimit(background: Double, grossSeconds: Double, backgroundSeconds: Double, k: Double) -> Double {
-        let threshold = decisionThreshold(background: background, grossSeconds: grossSeconds, backgroundSeconds: backgroundSeconds, k: k)
+    public static func detectionLimit(background: Double, grossSeconds: Double, backgroundSeconds: Double, k: Double,
+                                      poissonSkew: Bool = false) -> Double {
+        let threshold = decisionThreshold(background: background, grossSeconds: grossSeconds, backgroundSeconds: backgroundSeconds, k: k,
+                                          poissonSkew: poissonSkew)
         var x = 2 * threshold
         for _ in 0..<100 {
             let next = threshold + k * ((x + background) / grossSeconds + background / backgroundSeconds).squareRoot()

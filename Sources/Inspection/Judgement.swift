@@ -199,8 +199,8 @@ public enum Judgement {
         let alphaPoint = CountingStatistics.pointAlpha(profile.alpha, points: plan.points.count, correction: profile.multipleComparison)
         let k = CountingStatistics.quantile(alpha: alphaPoint)
         let typicalSeconds = Double(profile.readingsPerPoint) * profile.readingSeconds
-        let threshold = CountingStatistics.decisionThreshold(background: bgRate, grossSeconds: typicalSeconds, backgroundSeconds: bgSeconds, k: k)
-        let limitRate = CountingStatistics.detectionLimit(background: bgRate, grossSeconds: typicalSeconds, backgroundSeconds: bgSeconds, k: k)
+        let threshold = CountingStatistics.decisionThreshold(background: bgRate, grossSeconds: typicalSeconds, backgroundSeconds: bgSeconds, k: k, poissonSkew: true)
+        let limitRate = CountingStatistics.detectionLimit(background: bgRate, grossSeconds: typicalSeconds, backgroundSeconds: bgSeconds, k: k, poissonSkew: true)
 
         var judged: [PointJudgement] = []
         for point in plan.points {
@@ -231,7 +231,7 @@ public enum Judgement {
         let seconds = readings.reduce(0) { $0 + $1.seconds }
         let rate = Double(readings.reduce(0) { $0 + Int($1.counts) }) / max(seconds, 1e-9)
         let (netRate, u) = CountingStatistics.net(gross: rate, grossSeconds: seconds, background: background.rate, backgroundSeconds: background.seconds)
-        let threshold = CountingStatistics.decisionThreshold(background: background.rate, grossSeconds: seconds, backgroundSeconds: background.seconds, k: k)
+        let threshold = CountingStatistics.decisionThreshold(background: background.rate, grossSeconds: seconds, backgroundSeconds: background.seconds, k: k, poissonSkew: true)
         var outcome: Outcome = netRate > threshold ? .anomalous : .pass
         if mean > background.mean + limit {
             // The alarm stands only if the re-measure exceeds too.

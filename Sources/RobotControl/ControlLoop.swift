@@ -283,6 +283,7 @@ public final class ControlLoop: @unchecked Sendable {
             handle(entry, inputs)
         }
         supervise(inputs)
+        reassertHalt(inputs)
         advance(&chassis, status: inputs.chassisDrive, inputs)
         advance(&lift, status: inputs.liftDrive, inputs)
         advanceReset(inputs)
@@ -535,6 +536,19 @@ public final class ControlLoop: @unchecked Sendable {
         }
     }
 
+    /// A stop's halt write that failed is not sent again by the bus: while stopped, post it
+    /// again for an axis whose last write failed while its drive still has operation enabled.
+    private func reassertHalt(_ inputs: Inputs) {
+        guard stopCause != nil, !reset.active else { return }
+        let halt = Controlword.enableOperationCommand.union(.halt)
+        if inputs.chassis?.driveState == .operationEnabled, bus.status(of: chassis.slot).failed(chassis.postedSequence) {
+            chassis.postIdle(bus, controlword: halt)
+        }
+        if inputs.lift?.driveState == .operationEnabled, bus.status(of: lift.slot).failed(lift.postedSequence) {
+            lift.postIdle(bus, controlword: halt)
+        }
+    }
+
     // MARK: Drives
 
     private func advance(_ channel: inout DriveChannel, status: DriveInput?, _ inputs: Inputs) {
@@ -546,9 +560,10 @@ public final class ControlLoop: @unchecked Sendable {
         // One write in flight at a time, and act only on state sampled after it landed:
         // that keeps the CiA 402 edges and the one-step-per-write rule intact.
         let slotStatus = bus.status(of: channel.slot)
-        if slotStatus.sentSequence < channel.postedSequence {
-            if slotStatus.consecutiveFailures >= 3, case let .some(kind) = slotStatus.lastError {
-                fail(&channel, .busError("\(channel.device) set-point write failing: \(kind)"))
+        if !slotStatus.landed(channel.postedSequence) {
+            // A failed write is not sent again: waiting for it would stall the command for ever.
+            if slotStatus.failed(channel.postedSequence) {
+                fail(&channel, .busError("the \(channel.device) set-point write failed on the bus (\(slotStatus.lastError.map { "\($0)" } ?? "error")); send the command again"))
             }
             return
         }
@@ -748,17 +763,25 @@ public final class ControlLoop: @unchecked Sendable {
         // would hang (holding its pulse high and its drive-fault checks off): past the
         // timeout the reset fails instead, and the officer can try again.
         let overdue = inputs.now &- reset.startedAt > Self.resetTimeoutNanoseconds
-        // Each edge must reach the wire before the next level is posted.
+        // Each edge must reach the wire before the next level is posted. Only this reset's
+        // own posts count: a write that failed before it (and is never sent again) must not
+        // hold it, which is how a lost set-point write once made every later reset fail.
         let slotStatus = bus.status(of: safetySlot)
+        let chassisSlot = bus.status(of: chassis.slot)
+        let liftSlot = bus.status(of: lift.slot)
+        if chassisSlot.failed(reset.chassisPosted) || liftSlot.failed(reset.liftPosted) {
+            // The drives' edges are posted once per step: start the pulse again. (The safety
+            // block is posted again by every watchdog refresh, with the same levels.)
+            reset.step = 0
+            reset.chassisPosted = 0
+            reset.liftPosted = 0
+        }
         // The detector's edge counts only while the detector answers, and a failed write of
         // it does not hold the reset up: a latch left set shows at the next measurement.
         let detectorLinked = (inputs.detectorBlock?.consecutiveFailures ?? 1) == 0
         let detectorSlot = bus.status(of: detectorControlSlot)
-        let detectorDone = !detectorLinked || detectorSlot.sentSequence >= reset.detectorPosted
-            || detectorSlot.failures > reset.detectorFailuresBefore
-        guard slotStatus.sentSequence >= reset.waitingFor,
-              bus.status(of: chassis.slot).sentSequence >= chassis.postedSequence,
-              bus.status(of: lift.slot).sentSequence >= lift.postedSequence,
+        let detectorDone = !detectorLinked || detectorSlot.landed(reset.detectorPosted) || detectorSlot.failed(reset.detectorPosted)
+        guard slotStatus.landed(reset.waitingFor), chassisSlot.landed(reset.chassisPosted), liftSlot.landed(reset.liftPosted),
               detectorDone else {
             if overdue { finishReset(ok: false, inputs, writesPending: true) }
             return
@@ -771,22 +794,25 @@ public final class ControlLoop: @unchecked Sendable {
             reset.waitingFor = postSafety(now: inputs.now)
             chassis.postIdle(bus, controlword: [])
             lift.postIdle(bus, controlword: [])
-            postDetectorEdge([.highVoltageOn], detectorSlot, linked: detectorLinked)
+            reset.noteDrivePosts(chassis.postedSequence, lift.postedSequence)
+            postDetectorEdge([.highVoltageOn], linked: detectorLinked)
             reset.step = 1
         case 1:
             reset.pulse = true
             reset.waitingFor = postSafety(now: inputs.now)
             chassis.postIdle(bus, controlword: .faultReset)
             lift.postIdle(bus, controlword: .faultReset)
+            reset.noteDrivePosts(chassis.postedSequence, lift.postedSequence)
             // A rising edge of clearOverload clears the detector's overload latch (if the rate is back in range).
-            postDetectorEdge([.highVoltageOn, .clearOverload], detectorSlot, linked: detectorLinked)
+            postDetectorEdge([.highVoltageOn, .clearOverload], linked: detectorLinked)
             reset.step = 2
         case 2:
             reset.pulse = false
             reset.waitingFor = postSafety(now: inputs.now)
             chassis.postIdle(bus, controlword: [])
             lift.postIdle(bus, controlword: [])
-            postDetectorEdge([.highVoltageOn], detectorSlot, linked: detectorLinked)
+            reset.noteDrivePosts(chassis.postedSequence, lift.postedSequence)
+            postDetectorEdge([.highVoltageOn], linked: detectorLinked)
             reset.step = 3
             reset.checkAfter = slotStatus.sentAtNanoseconds
         default:
@@ -805,9 +831,8 @@ public final class ControlLoop: @unchecked Sendable {
 
     /// Posts one level of the detector's clearOverload pulse; not to a detector that is not
     /// answering, where each write would hold the bus for a response timeout.
-    private func postDetectorEdge(_ control: DetectorCommand.Control, _ status: OutputSlotStatus, linked: Bool) {
+    private func postDetectorEdge(_ control: DetectorCommand.Control, linked: Bool) {
         guard linked else { return }
-        reset.detectorFailuresBefore = status.failures
         reset.detectorPosted = postDetectorControl(control)
     }
 
@@ -1022,9 +1047,16 @@ struct ResetSequence {
     var pulse = false
     var waitingFor: UInt64 = 0
     var detectorPosted: UInt64 = 0
-    var detectorFailuresBefore: UInt64 = 0
+    /// This reset's latest drive posts (0: none yet).
+    var chassisPosted: UInt64 = 0
+    var liftPosted: UInt64 = 0
     var startedAt: UInt64 = 0
     var checkAfter: UInt64 = 0
+
+    mutating func noteDrivePosts(_ chassis: UInt64, _ lift: UInt64) {
+        chassisPosted = chassis
+        liftPosted = lift
+    }
 
     mutating func begin(commandId: UInt64, now: UInt64) {
         self = ResetSequence()

@@ -258,7 +258,7 @@ public final class ModbusBus: @unchecked Sendable {
         stateLock.lock()
         defer { stateLock.unlock() }
         return OutputSlotStatus(sentSequence: slot.sent, sentAtNanoseconds: slot.sentAt,
-                                postToWireNanoseconds: slot.postToWireNanoseconds, failures: slot.failures,
+                                postToWireNanoseconds: slot.postToWireNanoseconds, failedSequence: slot.failedSequence, failures: slot.failures,
                                 consecutiveFailures: slot.consecutiveFailures, lastError: slot.lastErrorKind)
     }
 
@@ -346,6 +346,7 @@ public final class ModbusBus: @unchecked Sendable {
                     slot.postToWireNanoseconds = now &- postedAt
                     slot.consecutiveFailures = 0
                 case .failure(let failure):
+                    slot.failedSequence = sequence
                     slot.failures += 1
                     slot.consecutiveFailures += 1
                     slot.lastErrorKind = failure.kind

@@ -22,6 +22,7 @@ public final class OutputSlot: @unchecked Sendable {
     var sent: UInt64 = 0
     var sentAt: UInt64 = 0
     var postToWireNanoseconds: UInt64 = 0
+    var failedSequence: UInt64 = 0
     var failures: UInt64 = 0
     var consecutiveFailures = 0
     var lastErrorKind: BusError.Kind?
@@ -48,8 +49,17 @@ public struct OutputSlotStatus: Sendable, Equatable {
     public let sentAtNanoseconds: UInt64
     /// Time from that post to the write completing on the wire.
     public let postToWireNanoseconds: UInt64
+    /// The sequence of the last post whose write failed after its retries. A failed write is
+    /// not sent again: a caller waiting for a post must look here too, or wait for ever.
+    public let failedSequence: UInt64
     /// Writes from this slot that failed after retries, and how many in a row.
     public let failures: UInt64
     public let consecutiveFailures: Int
     public let lastError: BusError.Kind?
+
+    /// The post with sequence `posted` (or a newer one) reached the wire.
+    public func landed(_ posted: UInt64) -> Bool { sentSequence >= posted }
+
+    /// The post with sequence `posted` (or a newer one) failed and nothing newer landed.
+    public func failed(_ posted: UInt64) -> Bool { sentSequence < posted && failedSequence >= posted }
 }

@@ -33,6 +33,9 @@ public struct YAMLFields {
     public let file: String
 
     public static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> YAMLFields {
+        if let refusal = YAMLSubset.check(text) {
+            throw ConfigurationFileError(file: file, line: refusal.line, column: refusal.column, field: "", message: refusal.message)
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -97,7 +100,10 @@ public struct YAMLFields {
             if let fallback { return fallback }
             throw error("the key '\(key)' is required", field: childPath(key))
         }
-        guard let number = child.float, child.scalar != nil else {
+        // Plain decimal (or exponent) notation only, read by Swift rather than by Yams's
+        // YAML 1.1 forms (sexagesimal "1:30", ".inf", ".nan"): a setting must be a finite number.
+        guard child.scalar != nil, let text = child.string, let number = Double(text.trimmingCharacters(in: .whitespaces)),
+              number.isFinite else {
             throw error("'\(child.string ?? "?")' is not a number", at: child, field: childPath(key))
         }
         if let range, !range.contains(number) {
@@ -111,7 +117,10 @@ public struct YAMLFields {
             if let fallback { return fallback }
             throw error("the key '\(key)' is required", field: childPath(key))
         }
-        guard let number = child.int else {
+        // Plain decimal digits only: Yams's YAML 1.1 integer forms include sexagesimal
+        // ("1:30"), whose conversion traps on overflow (found by fuzzing the profile parser,
+        // which PUT /api/v1/profiles reaches). Swift's Int(_:) returns nil instead.
+        guard child.scalar != nil, let text = child.string, let number = Int(text.trimmingCharacters(in: .whitespaces)) else {
             throw error("'\(child.string ?? "?")' is not a whole number", at: child, field: childPath(key))
         }
         if let range, !range.contains(number) {

@@ -108,6 +108,32 @@ import Testing
         #expect(h.truth.speedMetresPerSecond == 0)
     }
 
+    /// Found by the 30-minute fault soak: a reset's write to a drive failed on the bus (and,
+    /// like every failed write, was never sent again); every later reset then waited for
+    /// that write and failed, and the robot could not be recovered.
+    @Test func aDriveWriteLostDuringAResetDoesNotBlockTheNextReset() async throws {
+        let h = try await LoopHarness()
+        h.simulator.model.inject(.driveFault(device: "chassis", code: 9))
+        #expect(await h.waitFor(1) { h.loop.snapshot().stopCause == .driveFault(device: "chassis", code: 9) })
+        // Everything addressed to the chassis goes unanswered for a while: the reset's write
+        // to it fails after its retry.
+        h.simulator.faults.enqueue(.noReply, unit: RegisterMap.chassis.unitId, times: 12)
+        _ = await h.loop.run(.resetFault, timeout: 5)  // goes through or not, depending on where the silence falls
+        // The chassis answers again: a reset goes through (within a few tries while the link settles).
+        var again: CommandFeedback?
+        let deadline = Date().addingTimeInterval(12)
+        while Date() < deadline {
+            again = await h.loop.run(.resetFault, timeout: 5)
+            if again?.state == .done { break }
+            try await Task.sleep(nanoseconds: 300_000_000)
+        }
+        #expect(again?.state == .done, "no reset went through after the link came back: \(String(describing: again))")
+        #expect(h.loop.snapshot().stopCause == nil)
+        // And motion works again.
+        let walk = await h.loop.run(.walk(metres: 0.1, speedMetresPerSecond: nil), timeout: 10)
+        #expect(walk?.state == .done, "\(String(describing: walk))")
+    }
+
     @Test func theDeadmanStopsMotionWhenKeepAlivesCease() async throws {
         var configuration = ControlConfiguration()
         configuration.deadmanTimeoutSeconds = 0.5

@@ -17,10 +17,15 @@ import Testing
         let bus: ModbusBus
         let loop: ControlLoop
 
-        init(scenarioFile: String) async throws {
+        init(scenarioFile: String, start: (x: Double, y: Double, headingDegrees: Double)? = nil) async throws {
             var scenario = try Scenario.load(path: ScanHILTests.root.appendingPathComponent(scenarioFile).path)
             scenario.timeScale = ScanHILTests.timeScale
             scenario.startLiftMetres = 0.4
+            if let start {
+                scenario.startX = start.x
+                scenario.startY = start.y
+                scenario.startHeadingDegrees = start.headingDegrees
+            }
             simulator = try Simulator(scenario: scenario)
             try simulator.start()
             bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 50),
@@ -111,6 +116,29 @@ import Testing
         #expect(readings.count == executor.plan.points.count)
         #expect(readings.values.allSatisfy { $0.count == 1 }, "one reading per point, none duplicated")
         #expect(readingsAtStop >= 3)
+    }
+
+    /// Found by the crash campaign: a controller killed just after the robot walked round
+    /// the front corners resumed by walking back to the first corner, straight across the
+    /// container; the loop refused it (keep-out) five times and the scan could not go on.
+    @Test func aScanResumedPastACornerDoesNotWalkBackAcrossTheContainer() async throws {
+        // Points 0–13 (the left face) are recorded; the robot already stands at point 14,
+        // the first on the right face, past both front corners.
+        let probe = try await Rig(scenarioFile: "hil/scenarios/weak-40ft.yaml")
+        let plan = try probe.executor().plan
+        let first = try #require(plan.points.first { $0.face == .right })
+        let rig = try await Rig(scenarioFile: "hil/scenarios/weak-40ft.yaml", start: (first.xMetres, first.yMetres, 180))
+        let record = InMemoryScanRecord()
+        let reading = { (rate: Double) in
+            DoseReading(counts: UInt32(rate * 320), seconds: 1, countRatePerSecond: rate * 320, rawDoseRate: rate, grossDoseRate: rate,
+                        instrumentDoseRate: rate, overload: false, takenAt: Date())
+        }
+        for i in 0..<plan.profile.backgroundReadings { record.appendBackground(reading(0.1), ordinal: i) }
+        for point in plan.points where point.index < first.index { record.appendPoint(point.index, reading(0.1), ordinal: 0, remeasure: false) }
+        let executor = try rig.executor(record: record)
+        let verdict = try await executor.run(scanDate: 20261129)
+        #expect(record.pointReadings().count == plan.points.count, "every point measured")
+        #expect(verdict.points.count == plan.points.count)
     }
 
     @Test func theOfficerCanPauseResumeAndAbort() async throws {

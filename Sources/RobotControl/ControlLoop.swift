@@ -561,11 +561,18 @@ public final class ControlLoop: @unchecked Sendable {
         // that keeps the CiA 402 edges and the one-step-per-write rule intact.
         let slotStatus = bus.status(of: channel.slot)
         if !slotStatus.landed(channel.postedSequence) {
-            // A failed write is not sent again: waiting for it would stall the command for ever.
+            // A failed write is not sent again: waiting for it would stall the command for
+            // ever. This command's own write failing fails it; an earlier command's is
+            // forgotten, so a new command starts afresh instead of inheriting the failure.
             if slotStatus.failed(channel.postedSequence) {
-                fail(&channel, .busError("the \(channel.device) set-point write failed on the bus (\(slotStatus.lastError.map { "\($0)" } ?? "error")); send the command again"))
+                if channel.postedForCommand == channel.commandId {
+                    fail(&channel, .busError("the \(channel.device) set-point write failed on the bus (\(slotStatus.lastError.map { "\($0)" } ?? "error")); send the command again"))
+                    return
+                }
+                channel.postedSequence = 0
+            } else {
+                return
             }
-            return
         }
         guard status.sampledAt > slotStatus.sentAtNanoseconds else { return }
         if inputs.now > channel.deadlineNanoseconds {

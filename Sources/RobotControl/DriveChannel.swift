@@ -25,6 +25,8 @@ struct DriveChannel {
     /// The time the current command was given (expected duration × 1.5 + 3 s).
     var allowedSeconds = 0.0
     var postedSequence: UInt64 = 0
+    /// The command that was current when `postedSequence` was posted.
+    var postedForCommand: UInt64 = 0
     /// The set-point to send once enabled (controlword left out).
     var setpoint: [UInt16]
 
@@ -41,6 +43,7 @@ struct DriveChannel {
     /// Posts the block image with `controlword`, replacing the first word.
     mutating func post(_ bus: ModbusBus, controlword: Controlword) {
         words[0] = controlword.rawValue
+        postedForCommand = commandId
         postedSequence = bus.post(slot) { buffer in
             for i in 0..<words.count { buffer[i] = words[i] }
             return words.count

@@ -29,7 +29,9 @@ mkdir -p "$out/artifacts"
 status=0
 printf "%-16s %12s %10s %8s %6s\n" target inputs exec/s crashes hangs
 for target in "${targets[@]}"; do
-    mkdir -p "$out/corpus/$target"
+    mkdir -p "$out/corpus/$target" "$out/artifacts/earlier"
+    # Count only what this run finds: earlier runs' crashes and hangs move aside.
+    find "$out/artifacts" -maxdepth 1 -name "$target-*" -exec mv -t "$out/artifacts/earlier" {} +
     log="$out/$target.log"
     set +e
     "$driver" "$target" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=4096 -print_final_stats=1 \
@@ -38,8 +40,8 @@ for target in "${targets[@]}"; do
     set -e
     runs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$log" | grep -oE "[0-9]+$" || echo 0)
     speed=$(grep -oE "stat::average_exec_per_sec: *[0-9]+" "$log" | grep -oE "[0-9]+$" || echo 0)
-    crashes=$(ls "$out/artifacts" | grep -c "^$target-crash" || true)
-    hangs=$(ls "$out/artifacts" | grep -c "^$target-timeout" || true)
+    crashes=$(find "$out/artifacts" -maxdepth 1 \( -name "$target-crash-*" -o -name "$target-oom-*" \) | wc -l)
+    hangs=$(find "$out/artifacts" -maxdepth 1 -name "$target-timeout-*" | wc -l)
     printf "%-16s %12s %10s %8s %6s\n" "$target" "$runs" "$speed" "$crashes" "$hangs"
     if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ] || [ "$hangs" -ne 0 ]; then
         status=1

@@ -16,7 +16,7 @@ import RobotSimulator
 /// lift drive fault, a firmware reboot, a detector overload, an officer's e-stop, or the
 /// officer's phone going silent for 1.5–4 s (its keep-alives stop: a stale lease).
 /// An officer task resets each safety stop after a short while, as on the quay, and only
-/// while the phone is live (a reset needs the lease). The phone sends keep-alives at 4 Hz
+/// while the phone is live and holds the lease (after a deadman stop it takes it anew). The phone sends keep-alives at 4 Hz
 /// with the loop's deadman armed, as a motion lease does.
 /// A monitor samples the simulator's true state at 200 Hz for unsafe events: drive power
 /// still on 1 s after an immediate stop latched, motion 2 s after any stop latched, motion
@@ -87,7 +87,9 @@ struct FaultSoak {
                 tally.count(stop: cause.code)
                 try? await Task.sleep(nanoseconds: UInt64.random(in: 300_000_000...1_000_000_000))
                 while loop.snapshot().stopCause != nil && !Task.isCancelled {
-                    if tally.phoneSilent {
+                    // A reset needs a live lease: the phone must be sending again and, after a
+                    // deadman stop, have taken the lease anew (re-armed the deadman).
+                    if tally.phoneSilent || !loop.snapshot().deadmanArmed {
                         try? await Task.sleep(nanoseconds: 100_000_000)
                         continue
                     }

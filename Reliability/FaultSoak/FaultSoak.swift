@@ -16,8 +16,8 @@ import RobotSimulator
 /// lift drive fault, a firmware reboot, a detector overload, an officer's e-stop, or the
 /// officer's phone going silent for 1.5–4 s (its keep-alives stop: a stale lease).
 /// An officer task resets each safety stop after a short while, as on the quay, and only
-/// while the phone is live and holds the lease (after a deadman stop it takes it anew). The phone sends keep-alives at 4 Hz
-/// with the loop's deadman armed, as a motion lease does.
+/// while the phone is live and holds the lease (after a deadman stop it takes it anew).
+/// The phone sends keep-alives at 4 Hz with the loop's deadman armed, as a motion lease does.
 /// A monitor samples the simulator's true state at 200 Hz for unsafe events: drive power
 /// still on 1 s after an immediate stop latched, motion 2 s after any stop latched, motion
 /// 1.5 s past the deadman timeout after the last keep-alive (a stale lease), the lift

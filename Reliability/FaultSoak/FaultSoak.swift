@@ -203,10 +203,10 @@ struct FaultSoak {
                     let p = executor.progress
                     let s = loop.snapshot()
                     let t = simulator.model.truth()
-                    say(String(format: "  %@ %d/%d points, stop: %@, waiting: %@, at (%.2f, %.2f) lift %.2f (true %.2f, %@), dose %.3f, overload flag %@",
+                    say(String(format: "  %@ %d/%d points, stop: %@, waiting: %@, at (%.2f, %.2f) lift %.2f (true %.2f, %@), dose %.3f, overload flag %@, RSS %.1f MiB",
                                p.phase.rawValue, p.completedPoints, p.totalPoints, s.stopCause.map { "\($0)" } ?? "none", p.waitingForReset ?? "no",
                                s.xMetres, s.yMetres, s.liftHeightMetres, t.liftMetres, s.liftHomed ? "homed" : "not homed",
-                               t.doseRateMicrosievertsPerHour, s.detectorOverload ? "set" : "clear"))
+                               t.doseRateMicrosievertsPerHour, s.detectorOverload ? "set" : "clear", Double(Tally.residentBytes()) / 1_048_576))
                 }
             }
             let ending = await session.run()

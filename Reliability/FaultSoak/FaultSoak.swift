@@ -107,7 +107,7 @@ struct FaultSoak {
         }
         // The faults.
         let injector = Task {
-            var random = SplitMix(seed: seed)
+            var random = SeededRandom(seed: seed)
             while !Task.isCancelled && Date() < deadline {
                 try? await Task.sleep(nanoseconds: UInt64(Double.random(in: 8...20, using: &random) * 1e9))
                 guard !Task.isCancelled else { break }
@@ -382,17 +382,4 @@ final class Tally: @unchecked Sendable {
 /// Writes a line at once (stdout may be a pipe or a file).
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}
-
-/// SplitMix64, for a repeatable fault schedule.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Inspection
+import RobotSimulator
 import StrictYAML
 import Testing
 
@@ -135,7 +136,7 @@ import Testing
         let backgroundRate = 32.0, backgroundSeconds = 20.0, grossSeconds = 1.0
         let alpha = CountingStatistics.pointAlpha(0.01, points: 16, correction: .sidak)
         let k = CountingStatistics.quantile(alpha: alpha)
-        var random = TestRandom(seed: 20261130)
+        var random = SeededRandom(seed: 20261130)
         let background = PoissonTable(mean: backgroundRate * backgroundSeconds)
         let point = PoissonTable(mean: backgroundRate * grossSeconds)
         let trials = 400_000
@@ -402,19 +403,6 @@ import Testing
     }
 }
 
-/// SplitMix64: a repeatable stream for the Monte Carlo tests.
-struct TestRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Poisson draws by the inverse of a tabulated CDF (exact to the table's reach, mean ± 12σ).
 struct PoissonTable {
     let first: Int
@@ -433,7 +421,7 @@ struct PoissonTable {
         self.cumulative = cumulative
     }
 
-    func draw(_ random: inout TestRandom) -> Int {
+    func draw(_ random: inout SeededRandom) -> Int {
         let u = Double.random(in: 0..<1, using: &random) * (cumulative.last ?? 1)
         var low = 0, high = cumulative.count - 1
         while low < high {

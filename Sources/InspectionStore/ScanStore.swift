@@ -359,15 +359,15 @@ struct StoredScanRecord: ScanRecord {
     let scanId: String
 
     func backgroundReadings() async throws -> [DoseReading] {
-        try store.readings(scanId: scanId).filter { $0.kind == "background" }.map(\.reading)
+        try store.readingSets(scanId: scanId).background
     }
 
     func pointReadings() async throws -> [Int: [DoseReading]] {
-        Dictionary(grouping: try store.readings(scanId: scanId).filter { $0.kind == "point" }, by: \.pointIndex).mapValues { $0.map(\.reading) }
+        try store.readingSets(scanId: scanId).points
     }
 
     func remeasureReadings() async throws -> [Int: [DoseReading]] {
-        Dictionary(grouping: try store.readings(scanId: scanId).filter { $0.kind == "remeasure" }, by: \.pointIndex).mapValues { $0.map(\.reading) }
+        try store.readingSets(scanId: scanId).remeasures
     }
 
     func appendBackground(_ reading: DoseReading, ordinal: Int) async throws {

@@ -536,15 +536,17 @@ public final class ControlLoop: @unchecked Sendable {
         }
     }
 
-    /// A stop's halt write that failed is not sent again by the bus: while stopped, post it
-    /// again for an axis whose last write failed while its drive still has operation enabled.
+    /// The bus does not send a failed write again, so a lost halt would let a drive run on
+    /// to its old target. For an axis with no command (after a stop, a trip, a timeout or a
+    /// failed command) whose last write failed while its drive still has operation enabled,
+    /// post the halt again until one lands.
     private func reassertHalt(_ inputs: Inputs) {
-        guard stopCause != nil, !reset.active else { return }
+        guard !reset.active else { return }
         let halt = Controlword.enableOperationCommand.union(.halt)
-        if inputs.chassis?.driveState == .operationEnabled, bus.status(of: chassis.slot).failed(chassis.postedSequence) {
+        if !chassis.isBusy, inputs.chassis?.driveState == .operationEnabled, bus.status(of: chassis.slot).failed(chassis.postedSequence) {
             chassis.postIdle(bus, controlword: halt)
         }
-        if inputs.lift?.driveState == .operationEnabled, bus.status(of: lift.slot).failed(lift.postedSequence) {
+        if !lift.isBusy, inputs.lift?.driveState == .operationEnabled, bus.status(of: lift.slot).failed(lift.postedSequence) {
             lift.postIdle(bus, controlword: halt)
         }
     }

@@ -52,6 +52,26 @@ struct FaultKindTests {
         #expect(stats.exceptions == 1)
     }
 
+    /// A write-only fault passes the polls by and takes the next write, which does not
+    /// reach the model: the loop's tests use it to lose one particular command write.
+    @Test func aWriteOnlyFaultLetsReadsThroughAndLosesTheWrite() async throws {
+        let robot = try SimulatedRobot(scenario: try Rig.scenario("hil/scenarios/clean-20ft.yaml"), responseTimeoutMilliseconds: 40, maxRetries: 0)
+        robot.simulator.faults.enqueue(.noReply, unit: 4, times: 1, requests: .writes)
+        for _ in 0..<3 { _ = try await robot.bus.read(DetectorStatus.self, unit: 4) }
+        let command = DetectorCommand(control: [.highVoltageOn], alarmLevelNanosievertsPerHour: 777)
+        do {
+            try await robot.bus.write(command, unit: 4)
+            Issue.record("the write went through the fault")
+        } catch {
+            #expect(error.kind == .timeout(milliseconds: 40))
+        }
+        #expect(try await robot.bus.read(DetectorCommand.self, unit: 4).alarmLevelNanosievertsPerHour != 777, "a lost write must not reach the model")
+        // The fault is used up: the same write goes through now.
+        try await robot.bus.write(command, unit: 4)
+        #expect(try await robot.bus.read(DetectorCommand.self, unit: 4).alarmLevelNanosievertsPerHour == 777)
+        #expect(robot.simulator.faults.counts()["noReply"] == 1)
+    }
+
     @Test func aLinkDropTimesOutEveryUnitUntilItComesBack() async throws {
         let robot = try SimulatedRobot(scenario: try Rig.scenario("hil/scenarios/clean-20ft.yaml"), responseTimeoutMilliseconds: 30, maxRetries: 0)
         robot.simulator.faults.enqueue(.linkDrop(milliseconds: 300))

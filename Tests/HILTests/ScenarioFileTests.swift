@@ -88,6 +88,9 @@ import Testing
     @Test func controlSocketFaultCommandsUseTheSameRules() throws {
         let kind = try Scenario.parseFaultCommand(["kind=crcError", "unit=2", "times=3"])
         #expect(kind == .bus(.crcError, unit: 2, times: 3))
+        let writes = try Scenario.parseFaultCommand(["kind=noReply", "unit=2", "times=3", "requests=writes"])
+        #expect(writes == .bus(.noReply, unit: 2, times: 3, requests: .writes))
+        #expect(throws: ConfigurationFileError.self) { try Scenario.parseFaultCommand(["kind=noReply", "requests=polls"]) }
         #expect(throws: ConfigurationFileError.self) { try Scenario.parseFaultCommand(["kind=lateReply", "milliseconds=soon"]) }
         #expect(throws: ConfigurationFileError.self) { try Scenario.parseFaultCommand(["crcError"]) }
     }

@@ -134,6 +134,71 @@ import Testing
         #expect(walk?.state == .done, "\(String(describing: walk))")
     }
 
+    /// The bus does not send a failed write again. A stop whose halt write was lost (both
+    /// tries, while the polls around it went through) used to leave the drive running on
+    /// to its old target; the loop now posts the halt again until one lands.
+    @Test func aStopWhoseHaltWriteIsLostIsPostedAgain() async throws {
+        let h = try await LoopHarness()
+        let walk = h.loop.submit(.walk(metres: 4, speedMetresPerSecond: nil))
+        #expect(await h.waitFor(5) { h.truth.speedMetresPerSecond > 0.3 })
+        // The harness's bus tries each request twice: lose both tries of the next chassis write.
+        h.simulator.faults.enqueue(.noReply, unit: RegisterMap.chassis.unitId, times: 2, requests: .writes)
+        let startX = h.truth.x
+        #expect(await h.loop.run(.stop, timeout: 1)?.state == .done)
+        #expect(await h.loop.result(of: walk, timeout: 1)?.state == .overridden)
+        #expect(await h.waitFor(3) { h.truth.speedMetresPerSecond == 0 }, "still moving at \(h.truth.speedMetresPerSecond) m/s")
+        #expect(h.simulator.faults.counts()["noReply"] == 2, "the halt write was not the one lost")
+        #expect(h.truth.x - startX < 1.5, "walked \(h.truth.x - startX) m after the stop: the halt was not sent again")
+        // Nothing else stopped it: no watchdog expiry, no trip.
+        #expect(h.loop.snapshot().stopCause == nil)
+        #expect(h.truth.motionPowerOn)
+    }
+
+    /// The same for a stop of the loop's own (a deadman trip): its halt is posted again.
+    @Test func aDeadmanStopWhoseHaltWriteIsLostIsPostedAgain() async throws {
+        var configuration = ControlConfiguration()
+        configuration.deadmanTimeoutSeconds = 0.3
+        let h = try await LoopHarness(configuration: configuration)
+        h.loop.armDeadman(true)
+        _ = h.loop.submit(.walk(metres: 4, speedMetresPerSecond: nil))
+        for _ in 0..<30 {
+            h.loop.keepAlive()
+            if h.truth.speedMetresPerSecond > 0.3 { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        #expect(h.truth.speedMetresPerSecond > 0.3)
+        h.simulator.faults.enqueue(.noReply, unit: RegisterMap.chassis.unitId, times: 2, requests: .writes)
+        let startX = h.truth.x
+        // Keep-alives stop; the deadman trips and its halt is lost.
+        #expect(await h.waitFor(1) {
+            if case .deadman? = h.loop.snapshot().stopCause { return true }
+            return false
+        })
+        #expect(await h.waitFor(3) { h.truth.speedMetresPerSecond == 0 }, "still moving at \(h.truth.speedMetresPerSecond) m/s")
+        #expect(h.simulator.faults.counts()["noReply"] == 2, "the halt write was not the one lost")
+        #expect(h.truth.x - startX < 1.8, "walked \(h.truth.x - startX) m after the deadman stop")
+        #expect(h.truth.motionPowerOn, "the halt, not a power cut, stopped it")
+    }
+
+    /// A command whose own write is lost fails with a bus error; the next command starts
+    /// afresh instead of inheriting that failure (a scan used to fail five times at once).
+    @Test func aNewCommandDoesNotInheritAnEarlierCommandsLostWrite() async throws {
+        let h = try await LoopHarness()
+        h.simulator.faults.enqueue(.noReply, unit: RegisterMap.chassis.unitId, times: 2, requests: .writes)
+        let first = await h.loop.run(.walk(metres: 0.2, speedMetresPerSecond: nil), timeout: 5)
+        #expect(first?.state == .failed)
+        guard case .busError(let reason)? = first?.problem else {
+            Issue.record("the first walk should fail with a bus error, got \(String(describing: first))")
+            return
+        }
+        #expect(reason.contains("chassis") && reason.contains("send the command again"), "\(reason)")
+        #expect(h.simulator.faults.counts()["noReply"] == 2)
+        let startX = h.truth.x
+        let second = await h.loop.run(.walk(metres: 0.2, speedMetresPerSecond: nil), timeout: 10)
+        #expect(second?.state == .done, "the second walk: \(String(describing: second))")
+        #expect(abs(h.truth.x - startX - 0.2) <= 0.005, "walked \(h.truth.x - startX) m")
+    }
+
     @Test func theDeadmanStopsMotionWhenKeepAlivesCease() async throws {
         var configuration = ControlConfiguration()
         configuration.deadmanTimeoutSeconds = 0.5

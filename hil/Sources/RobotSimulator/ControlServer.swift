@@ -75,7 +75,7 @@ public final class ControlServer: @unchecked Sendable {
         case "fault":
             do {
                 switch try Scenario.parseFaultCommand(Array(words.dropFirst())) {
-                case let .bus(fault, unit, times): simulator.faults.enqueue(fault, unit: unit, times: times)
+                case let .bus(fault, unit, times, requests): simulator.faults.enqueue(fault, unit: unit, times: times, requests: requests)
                 case let .device(fault): simulator.model.inject(fault)
                 }
                 return "ok"

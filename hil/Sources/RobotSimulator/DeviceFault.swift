@@ -33,3 +33,19 @@ public enum BusFault: Sendable, Equatable, Codable {
     /// The link is dead (nothing read is answered) for this many milliseconds.
     case linkDrop(milliseconds: Int)
 }
+
+/// Which requests a queued bus fault waits for: a write-only fault makes one particular
+/// command write fail while the polls around it go through, as a burst of noise can.
+public enum FaultedRequests: String, Sendable, Equatable, Codable, CaseIterable {
+    case any, reads, writes
+
+    /// Whether a request with this Modbus function code is one this filter takes.
+    func matches(functionCode: UInt8) -> Bool {
+        switch self {
+        case .any: return true
+        // 5, 6, 15, 16 write; 23 reads and writes, so it counts as a write.
+        case .writes: return [5, 6, 15, 16, 23].contains(functionCode)
+        case .reads: return ![5, 6, 15, 16, 23].contains(functionCode)
+        }
+    }
+}

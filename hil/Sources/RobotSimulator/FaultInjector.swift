@@ -3,7 +3,7 @@ import Foundation
 /// Bus faults waiting for requests, plus random fault rates for soak runs.
 public final class FaultInjector: @unchecked Sendable {
     private let lock = NSLock()
-    private var queued: [(fault: BusFault, unit: UInt8?)] = []
+    private var queued: [(fault: BusFault, unit: UInt8?, requests: FaultedRequests)] = []
     private var linkDownUntil: UInt64 = 0
     private var random: SeededRandom
     /// Probability per request of each random fault (0 disables).
@@ -21,11 +21,12 @@ public final class FaultInjector: @unchecked Sendable {
         random = SeededRandom(seed: seed)
     }
 
-    /// Queues `fault` for the next request (to `unit`, if given), `times` times.
-    public func enqueue(_ fault: BusFault, unit: UInt8? = nil, times: Int = 1) {
+    /// Queues `fault` for the next request (to `unit`, if given, and of the kind `requests`
+    /// names), `times` times.
+    public func enqueue(_ fault: BusFault, unit: UInt8? = nil, times: Int = 1, requests: FaultedRequests = .any) {
         lock.lock()
         defer { lock.unlock() }
-        for _ in 0..<max(1, times) { queued.append((fault, unit)) }
+        for _ in 0..<max(1, times) { queued.append((fault, unit, requests)) }
     }
 
     public func setRates(_ newRates: Rates) {
@@ -41,13 +42,15 @@ public final class FaultInjector: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// The fault to apply to a request to `unit`, if any.
-    func take(unit: UInt8) -> BusFault? {
+    /// The fault to apply to a request to `unit` with `functionCode`, if any.
+    func take(unit: UInt8, functionCode: UInt8) -> BusFault? {
         lock.lock()
         defer { lock.unlock() }
         let now = DispatchTime.now().uptimeNanoseconds
         if now < linkDownUntil { return count(.noReply, "linkDrop") }
-        if let index = queued.firstIndex(where: { $0.unit == nil || $0.unit == unit }) {
+        if let index = queued.firstIndex(where: {
+            ($0.unit == nil || $0.unit == unit) && $0.requests.matches(functionCode: functionCode)
+        }) {
             let fault = queued.remove(at: index).fault
             if case .linkDrop(let ms) = fault {
                 linkDownUntil = now + UInt64(ms) * 1_000_000

@@ -144,12 +144,12 @@ public final class RTUServer: @unchecked Sendable {
             bump { $0.ignoredUnits += 1 }
             return
         }
-        let fault = faults.take(unit: unit)
+        let function = frame[1]
+        let fault = faults.take(unit: unit, functionCode: function)
         if fault == .noReply { return }
         let requestStart = DispatchTime.now().uptimeNanoseconds
 
         // Work out the reply (or exception) from the model.
-        let function = frame[1]
         let address = Int(frame[2]) << 8 | Int(frame[3])
         var exception: ModbusException?
         var readValues: [UInt16] = []

@@ -6,7 +6,7 @@ import Foundation
 public struct Scenario: Sendable {
     public struct TimedFault: Sendable, Equatable {
         public enum Kind: Sendable, Equatable {
-            case bus(BusFault, unit: UInt8?, times: Int)
+            case bus(BusFault, unit: UInt8?, times: Int, requests: FaultedRequests = .any)
             case device(DeviceFault)
         }
         public var atSeconds: Double
@@ -151,20 +151,21 @@ public struct Scenario: Sendable {
 
     /// One fault entry: `atSeconds`, `kind`, and the kind's parameters.
     static func parseFault(_ entry: YAMLFields, requireTime: Bool = true) throws(ConfigurationFileError) -> TimedFault {
-        try entry.allowOnly(["atSeconds", "kind", "unit", "times", "milliseconds", "count", "code", "device", "on"])
+        try entry.allowOnly(["atSeconds", "kind", "unit", "times", "requests", "milliseconds", "count", "code", "device", "on"])
         let at = requireTime ? try entry.double("atSeconds", in: 0...1e7) : try entry.double("atSeconds", default: 0, in: 0...1e7)
         let kind = try entry.string("kind")
         let unit: UInt8? = entry.has("unit") ? UInt8(try entry.integer("unit", in: 1...247)) : nil
         let times = try entry.integer("times", default: 1, in: 1...100_000)
         let on = try entry.bool("on", default: true)
+        let requests = try entry.choice("requests", FaultedRequests.allCases.map { ($0.rawValue, $0) }, default: .any)
         let fault: TimedFault.Kind
         switch kind {
-        case "noReply": fault = .bus(.noReply, unit: unit, times: times)
-        case "lateReply": fault = .bus(.lateReply(milliseconds: try entry.integer("milliseconds", default: 150, in: 1...60_000)), unit: unit, times: times)
-        case "crcError": fault = .bus(.crcError, unit: unit, times: times)
-        case "junkBytes": fault = .bus(.junkBytes(count: try entry.integer("count", default: 6, in: 1...256)), unit: unit, times: times)
-        case "splitFrame": fault = .bus(.splitFrame(gapMilliseconds: try entry.integer("milliseconds", default: 20, in: 0...10_000)), unit: unit, times: times)
-        case "exception": fault = .bus(.exception(code: UInt8(try entry.integer("code", in: 1...255))), unit: unit, times: times)
+        case "noReply": fault = .bus(.noReply, unit: unit, times: times, requests: requests)
+        case "lateReply": fault = .bus(.lateReply(milliseconds: try entry.integer("milliseconds", default: 150, in: 1...60_000)), unit: unit, times: times, requests: requests)
+        case "crcError": fault = .bus(.crcError, unit: unit, times: times, requests: requests)
+        case "junkBytes": fault = .bus(.junkBytes(count: try entry.integer("count", default: 6, in: 1...256)), unit: unit, times: times, requests: requests)
+        case "splitFrame": fault = .bus(.splitFrame(gapMilliseconds: try entry.integer("milliseconds", default: 20, in: 0...10_000)), unit: unit, times: times, requests: requests)
+        case "exception": fault = .bus(.exception(code: UInt8(try entry.integer("code", in: 1...255))), unit: unit, times: times, requests: requests)
         case "linkDrop": fault = .bus(.linkDrop(milliseconds: try entry.integer("milliseconds", in: 1...600_000)), unit: nil, times: 1)
         case "reboot": fault = .device(.reboot)
         case "driveFault":

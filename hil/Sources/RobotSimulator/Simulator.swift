@@ -105,7 +105,7 @@ public final class Simulator: @unchecked Sendable {
         let now = model.simulatedSeconds
         while nextTimedFault < faults.count && faults[nextTimedFault].atSeconds <= now {
             switch faults[nextTimedFault].kind {
-            case let .bus(fault, unit, times): self.faults.enqueue(fault, unit: unit, times: times)
+            case let .bus(fault, unit, times, requests): self.faults.enqueue(fault, unit: unit, times: times, requests: requests)
             case let .device(fault): model.inject(fault)
             }
             nextTimedFault += 1

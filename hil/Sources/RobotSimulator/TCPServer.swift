@@ -110,10 +110,10 @@ public final class TCPServer: @unchecked Sendable {
             _ = modbus_reply_exception(ctx, &query, 0x0B)
             return
         }
-        let fault = faults.take(unit: unit)
+        let function = query[header]
+        let fault = faults.take(unit: unit, functionCode: function)
         if fault == .noReply { return }
         if case .lateReply(let ms) = fault { usleep(UInt32(ms) * 1000) }
-        let function = query[header]
         let address = Int(query[header + 1]) << 8 | Int(query[header + 2])
         let count = Int(query[header + 3]) << 8 | Int(query[header + 4])
         var exception: ModbusException?

@@ -202,8 +202,15 @@ let package = Package(
         // Reliability campaigns (issue 7): fault soak.
         .executableTarget(
             name: "FaultSoak",
-            dependencies: ["Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol"],
+            dependencies: ["Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "ProcessMemory"],
             path: "Reliability/FaultSoak"
+        ),
+        // Heap in use (mallinfo2) and SQLite's own count, so the soak can tell a leak from
+        // memory the allocator keeps for reuse.
+        .target(
+            name: "ProcessMemory",
+            path: "Reliability/ProcessMemory",
+            linkerSettings: [.linkedLibrary("sqlite3")]
         ),
 
         .executableTarget(

@@ -2,6 +2,7 @@ import FirmwareProtocol
 import Foundation
 import Inspection
 import InspectionStore
+import ProcessMemory
 import RobotControl
 import RobotIO
 import RobotSimulator
@@ -26,7 +27,17 @@ import RobotSimulator
 /// complete, the hash chains intact. Exits 1 on any unsafe event or lost/duplicated reading.
 @main
 struct FaultSoak {
-    static func main() async throws {
+    static func main() async {
+        do {
+            try await run()
+        } catch {
+            say("FaultSoak: \(error)")
+            say("(run it from the repository root, or give the root with --root)")
+            exit(2)
+        }
+    }
+
+    static func run() async throws {
         let arguments = CommandLine.arguments
         func option(_ name: String, _ fallback: String) -> String {
             guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
@@ -175,7 +186,7 @@ struct FaultSoak {
         }
 
         var resume: String?
-        var firstScanMemory: Int?
+        var memorySamples: [(at: Date, use: MemoryUse)] = []
         while Date() < deadline {
             let session: ScanSession
             do {
@@ -203,10 +214,10 @@ struct FaultSoak {
                     let p = executor.progress
                     let s = loop.snapshot()
                     let t = simulator.model.truth()
-                    say(String(format: "  %@ %d/%d points, stop: %@, waiting: %@, at (%.2f, %.2f) lift %.2f (true %.2f, %@), dose %.3f, overload flag %@, RSS %.1f MiB",
+                    say(String(format: "  %@ %d/%d points, stop: %@, waiting: %@, at (%.2f, %.2f) lift %.2f (true %.2f, %@), dose %.3f, overload flag %@, %@",
                                p.phase.rawValue, p.completedPoints, p.totalPoints, s.stopCause.map { "\($0)" } ?? "none", p.waitingForReset ?? "no",
                                s.xMetres, s.yMetres, s.liftHeightMetres, t.liftMetres, s.liftHomed ? "homed" : "not homed",
-                               t.doseRateMicrosievertsPerHour, s.detectorOverload ? "set" : "clear", Double(Tally.residentBytes()) / 1_048_576))
+                               t.doseRateMicrosievertsPerHour, s.detectorOverload ? "set" : "clear", MemoryUse.now().description))
                 }
             }
             let ending = await session.run()
@@ -231,7 +242,7 @@ struct FaultSoak {
             }
             if resume == nil {
                 try await checkStore(store, scanId: session.scanId, plan: session.plan, done: { if case .done = ending { return true } else { return false } }(), tally: tally)
-                if firstScanMemory == nil { firstScanMemory = Tally.residentBytes() }
+                memorySamples.append((Date(), MemoryUse.now()))
             }
         }
         injector.cancel()
@@ -241,7 +252,7 @@ struct FaultSoak {
         monitor.cancel()
         let verification = try store.verify()
         let stats = loop.statistics()
-        let memoryEnd = Tally.residentBytes()
+        memorySamples.append((Date(), MemoryUse.now()))
         loop.stop()
         bus.stop()
         simulator.stop()
@@ -252,9 +263,7 @@ struct FaultSoak {
         say("store: integrity \(verification.integrity), \(verification.scans) scans, \(verification.readings) readings, "
               + "\(verification.problems.count) chain problems")
         say("loop: \(stats.ticks) ticks, \(stats.overruns) overruns, wake p99 \(stats.wakeLatencyP99) µs, max \(stats.wakeLatencyMax) µs")
-        let growth = Double(memoryEnd - (firstScanMemory ?? memoryEnd)) / 1_048_576
-        say(String(format: "memory: %.1f MiB resident after the first scan, %.1f MiB at the end: growth %.1f MiB",
-                     Double(firstScanMemory ?? memoryEnd) / 1_048_576, Double(memoryEnd) / 1_048_576, growth))
+        MemoryUse.report(memorySamples)
         let failed = tally.unsafeCount > 0 || tally.lost > 0 || tally.duplicated > 0 || !verification.isValid
         say(failed ? "soak: FAILED" : "soak: passed (0 unsafe events, 0 readings lost or duplicated)")
         exit(failed ? 1 : 0)
@@ -299,6 +308,54 @@ struct FaultSoak {
             tally.lose("scan \(scanId) point \(point.index): \(points[point.index]?.count ?? 0) of \(profile.readingsPerPoint) readings")
         }
         if background.count < wantBackground { tally.lose("scan \(scanId): \(background.count) of \(wantBackground) background readings") }
+    }
+}
+
+/// The process's memory three ways: resident set (what the OS charges), C heap in use
+/// (what is allocated and not freed), and SQLite's share of that heap.
+struct MemoryUse: CustomStringConvertible {
+    var residentBytes: Int
+    var heapBytes: Int
+    var sqliteBytes: Int
+
+    static func now() -> MemoryUse {
+        MemoryUse(residentBytes: Tally.residentBytes(), heapBytes: Int(process_memory_heap_in_use()),
+                  sqliteBytes: Int(process_memory_sqlite_in_use()))
+    }
+
+    var description: String {
+        String(format: "RSS %.1f MiB (heap %.1f, SQLite %.1f)", Self.mebibytes(residentBytes), Self.mebibytes(heapBytes), Self.mebibytes(sqliteBytes))
+    }
+
+    static func mebibytes(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
+
+    /// Memory at each quarter of the run (after the first scan, which sets up caches,
+    /// pools and the simulator's tables), and the growth of each half: a leak grows in
+    /// both halves alike; caches filling up grow in the first and level off in the second.
+    static func report(_ samples: [(at: Date, use: MemoryUse)]) {
+        guard let first = samples.first, let last = samples.last, samples.count >= 3 else {
+            say("memory: too few scans to judge (\(samples.count) samples)")
+            return
+        }
+        let span = last.at.timeIntervalSince(first.at)
+        func at(_ fraction: Double) -> MemoryUse {
+            let when = first.at.addingTimeInterval(span * fraction)
+            return samples.min { abs($0.at.timeIntervalSince(when)) < abs($1.at.timeIntervalSince(when)) }?.use ?? last.use
+        }
+        say(String(format: "memory after the first scan and at each quarter of the following %.0f min:", span / 60))
+        for (label, fraction) in [("first scan", 0.0), ("25 %", 0.25), ("50 %", 0.5), ("75 %", 0.75), ("end", 1.0)] {
+            say("  \(label.padding(toLength: 10, withPad: " ", startingAt: 0)) \(at(fraction))")
+        }
+        let middle = at(0.5)
+        func growth(_ a: MemoryUse, _ b: MemoryUse) -> String {
+            String(format: "RSS %+.1f MiB, heap %+.1f MiB, SQLite %+.1f MiB", mebibytes(b.residentBytes - a.residentBytes),
+                   mebibytes(b.heapBytes - a.heapBytes), mebibytes(b.sqliteBytes - a.sqliteBytes))
+        }
+        say("memory growth, first half: \(growth(first.use, middle))")
+        say("memory growth, second half: \(growth(middle, last.use))")
+        let peak = samples.map(\.use.residentBytes).max() ?? last.use.residentBytes
+        say(String(format: "memory: %.1f MiB resident after the first scan, %.1f MiB at the end, peak %.1f MiB",
+                   mebibytes(first.use.residentBytes), mebibytes(last.use.residentBytes), mebibytes(peak)))
     }
 }
 

@@ -311,20 +311,38 @@ struct FaultSoak {
     }
 }
 
-/// The process's memory three ways: resident set (what the OS charges), C heap in use
-/// (what is allocated and not freed), and SQLite's share of that heap.
+/// The process's memory several ways: resident set (what the OS charges) split into
+/// anonymous memory (heap, stacks) and file pages (code, libraries, mapped files); the C
+/// heap in use (allocated and not freed); and SQLite's share of that heap. The loop locks
+/// all memory (mlockall, current and future), so each thread's whole 8 MiB stack is
+/// resident: the resident set moves in 8 MiB steps as Dispatch adds or retires worker
+/// threads, which is why the thread count is shown too.
 struct MemoryUse: CustomStringConvertible {
+    var threads: Int
     var residentBytes: Int
+    var anonymousBytes: Int
+    var fileBytes: Int
     var heapBytes: Int
     var sqliteBytes: Int
 
     static func now() -> MemoryUse {
-        MemoryUse(residentBytes: Tally.residentBytes(), heapBytes: Int(process_memory_heap_in_use()),
-                  sqliteBytes: Int(process_memory_sqlite_in_use()))
+        var anonymous = 0, file = 0, threads = 0
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
+            for line in status.split(separator: "\n") {
+                let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                guard fields.count >= 2, let kilobytes = Int(fields[1]) else { continue }
+                if fields[0] == "RssAnon:" { anonymous = kilobytes * 1024 }
+                if fields[0] == "RssFile:" { file = kilobytes * 1024 }
+                if fields[0] == "Threads:" { threads = kilobytes }
+            }
+        }
+        return MemoryUse(threads: threads, residentBytes: Tally.residentBytes(), anonymousBytes: anonymous, fileBytes: file,
+                         heapBytes: Int(process_memory_heap_in_use()), sqliteBytes: Int(process_memory_sqlite_in_use()))
     }
 
     var description: String {
-        String(format: "RSS %.1f MiB (heap %.1f, SQLite %.1f)", Self.mebibytes(residentBytes), Self.mebibytes(heapBytes), Self.mebibytes(sqliteBytes))
+        String(format: "RSS %.1f MiB (anonymous %.1f, file %.1f; heap in use %.1f, SQLite %.1f; %d threads)", Self.mebibytes(residentBytes),
+               Self.mebibytes(anonymousBytes), Self.mebibytes(fileBytes), Self.mebibytes(heapBytes), Self.mebibytes(sqliteBytes), threads)
     }
 
     static func mebibytes(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
@@ -348,8 +366,10 @@ struct MemoryUse: CustomStringConvertible {
         }
         let middle = at(0.5)
         func growth(_ a: MemoryUse, _ b: MemoryUse) -> String {
-            String(format: "RSS %+.1f MiB, heap %+.1f MiB, SQLite %+.1f MiB", mebibytes(b.residentBytes - a.residentBytes),
-                   mebibytes(b.heapBytes - a.heapBytes), mebibytes(b.sqliteBytes - a.sqliteBytes))
+            String(format: "RSS %+.1f MiB (anonymous %+.1f, file %+.1f), heap in use %+.1f MiB, SQLite %+.1f MiB, threads %d → %d",
+                   mebibytes(b.residentBytes - a.residentBytes), mebibytes(b.anonymousBytes - a.anonymousBytes),
+                   mebibytes(b.fileBytes - a.fileBytes), mebibytes(b.heapBytes - a.heapBytes), mebibytes(b.sqliteBytes - a.sqliteBytes),
+                   a.threads, b.threads)
         }
         say("memory growth, first half: \(growth(first.use, middle))")
         say("memory growth, second half: \(growth(middle, last.use))")

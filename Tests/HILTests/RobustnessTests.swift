@@ -49,7 +49,12 @@ struct RobustnessTests {
         usleep(50_000)
         _ = read(fd, &sink, sink.count)
         close(fd)
-        #expect(simulator.rtu.counters.requests > 150)
+        // How many frames arrive separately depends on scheduling: a pty has no line
+        // timing, and frames the server reads in one go fail their CRC together. Of the
+        // 400 frames with a valid CRC, 240 have a pause after them; 141 were read apart
+        // on a 2-core machine under full load. A server that lost its framing after the
+        // garbage would read a handful.
+        #expect(simulator.rtu.counters.requests > 80)
         #expect(simulator.rtu.counters.discardedBytes > 0)
 
         // Still serving, correctly, afterwards.

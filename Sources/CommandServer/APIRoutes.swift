@@ -17,6 +17,22 @@ private let number: JSONValue = .object(["type": .string("number")])
 private let integer: JSONValue = .object(["type": .string("integer"), "minimum": .number(0)])
 private let boolean: JSONValue = .object(["type": .string("boolean")])
 private func oneOf(_ values: [String]) -> JSONValue { .object(["type": .string("string"), "enum": .array(values.map { .string($0) })]) }
+private func string(pattern: String, _ description: String) -> JSONValue {
+    .object(["type": .string("string"), "pattern": .string(pattern), "description": .string(description)])
+}
+private func string(length: ClosedRange<Int>) -> JSONValue {
+    .object(["type": .string("string"), "minLength": .number(Double(length.lowerBound)), "maxLength": .number(Double(length.upperBound))])
+}
+private func number(_ range: ClosedRange<Double>) -> JSONValue {
+    .object(["type": .string("number"), "minimum": .number(range.lowerBound), "maximum": .number(range.upperBound)])
+}
+private func integer(_ range: ClosedRange<Int>) -> JSONValue {
+    .object(["type": .string("integer"), "minimum": .number(Double(range.lowerBound)), "maximum": .number(Double(range.upperBound))])
+}
+private let containerNumber = string(pattern: "^[A-Z]{3}[UJZ][0-9]{7}$", "ISO 6346: owner code, category, serial number and check digit (checked)")
+private let userName = string(pattern: "^[A-Za-z0-9._-]{1,32}$", "1 to 32 letters, digits, '-', '_' or '.'")
+private let password: JSONValue = .object(["type": .string("string"), "minLength": .number(Double(PasswordHasher.minimumLength))])
+private let date = integer(19000101...99991231)
 
 extension CommandServer {
     func registerRoutes(_ router: Router<Context>) {
@@ -239,8 +255,9 @@ extension CommandServer {
             Self.json(desk.list())
         }
         route(router, .post, "/api/v1/scans", "Plan a scan (container number, size type and position)", role: .operator, tag: "scans",
-              schema: object(["containerNumber": string, "size": string, "xMetres": number, "yMetres": number, "headingDegrees": number,
-                              "profile": string], required: ["containerNumber", "size"])) { call in
+              schema: object(["containerNumber": containerNumber, "size": oneOf(["22G1", "42G1", "45G1", "L5G1", "20ft", "40ft", "40ft-hc", "45ft-hc"]),
+                              "xMetres": number, "yMetres": number, "headingDegrees": number, "profile": string],
+                             required: ["containerNumber", "size"])) { call in
             let draft = try desk.create(try call.decode(ScanCreateRequest.self), by: call.user)
             call.auditDetail = "scan \(draft.id) \(draft.plan.container.number.text)"
             return Self.json(["id": .string(draft.id), "containerNumber": .string(draft.plan.container.number.text),
@@ -383,8 +400,8 @@ extension CommandServer {
             return Self.json(body)
         }
         route(router, .post, "/api/v1/calibrations", "Record a calibration certificate (supervisor)", role: .supervisor, tag: "administration",
-              schema: object(["serialNumber": string, "calibrationFactor": number, "calibrationDate": integer, "calibrationExpiry": integer,
-                              "certificate": string],
+              schema: object(["serialNumber": string(length: 1...64), "calibrationFactor": number(0.5...2), "calibrationDate": date,
+                              "calibrationExpiry": date, "certificate": string(length: 1...200)],
                              required: ["serialNumber", "calibrationFactor", "calibrationDate", "calibrationExpiry", "certificate"])) { call in
             let r = try call.decode(CalibrationRequest.self)
             guard r.calibrationFactor.isFinite, r.calibrationFactor >= 0.5, r.calibrationFactor <= 2 else {
@@ -411,7 +428,7 @@ extension CommandServer {
             Self.json(((try? store.users()) ?? []).map { UserBody(name: $0.name, role: $0.role, createdAt: $0.createdAt, createdBy: $0.createdBy) })
         }
         route(router, .post, "/api/v1/users", "Add a user (supervisor)", role: .supervisor, tag: "administration",
-              schema: object(["name": string, "role": oneOf(Role.allCases.map(\.rawValue)), "password": string],
+              schema: object(["name": userName, "role": oneOf(Role.allCases.map(\.rawValue)), "password": password],
                              required: ["name", "role", "password"])) { call in
             let r = try call.decode(UserCreateRequest.self)
             try Self.checkUserName(r.name)
@@ -433,7 +450,7 @@ extension CommandServer {
             return Self.json(["name": r.name, "role": role.rawValue], status: .created)
         }
         route(router, .patch, "/api/v1/users/{name}", "Change a user's role or password (supervisor)", role: .supervisor,
-              tag: "administration", schema: object(["role": oneOf(Role.allCases.map(\.rawValue)), "password": string])) { call in
+              tag: "administration", schema: object(["role": oneOf(Role.allCases.map(\.rawValue)), "password": password])) { call in
             let name = try call.parameter("name")
             let r = try call.decode(UserUpdateRequest.self)
             if let role = r.role, Role(rawValue: role) == nil {

@@ -192,7 +192,7 @@ let package = Package(
 
         .executableTarget(
             name: "ServerBench",
-            dependencies: ["CommandServer", "CommandClient", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator",
+            dependencies: ["CommandServer", "CommandClient", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "ProcessMemory",
                            .product(name: "Histogram", package: "hdrhistogram-swift"),
                            .product(name: "WSClient", package: "swift-websocket"),
                            .product(name: "Logging", package: "swift-log")],
@@ -205,12 +205,18 @@ let package = Package(
             dependencies: ["Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "ProcessMemory"],
             path: "Reliability/FaultSoak"
         ),
-        // Heap in use (mallinfo2) and SQLite's own count, so the soak can tell a leak from
-        // memory the allocator keeps for reuse.
+        // The process's memory for the soak and the load bench: resident set split into
+        // anonymous and file pages, heap in use (mallinfo2) and SQLite's own count, so a
+        // leak can be told from memory kept for reuse.
+        .target(
+            name: "CProcessMemory",
+            path: "Reliability/CProcessMemory",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
         .target(
             name: "ProcessMemory",
-            path: "Reliability/ProcessMemory",
-            linkerSettings: [.linkedLibrary("sqlite3")]
+            dependencies: ["CProcessMemory"],
+            path: "Reliability/ProcessMemory"
         ),
 
         .executableTarget(

@@ -4,6 +4,7 @@ import Foundation
 import Histogram
 import InspectionStore
 import Logging
+import ProcessMemory
 import RobotControl
 import RobotIO
 import RobotSimulator
@@ -121,14 +122,14 @@ struct ServerBench {
         rig.loop.resetStatistics()
         let framesBefore = framesReceived.load(ordering: .relaxed)
         stats.reset()
-        let memoryStart = residentBytes()
+        let memoryStart = MemoryUse.now()
         let loadStarted = Date()
         try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
         let loaded = rig.loop.statistics()
         let loadSeconds = Date().timeIntervalSince(loadStarted)
         let frames = framesReceived.load(ordering: .relaxed) - framesBefore
         let (trip, commands, failed) = stats.snapshot()
-        let memoryEnd = residentBytes()
+        let memoryEnd = MemoryUse.now()
         var scanLine = ""
         if withScan {
             let state = try await admin.send("GET", "/api/v1/state")
@@ -177,8 +178,8 @@ struct ServerBench {
         print(String(format: "load: %d WebSocket clients, %.1f telemetry frames/s each (command feedback besides); %.1f commands/s, %d failed",
                      clients, Double(frames) / loadSeconds / Double(max(1, clients)), Double(commands) / loadSeconds, failed))
         if withScan { print(scanLine) }
-        print(String(format: "resident memory: %.1f MiB at the start of the load, %.1f MiB at the end", Double(memoryStart) / 1_048_576,
-                     Double(memoryEnd) / 1_048_576))
+        print("memory at the start of the load: \(memoryStart)")
+        print("memory at the end of the load:   \(memoryEnd)")
         print("HTTP \(withScan ? "compute" : "command") round trip: p50 \(ms(trip.valueAtPercentile(50))), p99 \(ms(trip.valueAtPercentile(99))), "
               + "max \(ms(trip.max)) over \(trip.totalCount)")
         print("command to wire (POST /api/v1/estop → firmware): p50 \(ms(wire.valueAtPercentile(50))), p99 \(ms(wire.valueAtPercentile(99))), "
@@ -194,10 +195,6 @@ struct ServerBench {
     }
 }
 
-func residentBytes() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    return (text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
 
 /// Round trips of the command load.
 final class LoadStatistics: @unchecked Sendable {

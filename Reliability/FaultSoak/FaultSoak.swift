@@ -263,7 +263,7 @@ struct FaultSoak {
         say("store: integrity \(verification.integrity), \(verification.scans) scans, \(verification.readings) readings, "
               + "\(verification.problems.count) chain problems")
         say("loop: \(stats.ticks) ticks, \(stats.overruns) overruns, wake p99 \(stats.wakeLatencyP99) µs, max \(stats.wakeLatencyMax) µs")
-        MemoryUse.report(memorySamples)
+        MemoryUse.report(memorySamples, say: say)
         let failed = tally.unsafeCount > 0 || tally.lost > 0 || tally.duplicated > 0 || !verification.isValid
         say(failed ? "soak: FAILED" : "soak: passed (0 unsafe events, 0 readings lost or duplicated)")
         exit(failed ? 1 : 0)
@@ -308,74 +308,6 @@ struct FaultSoak {
             tally.lose("scan \(scanId) point \(point.index): \(points[point.index]?.count ?? 0) of \(profile.readingsPerPoint) readings")
         }
         if background.count < wantBackground { tally.lose("scan \(scanId): \(background.count) of \(wantBackground) background readings") }
-    }
-}
-
-/// The process's memory several ways: resident set (what the OS charges) split into
-/// anonymous memory (heap, stacks) and file pages (code, libraries, mapped files); the C
-/// heap in use (allocated and not freed); and SQLite's share of that heap. The loop locks
-/// all memory (mlockall, current and future), so each thread's whole 8 MiB stack is
-/// resident: the resident set moves in 8 MiB steps as Dispatch adds or retires worker
-/// threads, which is why the thread count is shown too.
-struct MemoryUse: CustomStringConvertible {
-    var threads: Int
-    var residentBytes: Int
-    var anonymousBytes: Int
-    var fileBytes: Int
-    var heapBytes: Int
-    var sqliteBytes: Int
-
-    static func now() -> MemoryUse {
-        var anonymous = 0, file = 0, threads = 0
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
-            for line in status.split(separator: "\n") {
-                let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-                guard fields.count >= 2, let kilobytes = Int(fields[1]) else { continue }
-                if fields[0] == "RssAnon:" { anonymous = kilobytes * 1024 }
-                if fields[0] == "RssFile:" { file = kilobytes * 1024 }
-                if fields[0] == "Threads:" { threads = kilobytes }
-            }
-        }
-        return MemoryUse(threads: threads, residentBytes: Tally.residentBytes(), anonymousBytes: anonymous, fileBytes: file,
-                         heapBytes: Int(process_memory_heap_in_use()), sqliteBytes: Int(process_memory_sqlite_in_use()))
-    }
-
-    var description: String {
-        String(format: "RSS %.1f MiB (anonymous %.1f, file %.1f; heap in use %.1f, SQLite %.1f; %d threads)", Self.mebibytes(residentBytes),
-               Self.mebibytes(anonymousBytes), Self.mebibytes(fileBytes), Self.mebibytes(heapBytes), Self.mebibytes(sqliteBytes), threads)
-    }
-
-    static func mebibytes(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
-
-    /// Memory at each quarter of the run (after the first scan, which sets up caches,
-    /// pools and the simulator's tables), and the growth of each half: a leak grows in
-    /// both halves alike; caches filling up grow in the first and level off in the second.
-    static func report(_ samples: [(at: Date, use: MemoryUse)]) {
-        guard let first = samples.first, let last = samples.last, samples.count >= 3 else {
-            say("memory: too few scans to judge (\(samples.count) samples)")
-            return
-        }
-        let span = last.at.timeIntervalSince(first.at)
-        func at(_ fraction: Double) -> MemoryUse {
-            let when = first.at.addingTimeInterval(span * fraction)
-            return samples.min { abs($0.at.timeIntervalSince(when)) < abs($1.at.timeIntervalSince(when)) }?.use ?? last.use
-        }
-        say(String(format: "memory after the first scan and at each quarter of the following %.0f min:", span / 60))
-        for (label, fraction) in [("first scan", 0.0), ("25 %", 0.25), ("50 %", 0.5), ("75 %", 0.75), ("end", 1.0)] {
-            say("  \(label.padding(toLength: 10, withPad: " ", startingAt: 0)) \(at(fraction))")
-        }
-        let middle = at(0.5)
-        func growth(_ a: MemoryUse, _ b: MemoryUse) -> String {
-            String(format: "RSS %+.1f MiB (anonymous %+.1f, file %+.1f), heap in use %+.1f MiB, SQLite %+.1f MiB, threads %d → %d",
-                   mebibytes(b.residentBytes - a.residentBytes), mebibytes(b.anonymousBytes - a.anonymousBytes),
-                   mebibytes(b.fileBytes - a.fileBytes), mebibytes(b.heapBytes - a.heapBytes), mebibytes(b.sqliteBytes - a.sqliteBytes),
-                   a.threads, b.threads)
-        }
-        say("memory growth, first half: \(growth(first.use, middle))")
-        say("memory growth, second half: \(growth(middle, last.use))")
-        let peak = samples.map(\.use.residentBytes).max() ?? last.use.residentBytes
-        say(String(format: "memory: %.1f MiB resident after the first scan, %.1f MiB at the end, peak %.1f MiB",
-                   mebibytes(first.use.residentBytes), mebibytes(last.use.residentBytes), mebibytes(peak)))
     }
 }
 
@@ -429,14 +361,8 @@ final class Tally: @unchecked Sendable {
     func duplicate(_ what: String) { lock.withLock { duplicated += 1; notes.append("DUPLICATED " + what) } }
 
     func sampleMemory() {
-        let now = Self.residentBytes()
+        let now = MemoryUse.residentBytes()
         lock.withLock { peakMemory = max(peakMemory, now) }
-    }
-
-    static func residentBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let pages = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     func report(injectedBus: [String: Int]) {

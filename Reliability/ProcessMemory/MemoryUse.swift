@@ -56,10 +56,10 @@ public struct MemoryUse: CustomStringConvertible, Sendable {
         }
         let middle = at(0.5)
         func growth(_ a: MemoryUse, _ b: MemoryUse) -> String {
-            String(format: "RSS %+.1f MiB (anonymous %+.1f, file %+.1f), heap in use %+.1f MiB, SQLite %+.1f MiB, threads %d → %d",
+            String(format: "RSS %+.1f MiB (anonymous %+.1f, file %+.1f), heap in use %+.1f MiB (SQLite %+.1f, the rest %+.1f), threads %d → %d",
                    mebibytes(b.residentBytes - a.residentBytes), mebibytes(b.anonymousBytes - a.anonymousBytes),
                    mebibytes(b.fileBytes - a.fileBytes), mebibytes(b.heapBytes - a.heapBytes), mebibytes(b.sqliteBytes - a.sqliteBytes),
-                   a.threads, b.threads)
+                   mebibytes((b.heapBytes - b.sqliteBytes) - (a.heapBytes - a.sqliteBytes)), a.threads, b.threads)
         }
         say("memory growth, first half: \(growth(first.use, middle))")
         say("memory growth, second half: \(growth(middle, last.use))")

@@ -199,6 +199,12 @@ let package = Package(
             path: "Benchmarks/ServerBench"
         ),
 
+        .executableTarget(
+            name: "StoreMemoryBench",
+            dependencies: ["Inspection", "InspectionStore", "ProcessMemory"],
+            path: "Benchmarks/StoreMemoryBench"
+        ),
+
         // Reliability campaigns (issue 7): fault soak.
         .executableTarget(
             name: "FaultSoak",

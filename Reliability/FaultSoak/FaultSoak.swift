@@ -261,7 +261,7 @@ struct FaultSoak {
         say("")
         tally.report(injectedBus: simulator.faults.counts())
         say("store: integrity \(verification.integrity), \(verification.scans) scans, \(verification.readings) readings, "
-              + "\(verification.problems.count) chain problems")
+              + "\(verification.problemCount) chain problems")
         say("loop: \(stats.ticks) ticks, \(stats.overruns) overruns, wake p99 \(stats.wakeLatencyP99) µs, max \(stats.wakeLatencyMax) µs")
         MemoryUse.report(memorySamples, say: say)
         let failed = tally.unsafeCount > 0 || tally.lost > 0 || tally.duplicated > 0 || !verification.isValid

@@ -251,8 +251,14 @@ extension CommandServer {
         let lease = self.lease
         let store = self.store
         let worker = self.reportWorker
-        route(router, .get, "/api/v1/scans", "List scans", role: .viewer, tag: "scans") { _ in
-            Self.json(desk.list())
+        route(router, .get, "/api/v1/scans", "List scans: planned ones, then the newest stored (?limit=N, 1 to 1000, default 100; ?before=ID for older)",
+              role: .viewer, tag: "scans") { call in
+            let query = call.request.uri.queryParameters
+            let limitText = query.get("limit") ?? "100"
+            guard let limit = Int(limitText), (1...1000).contains(limit) else {
+                throw APIError.invalid("limit '\(limitText)' is not allowed; allowed a whole number from 1 to 1000")
+            }
+            return Self.json(try desk.list(limit: limit, before: query.get("before")))
         }
         route(router, .post, "/api/v1/scans", "Plan a scan (container number, size type and position)", role: .operator, tag: "scans",
               schema: object(["containerNumber": containerNumber, "size": oneOf(["22G1", "42G1", "45G1", "L5G1", "20ft", "40ft", "40ft-hc", "45ft-hc"]),

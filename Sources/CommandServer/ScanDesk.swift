@@ -146,7 +146,7 @@ public final class ScanDesk: Sendable {
             return ["id": .string(id), "containerNumber": .string(active.session.plan.container.number.text),
                     "state": .string(p.paused ? "paused" : "running"), "progress": JSONValue(encoding: p) ?? .null]
         }
-        guard let summary = (try? store.scans())?.first(where: { $0.id == id }) else {
+        guard let summary = (try? store.scanSummary(id: id)) ?? nil else {
             throw .notFound("no scan '\(id)'; GET /api/v1/scans lists them")
         }
         var body: [String: JSONValue] = ["id": .string(id), "containerNumber": .string(summary.containerNumber),
@@ -157,14 +157,24 @@ public final class ScanDesk: Sendable {
         return body
     }
 
-    func list() -> [JSONValue] {
-        var all: [JSONValue] = state.withLock { s in
+    /// Planned scans, then the newest `limit` stored scans created before `before` (oldest first).
+    func list(limit: Int, before: String?) throws(APIError) -> [JSONValue] {
+        var all: [JSONValue] = before != nil ? [] : state.withLock { s in
             s.drafts.values.map { d in
                 .object(["id": .string(d.id), "containerNumber": .string(d.plan.container.number.text), "state": .string("planned")])
             }
         }
+        if let before, (try? store.scanStatus(before)) ?? nil == nil {
+            throw .notFound("no scan '\(before)' to list the scans before; GET /api/v1/scans lists the newest")
+        }
+        let summaries: [ScanStore.ScanSummary]
+        do {
+            summaries = try store.scans(limit: limit, before: before)
+        } catch {
+            throw APIError(.serviceUnavailable, "store_unavailable", "the scans could not be read: \(error)")
+        }
         let activeId = state.withLock { $0.active?.session.scanId }
-        for summary in (try? store.scans()) ?? [] {
+        for summary in summaries {
             let stateName = summary.id == activeId ? "running" : (summary.status == "running" ? "interrupted" : summary.status)
             all.append(.object(["id": .string(summary.id), "containerNumber": .string(summary.containerNumber),
                                 "state": .string(stateName), "createdAt": .string(summary.createdAt)]))
@@ -197,7 +207,7 @@ public final class ScanDesk: Sendable {
             scanId = id
         } else if let active = state.withLock({ $0.active }) {
             scanId = active.session.scanId
-        } else if let latest = (try? store.scans())?.last {
+        } else if let latest = (try? store.scans(limit: 1))?.last {
             scanId = latest.id
         } else {
             throw .conflict("no_scan", "there is no scan to compute; start one first")

@@ -134,13 +134,16 @@ extension ScanStore {
         }
     }
 
-    /// Marks an unfinished scan aborted by an officer (its readings stay).
+    /// A scan's status (running, done, aborted, refused), or nil if there is no such scan.
     public func scanStatus(_ scanId: String) throws -> String? {
         try pool.read { db in try String.fetchOne(db, sql: "SELECT status FROM scans WHERE id = ?", arguments: [scanId]) }
     }
 
     /// Scans not finished (status running), newest first: candidates to resume.
     public func unfinishedScans() throws -> [ScanSummary] {
-        try scans().filter { $0.status == "running" }.reversed()
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, containerNumber, status, createdAt FROM scans WHERE status = 'running' ORDER BY rowid DESC")
+                .map(Self.summary)
+        }
     }
 }

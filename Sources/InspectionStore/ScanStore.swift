@@ -176,12 +176,28 @@ public final class ScanStore: Sendable {
         try audit(actor: actor, action: "scan.\(status)", detail: scanId)
     }
 
-    public func scans() throws -> [ScanSummary] {
+    /// The newest `limit` scans (created before the scan `before`, if given), oldest first.
+    /// A store keeps months of scans: callers page through them rather than load them all.
+    public func scans(limit: Int = 100, before: String? = nil) throws -> [ScanSummary] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, containerNumber, status, createdAt FROM scans ORDER BY createdAt").map {
-                ScanSummary(id: $0["id"], containerNumber: $0["containerNumber"], status: $0["status"], createdAt: $0["createdAt"])
-            }
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT id, containerNumber, status, createdAt FROM scans
+                WHERE ?1 IS NULL OR rowid < (SELECT rowid FROM scans WHERE id = ?1)
+                ORDER BY rowid DESC LIMIT ?2
+                """, arguments: [before, max(0, limit)])
+            return rows.reversed().map(Self.summary)
         }
+    }
+
+    /// One scan's summary, or nil if there is no such scan.
+    public func scanSummary(id: String) throws -> ScanSummary? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, containerNumber, status, createdAt FROM scans WHERE id = ?", arguments: [id]).map(Self.summary)
+        }
+    }
+
+    static func summary(_ row: Row) -> ScanSummary {
+        ScanSummary(id: row["id"], containerNumber: row["containerNumber"], status: row["status"], createdAt: row["createdAt"])
     }
 
     public func verdict(of scanId: String) throws -> Verdict? {
@@ -311,20 +327,32 @@ public final class ScanStore: Sendable {
         public var readings = 0
         public var auditEntries = 0
         public var integrity = "unchecked"
+        /// The first `ScanStore.maximumProblemsListed` problems.
         public var problems: [String] = []
-        public var isValid: Bool { problems.isEmpty && integrity == "ok" }
+        /// Every problem found, listed or not.
+        public var problemCount = 0
+        public var isValid: Bool { problemCount == 0 && integrity == "ok" }
     }
 
-    /// Checks SQLite's integrity and every hash chain.
+    /// Checks SQLite's integrity and every hash chain. Rows are streamed, not loaded: the
+    /// memory it needs does not grow with the store (months of readings and audit entries),
+    /// and at most `maximumProblemsListed` problems are listed (all are counted).
     public func verify() throws -> VerificationReport {
         try pool.read { db in
             var report = VerificationReport()
+            func problem(_ text: String) {
+                report.problemCount += 1
+                if report.problems.count < Self.maximumProblemsListed { report.problems.append(text) }
+            }
             report.integrity = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer"
-            for scan in try Row.fetchAll(db, sql: "SELECT id, genesisHash FROM scans") {
+            let scans = try Row.fetchCursor(db, sql: "SELECT id, genesisHash FROM scans ORDER BY rowid")
+            var chains: [(id: String, genesis: String)] = []
+            while let scan = try scans.next() { chains.append((scan["id"], scan["genesisHash"])) }
+            for (scanId, genesis) in chains {
                 report.scans += 1
-                let scanId: String = scan["id"]
-                var previous: String = scan["genesisHash"]
-                for row in try Row.fetchAll(db, sql: "SELECT * FROM readings WHERE scanId = ? ORDER BY seq", arguments: [scanId]) {
+                var previous = genesis
+                let readings = try Row.fetchCursor(db, sql: "SELECT * FROM readings WHERE scanId = ? ORDER BY seq", arguments: [scanId])
+                while let row = try readings.next() {
                     report.readings += 1
                     let text = Self.canonical(scanId: scanId, kind: row["kind"], pointIndex: row["pointIndex"], ordinal: row["ordinal"],
                                               counts: row["counts"], seconds: row["seconds"], countRate: row["countRate"], rawDose: row["rawDose"],
@@ -333,24 +361,28 @@ public final class ScanStore: Sendable {
                     let seq: Int64 = row["seq"]
                     let stored: String = row["hash"]
                     let linked: String = row["previousHash"]
-                    if linked != previous { report.problems.append("scan \(scanId) reading \(seq): chain broken (previous hash differs)") }
-                    if Self.hex(previous + "|" + text) != stored { report.problems.append("scan \(scanId) reading \(seq): contents do not match their hash") }
+                    if linked != previous { problem("scan \(scanId) reading \(seq): chain broken (previous hash differs)") }
+                    if Self.hex(previous + "|" + text) != stored { problem("scan \(scanId) reading \(seq): contents do not match their hash") }
                     previous = stored
                 }
             }
             var previous = Self.hex("audit")
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY seq") {
+            let audit = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
+            while let row = try audit.next() {
                 report.auditEntries += 1
                 let at: String = row["at"], actor: String = row["actor"], action: String = row["action"], detail: String = row["detail"]
                 let stored: String = row["hash"]
                 if Self.hex("\(previous)|\(at)|\(actor)|\(action)|\(detail)") != stored || (row["previousHash"] as String) != previous {
-                    report.problems.append("audit entry \(row["seq"] as Int64): does not match the chain")
+                    problem("audit entry \(row["seq"] as Int64): does not match the chain")
                 }
                 previous = stored
             }
             return report
         }
     }
+
+    /// Problems past this many are counted in `VerificationReport.problemCount` but not listed.
+    public static let maximumProblemsListed = 1000
 }
 
 /// A scan's readings in the store.

@@ -142,11 +142,17 @@ struct StoreOption: ParsableArguments {
 }
 
 struct Scans: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the scans in a store.")
+    static let configuration = CommandConfiguration(abstract: "List the newest scans in a store, oldest first.")
     @OptionGroup var store: StoreOption
+    @Option(help: "How many scans (1 to 100000).") var limit = 100
+    @Option(help: "List the scans created before this scan id.") var before: String?
+
+    func validate() throws {
+        guard (1...100_000).contains(limit) else { throw ValidationError("--limit \(limit) is out of range; allowed 1 to 100000") }
+    }
 
     func run() throws {
-        for scan in try store.open().scans() {
+        for scan in try store.open().scans(limit: limit, before: before) {
             print("\(scan.id)  \(scan.containerNumber)  \(scan.status)  \(scan.createdAt)")
         }
     }
@@ -191,6 +197,9 @@ struct Verify: ParsableCommand {
         let report = try store.open().verify()
         print("integrity \(report.integrity); \(report.scans) scans, \(report.readings) readings, \(report.auditEntries) audit entries")
         for problem in report.problems { print("PROBLEM: \(problem)") }
+        if report.problemCount > report.problems.count {
+            print("PROBLEM: \(report.problemCount - report.problems.count) more not listed (\(report.problemCount) in all)")
+        }
         if !report.isValid { throw ExitCode(3) }
         print("hash chains intact")
     }

@@ -1,6 +1,7 @@
 import CommandClient
 import CommandServer
 import Foundation
+import Inspection
 import InspectionStore
 import Testing
 
@@ -47,6 +48,33 @@ import Testing
         let unknown = try await supervisor.send("GET", "/api/v1/nothing-here")
         #expect(unknown.status == 404)
         #expect(unknown.errorMessage?.contains("/openapi.json") == true)
+    }
+
+    @Test func theScanListIsPagedNewestFirst() async throws {
+        let rig = try await ServerRig()
+        let vera = try await rig.client("vera")
+        let plan = try ScanPlan(container: ContainerPlacement(number: try ContainerNumber("CSQU3054383"), size: .twentyFoot, xMetres: 0, yMetres: 0),
+                                profile: ProcedureProfile())
+        let instrument = InstrumentRecord(serialNumber: "GD-1", sensitivityCountsPerSecondPerMicrosievertPerHour: 300, calibrationFactor: 1,
+                                          calibrationDate: 20260101, calibrationExpiry: 20270101)
+        for i in 0..<5 {
+            let id = try rig.store.createScan(plan: plan, instrument: instrument, robotId: "RIR-01", officer: "o", id: "paged-\(i)")
+            try rig.store.finish(scanId: id, verdict: nil, status: "aborted", actor: "o")
+        }
+        func ids(_ reply: CommandClient.Reply) -> [String] { ((reply.json as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String } }
+        let newest = try await vera.send("GET", "/api/v1/scans?limit=2")
+        #expect(newest.status == 200)
+        #expect(ids(newest) == ["paged-3", "paged-4"], "\(newest.text)")
+        let older = try await vera.send("GET", "/api/v1/scans?limit=2&before=paged-3")
+        #expect(ids(older) == ["paged-1", "paged-2"], "\(older.text)")
+        #expect(ids(try await vera.send("GET", "/api/v1/scans")).suffix(5) == ["paged-0", "paged-1", "paged-2", "paged-3", "paged-4"])
+        for bad in ["0", "1001", "ten"] {
+            let refused = try await vera.send("GET", "/api/v1/scans?limit=\(bad)")
+            #expect(refused.status == 422)
+            #expect(refused.errorMessage?.contains("allowed a whole number from 1 to 1000") == true, "\(refused.text)")
+        }
+        let unknown = try await vera.send("GET", "/api/v1/scans?before=no-such-scan")
+        #expect(unknown.status == 404)
     }
 
     @Test func malformedJSONWrongTypesAndOutOfRangeValuesGetClear4xx() async throws {

@@ -81,6 +81,45 @@ import Testing
         #expect(report.problems.contains { $0.contains("reading 2: contents do not match their hash") })
     }
 
+    /// A store holds months of scans: they are listed a page at a time, newest page first.
+    @Test func scansAreListedAPageAtATimeAndUnfinishedOnesAreFoundBeyondThePage() async throws {
+        let store = try ScanStore(path: temporaryPath())
+        var ids: [String] = []
+        for i in 0..<7 {
+            let id = try store.createScan(plan: try plan(), instrument: instrument, robotId: "RIR-01", officer: "o", id: "scan-\(i)")
+            if i != 1 { try store.finish(scanId: id, verdict: nil, status: "aborted", actor: "o") }
+            ids.append(id)
+        }
+        #expect(try store.scans(limit: 3).map(\.id) == ["scan-4", "scan-5", "scan-6"])
+        #expect(try store.scans(limit: 3, before: "scan-4").map(\.id) == ["scan-1", "scan-2", "scan-3"])
+        #expect(try store.scans(limit: 3, before: "scan-1").map(\.id) == ["scan-0"])
+        #expect(try store.scans(limit: 100).map(\.id) == ids)
+        #expect(try store.scanSummary(id: "scan-5")?.status == "aborted")
+        #expect(try store.scanSummary(id: "scan-9") == nil)
+        // The unfinished scan is found though it is older than any short page.
+        #expect(try store.unfinishedScans().map(\.id) == ["scan-1"])
+    }
+
+    /// Verification streams the store and lists at most a bounded number of problems.
+    @Test func verificationCountsEveryProblemAndListsABoundedNumber() async throws {
+        let path = temporaryPath()
+        let store = try ScanStore(path: path)
+        let scanId = try store.createScan(plan: try plan(), instrument: instrument, robotId: "RIR-01", officer: "o")
+        let record = store.record(for: scanId)
+        let readings = ScanStore.maximumProblemsListed + 20
+        for i in 0..<readings { try await record.appendPoint(i, reading(0.1), ordinal: 0, remeasure: false) }
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(sql: "DROP TRIGGER readings_append_only_update")
+            try db.execute(sql: "UPDATE readings SET grossDose = 0.01")
+        }
+        let report = try store.verify()
+        #expect(!report.isValid)
+        #expect(report.readings == readings)
+        #expect(report.problemCount == readings)
+        #expect(report.problems.count == ScanStore.maximumProblemsListed)
+    }
+
     @Test func aFinishedScansReportCarriesItsFirmwareVersionsAndChainHash() async throws {
         let store = try ScanStore(path: temporaryPath())
         let firmware = ["chassis": "1.4 (protocol 1.0)", "lift": "1.2 (protocol 1.0)"]

@@ -124,7 +124,11 @@ struct ServerBench {
         stats.reset()
         let memoryStart = MemoryUse.now()
         let loadStarted = Date()
-        try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+        // Memory ten times over the load, to tell a cache filling up from a leak.
+        for step in 1...10 {
+            try await Task.sleep(nanoseconds: UInt64(seconds / 10 * 1e9))
+            print(String(format: "  load %3.0f%%: memory %@", Double(step) * 10, MemoryUse.now().description))
+        }
         let loaded = rig.loop.statistics()
         let loadSeconds = Date().timeIntervalSince(loadStarted)
         let frames = framesReceived.load(ordering: .relaxed) - framesBefore

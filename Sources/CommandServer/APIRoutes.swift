@@ -524,7 +524,7 @@ extension CommandServer {
         route(router, .get, "/metrics", "Prometheus metrics", role: nil, tag: "documents", produces: "text/plain") { _ in
             let scan = desk.active.map { ($0.progress.completedPoints, $0.progress.totalPoints) }
             let bytes = metrics.scrape(loop: loop, webSocketClients: telemetry.clientCount,
-                                       framesSent: telemetry.framesSent.load(ordering: .relaxed), scan: scan)
+                                       framesSent: telemetry.framesSent.load(ordering: .relaxed), watchedCommands: telemetry.watchedCount, scan: scan)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }

@@ -29,7 +29,7 @@ final class ServerMetrics: Sendable {
     }
 
     /// Refreshes the gauges read from the loop, then writes everything.
-    func scrape(loop: ControlLoop, webSocketClients: Int, framesSent: UInt64, scan: (completed: Int, total: Int)?) -> [UInt8] {
+    func scrape(loop: ControlLoop, webSocketClients: Int, framesSent: UInt64, watchedCommands: Int, scan: (completed: Int, total: Int)?) -> [UInt8] {
         let stats = loop.statistics()
         let s = loop.snapshot()
         func gauge(_ name: String, _ value: Double, _ help: String, _ labels: [(String, String)] = []) {
@@ -60,6 +60,7 @@ final class ServerMetrics: Sendable {
         gauge("robotd_scan_points_total", Double(scan?.total ?? 0), "Points in the running scan")
         gauge("robotd_websocket_clients", Double(webSocketClients), "Connected WebSocket clients")
         gauge("robotd_websocket_telemetry_frames", Double(framesSent), "Telemetry frames broadcast since start")
+        gauge("robotd_api_commands_followed", Double(watchedCommands), "API commands whose feedback is still followed (not final yet)")
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer

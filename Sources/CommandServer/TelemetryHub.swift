@@ -28,6 +28,9 @@ final class TelemetryHub: Sendable {
 
     var clientCount: Int { subscribers.withLock { $0.continuations.count } }
 
+    /// API commands whose feedback is still followed (not final yet).
+    var watchedCount: Int { subscribers.withLock { $0.watched.count } }
+
     func subscribe() -> (id: Int, stream: AsyncStream<String>) {
         let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(8))
         let id = subscribers.withLock { s -> Int in
@@ -59,8 +62,11 @@ final class TelemetryHub: Sendable {
         let period = Duration.nanoseconds(Int64(periodSeconds * 1e9))
         while !Task.isCancelled {
             deadline += period
+            // Feedback is followed with or without listeners, so that finished commands
+            // are forgotten even when nobody has a WebSocket open.
+            let events = commandEvents()
             if clientCount > 0 {
-                for event in commandEvents() { broadcast(event) }
+                for event in events { broadcast(event) }
                 if let text = Self.encode(["type": .string("telemetry"), "data": frame()]) {
                     broadcast(text)
                     framesSent.add(1, ordering: .relaxed)

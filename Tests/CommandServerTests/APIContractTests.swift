@@ -181,4 +181,25 @@ import Testing
             #expect(metrics.text.contains(name), "missing \(name)")
         }
     }
+
+    /// The server follows each API command's feedback for the WebSocket clients; it used to
+    /// forget a finished command only while a client was connected, so commands sent
+    /// with no WebSocket open were kept for ever.
+    @Test func finishedCommandsAreForgottenWithNoWebSocketOpen() async throws {
+        let rig = try await ServerRig()
+        let otto = try await rig.client("otto")
+        for _ in 0..<40 { #expect(try await otto.command(["type": "stop"]).status == 202) }
+        func followed() async throws -> Double? {
+            let text = try await otto.send("GET", "/metrics").text
+            let line = text.split(separator: "\n").first { $0.hasPrefix("robotd_api_commands_followed ") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        let deadline = Date().addingTimeInterval(3)
+        var count = try await followed()
+        while count != 0 && Date() < deadline {
+            try await Task.sleep(nanoseconds: 50_000_000)
+            count = try await followed()
+        }
+        #expect(count == 0, "still following \(String(describing: count)) finished commands")
+    }
 }

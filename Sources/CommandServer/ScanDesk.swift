@@ -164,14 +164,16 @@ public final class ScanDesk: Sendable {
                 .object(["id": .string(d.id), "containerNumber": .string(d.plan.container.number.text), "state": .string("planned")])
             }
         }
-        if let before, (try? store.scanStatus(before)) ?? nil == nil {
-            throw .notFound("no scan '\(before)' to list the scans before; GET /api/v1/scans lists the newest")
-        }
+        let known: Bool
         let summaries: [ScanStore.ScanSummary]
         do {
-            summaries = try store.scans(limit: limit, before: before)
+            known = try before.map { try store.scanStatus($0) != nil } ?? true
+            summaries = known ? try store.scans(limit: limit, before: before) : []
         } catch {
             throw APIError(.serviceUnavailable, "store_unavailable", "the scans could not be read: \(error)")
+        }
+        if !known, let before {
+            throw .notFound("no scan '\(before)' to list the scans before; GET /api/v1/scans lists the newest")
         }
         let activeId = state.withLock { $0.active?.session.scanId }
         for summary in summaries {

@@ -199,7 +199,6 @@ struct ServerBench {
     }
 }
 
-
 /// Round trips of the command load.
 final class LoadStatistics: @unchecked Sendable {
     private let lock = NSLock()

@@ -30,3 +30,4 @@ bin="$(swift build --show-bin-path)"
 python3 scripts/schemathesis_check.py 10 "$bin"
 python3 scripts/crash_campaign.py 5 "$bin"
 "$bin/FaultSoak" --minutes 2
+"$bin/StoreMemoryBench" --scans 300 --batch 50

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The long reliability campaigns (issue 7), one after another so that none disturbs
 # another's timing: a 30-minute fault soak, 50 SIGKILLs mid-scan, 10 minutes of
-# libFuzzer per target, schemathesis with 200 examples per operation, and 10 minutes
-# of 100 WebSocket clients plus a command load during a 40 ft scan (after 10 quiet
-# minutes), and a store grown to 3000 scans (memory). About 2 h 20 min on a 2-core machine. Logs in test-output/long/; each
-# campaign's figures are printed at its end. Exits non-zero if any campaign failed.
+# libFuzzer per target, schemathesis with 200 examples per operation, 10 minutes of
+# 100 WebSocket clients plus a command load during a 40 ft scan (after 10 quiet
+# minutes), and a store grown to 3000 scans (memory). About 2 h 20 min on a 2-core
+# machine. Logs in test-output/long/; each campaign's figures are printed at its end.
+# Exits non-zero if any campaign failed.
 #
 #   scripts/reliability_long.sh [campaign...]   (soak crash fuzz schemathesis load store; default all)
 set -uo pipefail

@@ -43,9 +43,16 @@ public enum FaultedRequests: String, Sendable, Equatable, Codable, CaseIterable 
     func matches(functionCode: UInt8) -> Bool {
         switch self {
         case .any: return true
-        // 5, 6, 15, 16 write; 23 reads and writes, so it counts as a write.
-        case .writes: return [5, 6, 15, 16, 23].contains(functionCode)
-        case .reads: return ![5, 6, 15, 16, 23].contains(functionCode)
+        case .writes: return Self.isWrite(functionCode)
+        case .reads: return !Self.isWrite(functionCode)
+        }
+    }
+
+    /// 5, 6, 15, 16 write; 23 reads and writes, so it counts as a write.
+    private static func isWrite(_ functionCode: UInt8) -> Bool {
+        switch functionCode {
+        case 5, 6, 15, 16, 23: return true
+        default: return false
         }
     }
 }

@@ -146,6 +146,7 @@ def main():
         check(wait(lambda: api_state(port, token)["safety"]["cause"] == "softwareEstop", 2), "E-STOP stops the robot (software e-stop latched)")
         check(wait(lambda: not api_state(port, token)["safety"]["motionPowerOn"], 2), "drive power is off")
         check(wait(lambda: "STOPPED" in text("safety"), 3), "the page shows the robot stopped")
+        check(wait(lambda: "LATCHED" in text("banner"), 3), "the page confirms the e-stop latched (server answer or telemetry)")
         shot("06-estop")
 
         # Chinese.

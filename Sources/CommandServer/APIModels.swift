@@ -85,6 +85,14 @@ struct CommandStatus: Encodable {
     }
 }
 
+/// The answer to an e-stop: given only once the loop has latched it.
+struct EstopStatus: Encodable {
+    let id: UInt64
+    let latched: Bool
+    let waitedMilliseconds: Double
+    let stopCause: String?
+}
+
 struct ScanCreateRequest: Decodable {
     let containerNumber: String
     /// ISO 6346 size-type code (22G1, 42G1, 45G1, L5G1) or 20ft, 40ft, 40ft-hc, 45ft-hc.

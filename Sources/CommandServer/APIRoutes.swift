@@ -35,6 +35,10 @@ private let password: JSONValue = .object(["type": .string("string"), "minLength
 private let date = integer(19000101...99991231)
 
 extension CommandServer {
+    /// How long POST /api/v1/estop waits for the loop to latch the stop (25 ticks at
+    /// 100 Hz) before it answers 503: the loop latches it on its next tick.
+    static let estopLatchTimeoutSeconds = 0.25
+
     func registerRoutes(_ router: Router<Context>) {
         registerSessionRoutes(router)
         registerRobotRoutes(router)
@@ -123,10 +127,12 @@ extension CommandServer {
         route(router, .post, "/api/v1/commands", "Send a robot command", role: .operator, tag: "robot", schema: commandSchema) { call in
             let body = try call.decode(CommandRequest.self)
             let command = try Self.command(from: body, configuration: loop.configuration)
-            // Stop is always allowed; motion needs the lease; nothing but stop while a scan drives the robot.
+            // Stop is always allowed; motion needs the lease; while a scan drives the robot only
+            // stop and resetFault (with the lease: the scan waiting for the reset then carries on).
             if command != .stop {
-                if let active = desk.active {
-                    throw APIError.conflict("scan_running", "scan \(active.id) (\(active.container)) is driving the robot; pause or abort it first")
+                if let active = desk.active, command != .resetFault {
+                    throw APIError.conflict("scan_running", "scan \(active.id) (\(active.container)) is driving the robot; "
+                                            + "only stop and resetFault are allowed (resetFault lets it carry on); pause or abort it to drive by hand")
                 }
                 if command.needsLease { try lease.check(call.leaseId, user: call.user) }
             }
@@ -148,11 +154,22 @@ extension CommandServer {
             }
             return Self.json(CommandStatus(feedback))
         }
-        route(router, .post, "/api/v1/estop", "E-stop: cut drive power now (any logged-in user, no lease)", role: .viewer, tag: "robot") { call in
-            let id = loop.submit(.estop, expiresIn: 1)
+        route(router, .post, "/api/v1/estop",
+              "E-stop: cut drive power now (any token issued in the last 24 h, even expired; no lease). 200 once latched, 503 if not",
+              role: .viewer, tag: "robot", stopAuthority: true) { call in
+            let started = Date()
+            let (id, ticket) = loop.estop()
             telemetry.watch(id)
-            call.auditDetail = "command \(id)"
-            return Self.json(CommandStatus(id: id, command: .estop), status: .accepted)
+            let latched = await loop.awaitSoftwareEstop(ticket: ticket, timeout: Self.estopLatchTimeoutSeconds)
+            let waited = Date().timeIntervalSince(started) * 1000
+            call.auditDetail = "command \(id) " + (latched ? "latched" : "NOT latched") + String(format: " after %.1f ms", waited)
+            guard latched else {
+                throw APIError(.serviceUnavailable, "estop_not_latched",
+                               "the control loop did not latch the e-stop within \(Int(Self.estopLatchTimeoutSeconds * 1000)) ms; "
+                               + "press again, and use the robot's red mushroom button")
+            }
+            return Self.json(EstopStatus(id: id, latched: true, waitedMilliseconds: waited,
+                                         stopCause: loop.snapshot().stopCause.map { "\($0)" }))
         }
         route(router, .post, "/api/v1/estop/release", "Release the e-stop (operator with the lease)", role: .operator, tag: "robot") { call in
             try lease.check(call.leaseId, user: call.user)

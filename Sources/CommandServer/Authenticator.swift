@@ -20,7 +20,13 @@ public final class Authenticator: Sendable {
         var sessions: [String: Session] = [:]
         var failures: [String: [Date]] = [:]
         var lockedUntil: [String: Date] = [:]
+        /// Every token issued in the last `stopAuthoritySeconds`, by key: the e-stop accepts
+        /// them even expired or logged out (stopping is always safe).
+        var issued: [String: (user: String, at: Date)] = [:]
     }
+
+    /// How long a token this process issued keeps the authority to press the e-stop.
+    public static let stopAuthoritySeconds: Double = 86_400
 
     let store: ScanStore
     let tokenLifetimeSeconds: Double
@@ -69,6 +75,8 @@ public final class Authenticator: Sendable {
             // Expired sessions are kept a day, so their tokens are refused as expired rather than unknown.
             $0.sessions = $0.sessions.filter { $0.value.expiresAt.addingTimeInterval(86_400) > now }
             $0.sessions[key] = session
+            $0.issued = $0.issued.filter { now.timeIntervalSince($0.value.at) < Self.stopAuthoritySeconds }
+            $0.issued[key] = (account.name, now)
         }
         return (token, session)
     }
@@ -93,6 +101,19 @@ public final class Authenticator: Sendable {
         // A role changed or a user removed since log-in takes effect at once.
         guard let account = try? store.user(named: session.user), let role = Role(rawValue: account.role) else { throw .badToken }
         return Session(user: session.user, role: role, expiresAt: session.expiresAt, handle: session.handle)
+    }
+
+    /// Who may press the e-stop: the holder of any token this process issued in the last
+    /// `stopAuthoritySeconds`, even if it has expired, was logged out, or its user was
+    /// removed or demoted since. Needs no SQLite, so a store fault cannot block a stop.
+    public func stopAuthority(for token: String?, now: Date = Date()) throws(APIError) -> Session {
+        guard let token, !token.isEmpty else { throw .noToken }
+        let key = Self.key(token)
+        guard let issued = state.withLock({ $0.issued[key] }), now.timeIntervalSince(issued.at) < Self.stopAuthoritySeconds else {
+            throw .badToken
+        }
+        return Session(user: issued.user, role: .viewer, expiresAt: issued.at.addingTimeInterval(Self.stopAuthoritySeconds),
+                       handle: String(key.prefix(8)))
     }
 
     public func logOut(token: String) {

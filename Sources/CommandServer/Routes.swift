@@ -79,7 +79,7 @@ extension CommandServer {
     /// calls (allowed and refused alike), and an entry in the route table.
     func route(_ router: Router<Context>, _ method: HTTPRequest.Method, _ path: String, _ summary: String, role: Role?,
                tag: String, schema: JSONValue? = nil, produces: String = "application/json", mutating: Bool? = nil, audit: AuditPolicy = .always,
-               _ handler: @escaping @Sendable (Call) async throws -> Response) {
+               stopAuthority: Bool = false, _ handler: @escaping @Sendable (Call) async throws -> Response) {
         let isMutating = mutating ?? (method != .get)
         routeTable.withLock {
             $0.append(RouteEntry(method: method.rawValue, path: path, summary: summary, role: role, mutating: isMutating,
@@ -94,7 +94,10 @@ extension CommandServer {
             var session: Authenticator.Session?
             let action = "\(method.rawValue) \(path)"
             do {
-                if let role {
+                if stopAuthority {
+                    // The e-stop: any token this process issued lately, expired or not.
+                    session = try authenticator.stopAuthority(for: Self.token(of: request))
+                } else if let role {
                     let s = try authenticator.session(for: Self.token(of: request))
                     session = s
                     guard s.role >= role else { throw APIError.forbidden(s.role, needs: role, to: summary.lowercased()) }

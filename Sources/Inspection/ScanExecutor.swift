@@ -24,6 +24,9 @@ public final class ScanExecutor: @unchecked Sendable {
 
     public enum Failure: Error, Sendable, CustomStringConvertible {
         case aborted
+        /// The task running the scan was cancelled (robotd shutting down): the scan stops
+        /// where it is and stays resumable.
+        case interrupted
         case refused(JudgementRefusal)
         case record(String)
         case step(String)
@@ -31,6 +34,7 @@ public final class ScanExecutor: @unchecked Sendable {
         public var description: String {
             switch self {
             case .aborted: return "the scan was aborted"
+            case .interrupted: return "the scan was interrupted (controller shutting down); it can be resumed"
             case .refused(let r): return "cannot compute a verdict: \(r)"
             case .record(let m): return "the record could not be written: \(m)"
             case .step(let m): return m
@@ -155,7 +159,11 @@ public final class ScanExecutor: @unchecked Sendable {
             update { $0.phase = .done; $0.etaSeconds = 0 }
             return verdict
         } catch let failure as Failure {
-            if case .aborted = failure { update { $0.phase = .aborted } } else { update { $0.phase = .failed } }
+            switch failure {
+            case .aborted: update { $0.phase = .aborted }
+            case .interrupted: update { $0.phase = .failed; $0.waitingForReset = nil }
+            default: update { $0.phase = .failed }
+            }
             throw failure
         } catch {
             update { $0.phase = .failed }
@@ -167,6 +175,7 @@ public final class ScanExecutor: @unchecked Sendable {
 
     private func checkPauseAndAbort() async throws(Failure) {
         while true {
+            if Task.isCancelled { throw .interrupted }
             let (abort, paused) = lock.withLock { (abortRequested, pausedFlag) }
             if abort {
                 _ = await loop.run(.stop, timeout: 2)
@@ -185,6 +194,7 @@ public final class ScanExecutor: @unchecked Sendable {
             try await checkPauseAndAbort()
             let feedback = await loop.run(command, timeout: timeout)
             if let feedback, feedback.state == .done { return feedback }
+            if Task.isCancelled { throw .interrupted }
             if feedback?.problem == .liftNotHomed, command != .homeLift {
                 // The lift lost its homing (a firmware reboot): home it again, then carry on.
                 _ = try await perform(.homeLift, timeout: 120)

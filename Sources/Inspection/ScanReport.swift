@@ -19,10 +19,15 @@ public struct ScanReport: Sendable, Codable {
     public var source: SourceEstimate?
     /// The last hash of the scan's reading chain.
     public var chainHash: String
+    /// The record's signed seal: its hash, signature and signing key. Keep it (print the
+    /// report, or let the central service hold it): `robotctl verify --anchors` checks the
+    /// store against it, which catches even a history rewritten and re-signed on the robot.
+    public var seal: RecordSeal?
 
     public init(scanId: String, robotId: String, firmware: [String: String], officer: String, startedAt: String, finishedAt: String, plan: ScanPlan,
                 instrument: InstrumentRecord, background: [DoseReading], points: [Int: [DoseReading]],
-                remeasures: [Int: [DoseReading]], verdict: Verdict, source: SourceEstimate?, chainHash: String) {
+                remeasures: [Int: [DoseReading]], verdict: Verdict, source: SourceEstimate?, chainHash: String, seal: RecordSeal? = nil) {
+        self.seal = seal
         self.scanId = scanId
         self.robotId = robotId
         self.firmware = firmware
@@ -122,7 +127,14 @@ public struct ScanReport: Sendable, Codable {
         h += "<tr><th>校准日期 / 有效期 Calibrated / expires</th><td>\(instrument.calibrationDate) / \(instrument.calibrationExpiry)</td></tr>"
         h += "<tr><th>灵敏度 Sensitivity</th><td>\(f(instrument.sensitivityCountsPerSecondPerMicrosievertPerHour, 1)) cps per μSv/h</td></tr></table>"
         h += "<h2>本底读数 Background readings</h2><p>" + background.map { f($0.grossDoseRate, 3) }.joined(separator: ", ") + " \(unit)</p>"
-        h += "<h2>记录哈希 Record hash</h2><p><code>\(Self.escape(chainHash))</code></p></body></html>\n"
+        h += "<h2>记录哈希 Record hash</h2><p><code>\(Self.escape(chainHash))</code></p>"
+        if let seal {
+            h += "<h2>记录封印 Record seal</h2><table><tr><th>封印哈希 Seal hash</th><td><code>\(Self.escape(seal.hash))</code></td></tr>"
+            h += "<tr><th>签名密钥 Signing key</th><td><code>\(Self.escape(seal.keyId))</code> (\(Self.escape(seal.publicKey)))</td></tr>"
+            h += "<tr><th>签名 Signature</th><td><code style=\"word-break:break-all\">\(Self.escape(seal.signature))</code></td></tr></table>"
+            h += "<p>核对 Check: <code>robotctl verify --anchors FILE</code> with the line <code>scan \(Self.escape(scanId)) \(Self.escape(seal.hash))</code></p>"
+        }
+        h += "</body></html>\n"
         return h
     }
 
@@ -168,5 +180,20 @@ public struct ScanReport: Sendable, Codable {
         try csv().write(toFile: base + ".csv", atomically: true, encoding: .utf8)
         try html().write(toFile: base + ".html", atomically: true, encoding: .utf8)
         return base + ".html"
+    }
+}
+
+/// A finished scan's seal as a report shows it.
+public struct RecordSeal: Sendable, Codable, Equatable {
+    public var hash: String
+    public var keyId: String
+    public var publicKey: String
+    public var signature: String
+
+    public init(hash: String, keyId: String, publicKey: String, signature: String) {
+        self.hash = hash
+        self.keyId = keyId
+        self.publicKey = publicKey
+        self.signature = signature
     }
 }

@@ -9,13 +9,32 @@ import Inspection
 public final class ScanStore: Sendable {
     let pool: DatabasePool
     public let path: String
+    /// Signs each finished scan's seal and the audit checkpoints; nil when the store was
+    /// opened without its key (verification of a copy).
+    public let signer: ChainSigner?
+    /// Where signed audit checkpoints are appended, outside the database.
+    public let checkpointPath: String
 
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public let description: String
     }
 
-    public init(path: String) throws {
+    /// Opens (or creates) the store. The signing key lives in its own file
+    /// (`signingKeyPath`, default beside the store as `PATH.signing-key`; a deployment
+    /// puts it where only root reads it); with `createSigningKey` a missing key is made.
+    public init(path: String, signingKeyPath: String? = nil, createSigningKey: Bool = true) throws {
         self.path = path
+        checkpointPath = path + ".checkpoints"
+        let keyPath = signingKeyPath ?? path + ".signing-key"
+        if createSigningKey || FileManager.default.fileExists(atPath: keyPath) {
+            do {
+                signer = try ChainSigner(keyPath: keyPath, create: createSigningKey)
+            } catch {
+                throw Failure(description: error.description)
+            }
+        } else {
+            signer = nil
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         pool = try DatabasePool(path: path, configuration: configuration)
@@ -102,6 +121,44 @@ public final class ScanStore: Sendable {
                     BEGIN SELECT RAISE(ABORT, 'calibration records are append-only'); END;
                 """)
         }
+        migrator.registerMigration("v3-seals") { db in
+            // A finished scan's own fields go into a signed seal at the end of its reading
+            // chain; the scans row changes once (running -> its end) and is never deleted;
+            // no reading is added to a finished scan; audit entries get an unambiguous
+            // encoding that covers their sequence number (format 2).
+            try db.execute(sql: """
+                CREATE TABLE seals (
+                    scanId TEXT PRIMARY KEY REFERENCES scans(id),
+                    sealedAt TEXT NOT NULL,
+                    content TEXT NOT NULL,
+                    hash TEXT NOT NULL,
+                    keyId TEXT NOT NULL,
+                    signature TEXT NOT NULL
+                );
+                CREATE TRIGGER seals_append_only_update BEFORE UPDATE ON seals
+                    BEGIN SELECT RAISE(ABORT, 'seals are append-only'); END;
+                CREATE TRIGGER seals_append_only_delete BEFORE DELETE ON seals
+                    BEGIN SELECT RAISE(ABORT, 'seals are append-only'); END;
+                CREATE TRIGGER scans_never_deleted BEFORE DELETE ON scans
+                    BEGIN SELECT RAISE(ABORT, 'scans are never deleted'); END;
+                CREATE TRIGGER scans_finish_once BEFORE UPDATE ON scans
+                    WHEN OLD.status <> 'running' OR NEW.status = 'running'
+                      OR NEW.id IS NOT OLD.id OR NEW.containerNumber IS NOT OLD.containerNumber
+                      OR NEW.createdAt IS NOT OLD.createdAt OR NEW.plan IS NOT OLD.plan
+                      OR NEW.instrument IS NOT OLD.instrument OR NEW.robotId IS NOT OLD.robotId
+                      OR NEW.firmware IS NOT OLD.firmware OR NEW.officer IS NOT OLD.officer
+                      OR NEW.genesisHash IS NOT OLD.genesisHash
+                    BEGIN SELECT RAISE(ABORT, 'a scan changes once, from running to its end, and only its status, verdict and end time'); END;
+                CREATE TRIGGER readings_only_while_running BEFORE INSERT ON readings
+                    WHEN (SELECT status FROM scans WHERE id = NEW.scanId) IS NOT 'running'
+                    BEGIN SELECT RAISE(ABORT, 'readings are added only while their scan runs'); END;
+                ALTER TABLE audit ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+                CREATE TABLE unsealed_before_v3 (scanId TEXT PRIMARY KEY);
+                INSERT INTO unsealed_before_v3 SELECT id FROM scans WHERE status <> 'running';
+                CREATE TRIGGER unsealed_before_v3_fixed BEFORE INSERT ON unsealed_before_v3
+                    BEGIN SELECT RAISE(ABORT, 'the list of scans ended before seals existed is fixed'); END;
+                """)
+        }
         return migrator
     }
 
@@ -167,13 +224,29 @@ public final class ScanStore: Sendable {
                 try decoder.decode(InstrumentRecord.self, from: Data(instrumentText.utf8)))
     }
 
+    /// Ends a scan: its status, verdict and end time, and in the same transaction its
+    /// signed seal (the scan's own fields at the end of its reading chain). A scan ends
+    /// once; a second call is refused.
     public func finish(scanId: String, verdict: Verdict?, status: String, actor: String) throws {
         let verdictJSON = try verdict.map { try Self.json($0) }
+        let finishedAt = Self.isoFormatter.string(from: Date())
+        let signer = self.signer
         try pool.write { db in
+            guard let current = try String.fetchOne(db, sql: "SELECT status FROM scans WHERE id = ?", arguments: [scanId]) else {
+                throw Failure(description: "no scan \(scanId)")
+            }
+            guard current == "running" else {
+                throw Failure(description: "scan \(scanId) has already ended (\(current)); a finished scan is never changed")
+            }
             try db.execute(sql: "UPDATE scans SET status = ?, verdict = ?, finishedAt = ? WHERE id = ?",
-                           arguments: [status, verdictJSON, Self.isoFormatter.string(from: Date()), scanId])
+                           arguments: [status, verdictJSON, finishedAt, scanId])
+            guard let seal = try Self.sealContent(db, scanId: scanId) else { throw Failure(description: "no scan \(scanId)") }
+            let hash = Self.hex(seal)
+            try db.execute(sql: "INSERT INTO seals (scanId, sealedAt, content, hash, keyId, signature) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [scanId, finishedAt, seal, hash, signer?.keyId ?? "unsigned", signer?.sign(hash) ?? ""])
         }
         try audit(actor: actor, action: "scan.\(status)", detail: scanId)
+        try writeAuditCheckpoint()
     }
 
     /// The newest `limit` scans (created before the scan `before`, if given), oldest first.
@@ -220,6 +293,9 @@ public final class ScanStore: Sendable {
         let chain = try pool.read { db in
             try String.fetchOne(db, sql: "SELECT hash FROM readings WHERE scanId = ? ORDER BY seq DESC LIMIT 1", arguments: [scanId])
         } ?? ""
+        let seal = try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT hash, keyId, signature FROM seals WHERE scanId = ?", arguments: [scanId])
+        }.map { RecordSeal(hash: $0["hash"], keyId: $0["keyId"], publicKey: signer?.publicKeyHex ?? "", signature: $0["signature"]) }
         let firmwareText: String = meta["firmware"]
         let firmware = (try? JSONDecoder().decode([String: String].self, from: Data(firmwareText.utf8))) ?? [:]
         return ScanReport(
@@ -227,7 +303,7 @@ public final class ScanStore: Sendable {
             finishedAt: meta["finishedAt"] ?? "", plan: plan, instrument: instrument,
             background: sets.background, points: sets.points, remeasures: sets.remeasures,
             verdict: verdict, source: verdict.outcome == .pass ? nil : SourceLocalisation.estimate(plan: plan, verdict: verdict),
-            chainHash: chain)
+            chainHash: chain, seal: seal)
     }
 
     /// A `ScanRecord` that writes this scan's readings here.
@@ -268,13 +344,17 @@ public final class ScanStore: Sendable {
     func readings(scanId: String) throws -> [StoredReading] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM readings WHERE scanId = ? ORDER BY seq", arguments: [scanId]).map { row in
-                let takenAt: String = row["takenAt"]
-                return StoredReading(kind: row["kind"], pointIndex: row["pointIndex"], ordinal: row["ordinal"], reading: DoseReading(
-                    counts: UInt32(row["counts"] as Int64), seconds: row["seconds"], countRatePerSecond: row["countRate"],
-                    rawDoseRate: row["rawDose"], grossDoseRate: row["grossDose"], instrumentDoseRate: row["instrumentDose"],
-                    overload: (row["overload"] as Int64) != 0, takenAt: Self.isoFormatter.date(from: takenAt) ?? Date(timeIntervalSince1970: 0)))
+                StoredReading(kind: row["kind"], pointIndex: row["pointIndex"], ordinal: row["ordinal"], reading: Self.reading(row))
             }
         }
+    }
+
+    static func reading(_ row: Row) -> DoseReading {
+        let takenAt: String = row["takenAt"]
+        return DoseReading(counts: UInt32(clamping: row["counts"] as Int64), seconds: row["seconds"], countRatePerSecond: row["countRate"],
+                           rawDoseRate: row["rawDose"], grossDoseRate: row["grossDose"], instrumentDoseRate: row["instrumentDose"],
+                           overload: (row["overload"] as Int64) != 0,
+                           takenAt: isoFormatter.date(from: takenAt) ?? Date(timeIntervalSince1970: 0))
     }
 
     /// The canonical text a reading's hash covers.
@@ -300,89 +380,6 @@ public final class ScanStore: Sendable {
                                  r.grossDoseRate, r.instrumentDoseRate, r.overload ? 1 : 0, takenAt, previous, Self.hex(previous + "|" + text)])
         }
     }
-
-    // MARK: Audit
-
-    public func audit(actor: String, action: String, detail: String) throws {
-        try pool.write { db in try Self.appendAudit(db, actor: actor, action: action, detail: detail) }
-    }
-
-    /// The same entry as `audit`, written on GRDB's writer queue while the caller is
-    /// suspended rather than blocked: for request handlers on Swift's cooperative pool.
-    public func recordAudit(actor: String, action: String, detail: String) async throws {
-        try await pool.write { db in try Self.appendAudit(db, actor: actor, action: action, detail: detail) }
-    }
-
-    private static func appendAudit(_ db: Database, actor: String, action: String, detail: String) throws {
-        let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? hex("audit")
-        let at = isoFormatter.string(from: Date())
-        try db.execute(sql: "INSERT INTO audit (at, actor, action, detail, previousHash, hash) VALUES (?, ?, ?, ?, ?, ?)",
-                       arguments: [at, actor, action, detail, previous, hex("\(previous)|\(at)|\(actor)|\(action)|\(detail)")])
-    }
-
-    // MARK: Verification
-
-    public struct VerificationReport: Sendable, Equatable {
-        public var scans = 0
-        public var readings = 0
-        public var auditEntries = 0
-        public var integrity = "unchecked"
-        /// The first `ScanStore.maximumProblemsListed` problems.
-        public var problems: [String] = []
-        /// Every problem found, listed or not.
-        public var problemCount = 0
-        public var isValid: Bool { problemCount == 0 && integrity == "ok" }
-    }
-
-    /// Checks SQLite's integrity and every hash chain. Rows are streamed, not loaded: the
-    /// memory it needs does not grow with the store (months of readings and audit entries),
-    /// and at most `maximumProblemsListed` problems are listed (all are counted).
-    public func verify() throws -> VerificationReport {
-        try pool.read { db in
-            var report = VerificationReport()
-            func problem(_ text: String) {
-                report.problemCount += 1
-                if report.problems.count < Self.maximumProblemsListed { report.problems.append(text) }
-            }
-            report.integrity = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer"
-            let scans = try Row.fetchCursor(db, sql: "SELECT id, genesisHash FROM scans ORDER BY rowid")
-            var chains: [(id: String, genesis: String)] = []
-            while let scan = try scans.next() { chains.append((scan["id"], scan["genesisHash"])) }
-            for (scanId, genesis) in chains {
-                report.scans += 1
-                var previous = genesis
-                let readings = try Row.fetchCursor(db, sql: "SELECT * FROM readings WHERE scanId = ? ORDER BY seq", arguments: [scanId])
-                while let row = try readings.next() {
-                    report.readings += 1
-                    let text = Self.canonical(scanId: scanId, kind: row["kind"], pointIndex: row["pointIndex"], ordinal: row["ordinal"],
-                                              counts: row["counts"], seconds: row["seconds"], countRate: row["countRate"], rawDose: row["rawDose"],
-                                              grossDose: row["grossDose"], instrumentDose: row["instrumentDose"], overload: row["overload"],
-                                              takenAt: row["takenAt"])
-                    let seq: Int64 = row["seq"]
-                    let stored: String = row["hash"]
-                    let linked: String = row["previousHash"]
-                    if linked != previous { problem("scan \(scanId) reading \(seq): chain broken (previous hash differs)") }
-                    if Self.hex(previous + "|" + text) != stored { problem("scan \(scanId) reading \(seq): contents do not match their hash") }
-                    previous = stored
-                }
-            }
-            var previous = Self.hex("audit")
-            let audit = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
-            while let row = try audit.next() {
-                report.auditEntries += 1
-                let at: String = row["at"], actor: String = row["actor"], action: String = row["action"], detail: String = row["detail"]
-                let stored: String = row["hash"]
-                if Self.hex("\(previous)|\(at)|\(actor)|\(action)|\(detail)") != stored || (row["previousHash"] as String) != previous {
-                    problem("audit entry \(row["seq"] as Int64): does not match the chain")
-                }
-                previous = stored
-            }
-            return report
-        }
-    }
-
-    /// Problems past this many are counted in `VerificationReport.problemCount` but not listed.
-    public static let maximumProblemsListed = 1000
 }
 
 /// A scan's readings in the store.

@@ -9,6 +9,9 @@ final class CommandMailbox: @unchecked Sendable {
         var id: UInt64
         var command: RobotCommand
         var expiresAtNanoseconds: UInt64
+        /// Software e-stop requests made before this command was posted: a release posted
+        /// before a newer e-stop must not release it.
+        var estopsBefore: UInt64 = 0
     }
 
     private let lock = NSLock()
@@ -24,7 +27,7 @@ final class CommandMailbox: @unchecked Sendable {
     }
 
     /// Queues a command; its feedback starts as accepted (or blocked if the box is full).
-    func post(_ command: RobotCommand, expiresAtNanoseconds: UInt64) -> UInt64 {
+    func post(_ command: RobotCommand, expiresAtNanoseconds: UInt64, estopsBefore: UInt64 = 0) -> UInt64 {
         lock.lock()
         defer { lock.unlock() }
         let id = nextId
@@ -35,11 +38,37 @@ final class CommandMailbox: @unchecked Sendable {
                 id: id, command: command, state: .blocked, problem: .mailboxFull, reading: nil, updatedAtNanoseconds: now)
             return id
         }
-        ring[(head + count) % ring.count] = Entry(id: id, command: command, expiresAtNanoseconds: expiresAtNanoseconds)
+        ring[(head + count) % ring.count] = Entry(id: id, command: command, expiresAtNanoseconds: expiresAtNanoseconds, estopsBefore: estopsBefore)
         count += 1
         feedback[Int(id % UInt64(feedback.count))] = CommandFeedback(
             id: id, command: command, state: .accepted, problem: nil, reading: nil, updatedAtNanoseconds: now)
         return id
+    }
+
+    /// Feedback for a command that does not go through the queue (the software e-stop,
+    /// which has its own flag): it is never refused for capacity.
+    func recordUnqueued(_ command: RobotCommand) -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        let id = nextId
+        nextId += 1
+        feedback[Int(id % UInt64(feedback.count))] = CommandFeedback(
+            id: id, command: command, state: .accepted, problem: nil, reading: nil, updatedAtNanoseconds: MonotonicClock.nanoseconds())
+        return id
+    }
+
+    /// Marks every pending software e-stop done (loop side, on the tick that latched it).
+    /// A scan of the fixed table, only on that tick: no allocation.
+    func completeUnqueuedEstops() {
+        lock.lock()
+        defer { lock.unlock() }
+        let now = MonotonicClock.nanoseconds()
+        for slot in feedback.indices {
+            guard var entry = feedback[slot], entry.command == .estop, entry.state == .accepted else { continue }
+            entry.state = .done
+            entry.updatedAtNanoseconds = now
+            feedback[slot] = entry
+        }
     }
 
     /// The oldest queued command (loop side).

@@ -2,6 +2,7 @@ import FirmwareProtocol
 import Foundation
 import Histogram
 import RobotIO
+import Synchronization
 
 /// The real-time control loop.
 ///
@@ -31,6 +32,16 @@ public final class ControlLoop: @unchecked Sendable {
     private var lastRefreshNanoseconds: UInt64 = 0
     private var stopCause: StopCause?
     private var softwareEstopRequested = false
+    /// Software e-stop requests, counted by the command side; never queued, never refused.
+    /// The loop reads this at the top of every tick, before any queued command.
+    private let estopRequests = Atomic<UInt64>(0)
+    /// How many of those requests the loop has acted on (loop thread only).
+    private var estopRequestsServed: UInt64 = 0
+    /// Halt requests (a shutdown's stop), read at the top of every tick like the e-stop.
+    private let haltRequests = Atomic<UInt64>(0)
+    private var haltRequestsServed: UInt64 = 0
+    /// Set on shutdown: motion commands are refused, except lowering the lift to park.
+    private let motionInhibited = Atomic<Bool>(false)
     private var reset = ResetSequence()
     private var measurement = MeasurementProgress()
     private var tick: UInt64 = 0
@@ -138,16 +149,58 @@ public final class ControlLoop: @unchecked Sendable {
     // MARK: Command side
 
     /// Queues a command. It is refused as expired if the loop takes it after `expiresIn`.
+    /// An `.estop` is not queued: it goes through `requestSoftwareEstop()`.
     @discardableResult
     public func submit(_ command: RobotCommand, expiresIn seconds: Double = 5) -> UInt64 {
         let expiry = MonotonicClock.nanoseconds() &+ UInt64(max(0, seconds) * 1e9)
-        return mailbox.post(command, expiresAtNanoseconds: expiry)
+        return submit(command, expiresAtNanoseconds: expiry)
     }
 
     /// Queues a command with an absolute CLOCK_MONOTONIC expiry.
     @discardableResult
     public func submit(_ command: RobotCommand, expiresAtNanoseconds: UInt64) -> UInt64 {
-        mailbox.post(command, expiresAtNanoseconds: expiresAtNanoseconds)
+        if command == .estop { return estop().commandId }
+        return mailbox.post(command, expiresAtNanoseconds: expiresAtNanoseconds,
+                            estopsBefore: estopRequests.load(ordering: .sequentiallyConsistent))
+    }
+
+    /// A software e-stop with feedback under a command id (which never takes a place in
+    /// the queue), and the ticket for `awaitSoftwareEstop`.
+    public func estop() -> (commandId: UInt64, ticket: UInt64) {
+        let id = mailbox.recordUnqueued(.estop)
+        return (id, requestSoftwareEstop())
+    }
+
+    /// Asks for a software e-stop. It does not wait in, and cannot be refused by, the
+    /// bounded command queue: the loop reads the request count at the top of its next
+    /// tick, before any queued command, and latches the stop there. Returns a ticket:
+    /// the stop has been acted on once `snapshot().estopRequestsServed >= ticket`.
+    @discardableResult
+    public func requestSoftwareEstop() -> UInt64 {
+        estopRequests.add(1, ordering: .sequentiallyConsistent).newValue
+    }
+
+    /// Halts both axes at the top of the next tick, without the command queue (so a full
+    /// queue cannot delay it). With `inhibitMotion`, every later motion command is refused
+    /// (`shuttingDown`) except lowering the lift to its park height: a shutdown's stop,
+    /// which a scan still winding down cannot undo. Returns a ticket for
+    /// `snapshot().haltRequestsServed`.
+    @discardableResult
+    public func requestHalt(inhibitMotion: Bool) -> UInt64 {
+        if inhibitMotion { motionInhibited.store(true, ordering: .sequentiallyConsistent) }
+        return haltRequests.add(1, ordering: .sequentiallyConsistent).newValue
+    }
+
+    /// Waits (up to `timeout` seconds) until the loop has latched the software e-stop
+    /// for `ticket`; true if it has. The stop's output is posted in the same tick.
+    public func awaitSoftwareEstop(ticket: UInt64, timeout: Double) async -> Bool {
+        let deadline = MonotonicClock.nanoseconds() &+ UInt64(max(0, timeout) * 1e9)
+        while true {
+            let s = snapshot()
+            if s.estopRequestsServed >= ticket && s.stopCause == .softwareEstop { return true }
+            if MonotonicClock.nanoseconds() >= deadline { return false }
+            try? await Task.sleep(nanoseconds: 1_000_000)
+        }
     }
 
     public func feedback(_ id: UInt64) -> CommandFeedback? {
@@ -276,7 +329,20 @@ public final class ControlLoop: @unchecked Sendable {
         let inputs = Inputs(now: now, safety: safety, safetyBlock: safetyBlock, chassis: chassisStatus, chassisBlock: chassisBlock,
                             lift: liftStatus, liftBlock: liftBlock, detector: detector, detectorBlock: detectorBlock)
 
-        // Commands first, so an e-stop taken now acts in this same tick.
+        // A software e-stop first, before any queued command: it acts in this tick.
+        let estopsRequested = estopRequests.load(ordering: .sequentiallyConsistent)
+        if estopsRequested != estopRequestsServed {
+            softwareEstopRequested = true
+            trip(.softwareEstop, inputs)
+            estopRequestsServed = estopsRequested
+            mailbox.completeUnqueuedEstops()
+        }
+        let haltsRequested = haltRequests.load(ordering: .sequentiallyConsistent)
+        if haltsRequested != haltRequestsServed {
+            overrideMotion(with: 0)
+            haltRequestsServed = haltsRequested
+        }
+        // Then commands, so a stop taken now acts in this same tick.
         var budget = 8
         while budget > 0, let entry = mailbox.take() {
             budget -= 1
@@ -340,6 +406,7 @@ public final class ControlLoop: @unchecked Sendable {
         }
         switch entry.command {
         case .estop:
+            // Not queued by `submit`; kept for completeness.
             softwareEstopRequested = true
             trip(.softwareEstop, inputs)
             mailbox.update(id, .done)
@@ -349,6 +416,11 @@ public final class ControlLoop: @unchecked Sendable {
             mailbox.update(id, .done)
             return
         case .resetFault, .releaseEstop:
+            if entry.estopsBefore < estopRequestsServed {
+                // Sent before the latest e-stop was pressed: it must not undo that stop.
+                mailbox.update(id, .blocked, problem: .estopPressedSince)
+                return
+            }
             if case .resetFault = entry.command, stopCause == .softwareEstop {
                 mailbox.update(id, .blocked, problem: .causeStillPresent(.softwareEstop))
                 return
@@ -378,6 +450,10 @@ public final class ControlLoop: @unchecked Sendable {
             break
         }
         // Motion commands.
+        if motionInhibited.load(ordering: .relaxed), entry.command != .lift(heightMetres: configuration.liftParkMetres) {
+            mailbox.update(id, .blocked, problem: .shuttingDown)
+            return
+        }
         if let cause = stopCause {
             mailbox.update(id, .blocked, problem: .stopped(cause))
             return
@@ -996,6 +1072,8 @@ public final class ControlLoop: @unchecked Sendable {
             lifecycle(inputs.detectorBlock, operating: inputs.detector?.flags.contains(.dataValid) == true,
                       fault: inputs.detector?.flags.contains(.fault) == true))
         s.stopCause = stopCause
+        s.estopRequestsServed = estopRequestsServed
+        s.haltRequestsServed = haltRequestsServed
         shared.lock()
         s.deadmanArmed = deadmanArmed
         s.overruns = overruns

@@ -32,6 +32,10 @@ public struct RobotSnapshot: Sendable {
     public var motionPowerOn = false
     public var estopButton = false
     public var stopCause: StopCause?
+    /// Software e-stop requests the loop has acted on (see `ControlLoop.requestSoftwareEstop`).
+    public var estopRequestsServed: UInt64 = 0
+    /// Halt requests the loop has acted on (see `ControlLoop.requestHalt`).
+    public var haltRequestsServed: UInt64 = 0
     public var linkUp = (safety: false, chassis: false, lift: false, detector: false)
     public var lifecycle = (safety: DeviceLifecycle.unconfigured, chassis: DeviceLifecycle.unconfigured,
                             lift: DeviceLifecycle.unconfigured, detector: DeviceLifecycle.unconfigured)

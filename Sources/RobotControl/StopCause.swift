@@ -70,6 +70,8 @@ public enum CommandProblem: Sendable, Equatable, CustomStringConvertible {
     case timedOut(seconds: Double)
     case causeStillPresent(StopCause)
     case busError(String)
+    case shuttingDown
+    case estopPressedSince
 
     public var description: String {
         switch self {
@@ -99,6 +101,10 @@ public enum CommandProblem: Sendable, Equatable, CustomStringConvertible {
             return "cannot reset: \(cause) is still present"
         case .busError(let message):
             return message
+        case .estopPressedSince:
+            return "an e-stop was pressed after this reset or release was sent; it stays stopped until released again"
+        case .shuttingDown:
+            return "the controller is shutting down; motion is refused (only parking the lift is allowed)"
         }
     }
 }

@@ -37,11 +37,20 @@ public struct RobotService: Service {
                 if missed > 0 { logger.warning("control loop overran", metadata: ["ticksMissed": "\(missed)"]) }
             }
         }
-        if let afterStart {
-            // A shutdown during the demo cancels it; the loop then stops what it was doing.
-            _ = await cancelWhenGracefulShutdown { [loop, logger] in await afterStart(loop, logger) }
+        // On SIGTERM/SIGINT the axes halt at the loop's next tick (robotd lists this
+        // service last, so it is the first the group shuts down), and no later motion
+        // command is taken (a scan finishing its step, an
+        // API command in flight) except parking the lift.
+        await withGracefulShutdownHandler {
+            if let afterStart {
+                // A shutdown during the demo or scan cancels it; it stops where it is and a
+                // scan stays resumable.
+                _ = await cancelWhenGracefulShutdown { [loop, logger] in await afterStart(loop, logger) }
+            }
+            try? await gracefulShutdown()
+        } onGracefulShutdown: { [loop] in
+            loop.requestHalt(inhibitMotion: true)
         }
-        try? await gracefulShutdown()
         monitor.cancel()
         await shutDownSafely()
     }
@@ -49,7 +58,11 @@ public struct RobotService: Service {
     /// Stop motion; park the lift if nothing says it is unsafe; then stop the loop.
     public func shutDownSafely() async {
         logger.info("shutting down: stopping motion")
-        _ = await loop.run(.stop, timeout: 2)
+        let ticket = loop.requestHalt(inhibitMotion: true)
+        let haltDeadline = Date().addingTimeInterval(2)
+        while loop.snapshot().haltRequestsServed < ticket && Date() < haltDeadline {
+            try? await Task.sleep(nanoseconds: 2_000_000)
+        }
         let s = loop.snapshot()
         let park = loop.configuration.liftParkMetres
         if s.stopCause == nil, s.liftHomed, s.liftState == .operationEnabled || s.liftState == .switchOnDisabled,

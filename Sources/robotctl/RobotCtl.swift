@@ -13,9 +13,10 @@ struct RobotCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "robotctl",
         abstract: "Command-line client for the container radiation-inspection robot.",
-        discussion: "API commands (login, status, walk, raise, home, measure, estop, compute, watch, scan start, report --server) "
+        discussion: "API commands (login, status, walk, raise, home, measure, estop, reset, release, lease, compute, watch, scan start, "
+            + "report --server) "
             + "talk to robotd; the others work on a bus or a store directly.",
-        subcommands: [Login.self, Status.self, Walk.self, Raise.self, Home.self, Measure.self, Estop.self, Compute.self, Watch.self,
+        subcommands: [Login.self, Status.self, Walk.self, Raise.self, Home.self, Measure.self, Estop.self, Reset.self, Release.self, Lease.self, Compute.self, Watch.self,
                       Scan.self, Scans.self, Report.self, Verify.self, Plan.self, User.self, Ports.self, Probe.self])
 }
 
@@ -133,11 +134,11 @@ struct StoreOption: ParsableArguments {
     @Option(help: "The SQLite store robotd writes scans to.")
     var store = "scans.sqlite"
 
-    func open() throws -> ScanStore {
+    func open(createSigningKey: Bool = true) throws -> ScanStore {
         guard FileManager.default.fileExists(atPath: store) else {
             throw ValidationError("no store at '\(store)'; robotd writes one with --scan (see --store)")
         }
-        return try ScanStore(path: store)
+        return try ScanStore(path: store, createSigningKey: createSigningKey)
     }
 }
 
@@ -190,17 +191,43 @@ struct Report: AsyncParsableCommand {
 }
 
 struct Verify: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check the store's SQLite integrity and every hash chain.")
+    static let configuration = CommandConfiguration(
+        abstract: "Check the store: SQLite integrity, every hash chain, each finished scan's signed seal, its verdict, the audit trail.",
+        discussion: """
+            Exits 3 on any problem. Prints the audit head and the signing key: keep them (or the reports' seal lines) \
+            somewhere else and pass them back with --anchors, which also catches a history that was rewritten and \
+            re-signed on the robot itself.
+            """)
     @OptionGroup var store: StoreOption
+    @Option(help: "A file of heads held elsewhere: lines 'scan ID SEALHASH' (from reports) or 'audit SEQ HASH' (from an earlier verify).")
+    var anchors: String?
+    @Option(help: "Check signatures against this public key (hex, as verify prints it) instead of the key file beside the store.")
+    var publicKey: String?
+    @Flag(help: "Skip judging every finished scan again from its readings.")
+    var noRecompute = false
 
     func run() throws {
-        let report = try store.open().verify()
-        print("integrity \(report.integrity); \(report.scans) scans, \(report.readings) readings, \(report.auditEntries) audit entries")
+        let opened = try store.open(createSigningKey: false)
+        var anchorList: [ScanStore.Anchor] = []
+        if let anchors {
+            guard let data = FileManager.default.contents(atPath: anchors) else { throw ValidationError("cannot read --anchors '\(anchors)'") }
+            anchorList = try ScanStore.Anchor.parse(String(decoding: data, as: UTF8.self))
+        }
+        let verifier = try publicKey.map { try ChainSigner(publicKeyHex: $0) }
+        let report = try opened.verify(anchors: anchorList, verifier: verifier, recomputeVerdicts: !noRecompute)
+        print("integrity \(report.integrity); \(report.scans) scans, \(report.readings) readings, \(report.auditEntries) audit entries; "
+              + "\(report.seals) seals, \(report.verdictsRecomputed) verdicts recomputed, \(report.checkpoints) audit checkpoints, \(report.anchors) anchors")
+        if let signer = verifier ?? opened.signer {
+            print("signing key \(signer.keyId) public \(signer.publicKeyHex)")
+        } else {
+            print("PROBLEM: no signing key or --public-key: seal signatures not checked")
+        }
+        print("audit \(report.auditHeadSeq) \(report.auditHeadHash)")
         for problem in report.problems { print("PROBLEM: \(problem)") }
         if report.problemCount > report.problems.count {
             print("PROBLEM: \(report.problemCount - report.problems.count) more not listed (\(report.problemCount) in all)")
         }
-        if !report.isValid { throw ExitCode(3) }
+        if !report.isValid || (verifier ?? opened.signer) == nil { throw ExitCode(3) }
         print("hash chains intact")
     }
 }

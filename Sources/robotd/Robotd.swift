@@ -137,7 +137,7 @@ struct Robotd: AsyncParsableCommand {
             }
         }
         let service = RobotService(loop: loop, logger: logger, afterStart: afterStart)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if !noServer {
             let scanStore: ScanStore
             do {
@@ -167,8 +167,17 @@ struct Robotd: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // A service group shuts its services down last first: the robot goes last in the
+        // list so that on SIGTERM/SIGINT it halts at once, before the command server waits
+        // for its requests to finish (the server, and with it the phone's e-stop, stays up
+        // while the lift parks). The whole shutdown is bounded: 5 s plus the park time.
+        services.append(.init(service: service))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let control = configuration.control
+        let parkSeconds = (control.liftMaximumMetres - control.liftParkMetres) / control.liftMaxSpeedMetresPerSecond
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64((5 + parkSeconds) * 1000))
+        groupConfiguration.maximumCancellationDuration = .seconds(2)
+        let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await group.run()
         } catch {

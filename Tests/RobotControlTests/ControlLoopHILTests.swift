@@ -49,6 +49,59 @@ import Testing
         #expect(await h.waitFor(1) { h.truth.motionPowerOn })
     }
 
+    /// The software e-stop does not queue behind commands: with the command queue full
+    /// (64 waiting, more refused as mailboxFull) it is latched on the loop's next tick,
+    /// 100 times out of 100, and its command feedback says done (it used to say
+    /// blocked/mailboxFull while the API answered 202).
+    @Test func anEstopBehindAFullCommandQueueIsLatchedOnTheNextTick() async throws {
+        let h = try await LoopHarness()
+        var worstTicks: UInt64 = 0
+        for round in 0..<100 {
+            // A burst far past the queue's 64 places, posted within one tick.
+            var refused = 0
+            for _ in 0..<200 {
+                let id = h.loop.submit(.measure(seconds: 1))
+                if h.loop.feedback(id)?.problem == .mailboxFull { refused += 1 }
+            }
+            #expect(refused > 0, "round \(round): the queue should have been full")
+            let before = h.loop.snapshot().tick
+            let (id, ticket) = h.loop.estop()
+            #expect(await h.loop.awaitSoftwareEstop(ticket: ticket, timeout: 1), "round \(round): e-stop not latched")
+            var latchedAt = h.loop.snapshot()
+            // The first snapshot that shows it may be a tick later than the latch itself.
+            while latchedAt.estopRequestsServed < ticket { latchedAt = h.loop.snapshot() }
+            worstTicks = max(worstTicks, latchedAt.tick - before)
+            #expect(h.loop.feedback(id)?.state == .done)
+            #expect(latchedAt.stopCause == .softwareEstop)
+            // Release for the next round (queued behind what is left of the burst).
+            let release = await h.loop.run(.releaseEstop, timeout: 5)
+            #expect(release?.state == .done, "round \(round) release: \(String(describing: release))")
+        }
+        // Posted between ticks n and n+1, acted on in tick n+1; published at its end.
+        #expect(worstTicks <= 2, "worst e-stop latency \(worstTicks) ticks")
+    }
+
+    /// A shutdown's halt (SIGTERM in robotd) stops motion on the next tick without the
+    /// command queue, and every later motion command is refused except parking the lift.
+    @Test func aShutdownHaltStopsMotionAndRefusesLaterMotionButParking() async throws {
+        let h = try await LoopHarness()
+        #expect(await h.homeLift()?.state == .done)
+        let walk = h.loop.submit(.walk(metres: 3, speedMetresPerSecond: nil))
+        #expect(await h.waitFor(5) { h.truth.speedMetresPerSecond > 0.3 })
+        let before = h.loop.snapshot().tick
+        let ticket = h.loop.requestHalt(inhibitMotion: true)
+        #expect(await h.waitFor(1) { h.loop.snapshot().haltRequestsServed >= ticket })
+        #expect(h.loop.snapshot().tick - before <= 2)
+        #expect(await h.loop.result(of: walk, timeout: 2)?.state == .overridden)
+        #expect(await h.waitFor(3) { h.truth.speedMetresPerSecond == 0 })
+        let again = await h.loop.run(.walk(metres: 0.5, speedMetresPerSecond: nil), timeout: 2)
+        #expect(again?.problem == .shuttingDown, "\(String(describing: again))")
+        let raise = await h.loop.run(.lift(heightMetres: 1.0), timeout: 2)
+        #expect(raise?.problem == .shuttingDown)
+        let park = await h.loop.run(.lift(heightMetres: h.loop.configuration.liftParkMetres), timeout: 20)
+        #expect(park?.state == .done, "parking is still allowed: \(String(describing: park))")
+    }
+
     @Test func pullingTheLinkStopsMotionAndNamesTheLostDevice() async throws {
         let h = try await LoopHarness()
         let walk = h.loop.submit(.walk(metres: 4, speedMetresPerSecond: nil))

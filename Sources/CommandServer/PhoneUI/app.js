@@ -11,7 +11,8 @@ const I18N = {
     containerNumber: "Container number", size: "Size", profile: "Profile", plan: "Plan", start: "Start", pause: "Pause",
     resume: "Resume", abort: "Abort", estop: "E-STOP", ok: "OK", stopped: "STOPPED", linkLost: "LINK LOST — robot state unknown; reconnecting…",
     leaseLost: "CONTROL LOST — the lease was lost or taken over; the robot stops without keep-alives.",
-    estopPressed: "E-STOP sent", points: "points", eta: "ETA", verdict: "Verdict", pass: "PASS", anomalous: "ANOMALOUS",
+    estopPressed: "E-STOP sent — waiting for the robot to confirm…", estopLatched: "E-STOP LATCHED — drive power cut",
+    estopFailed: "E-STOP NOT CONFIRMED — press the robot's red button", points: "points", eta: "ETA", verdict: "Verdict", pass: "PASS", anomalous: "ANOMALOUS",
     exceeds: "EXCEEDS LIMIT", background: "background", maxNet: "max net", report: "Report", waiting: "waiting for reset",
     needControl: "Take control first", planned: "planned", source: "Source near", done: "done",
   },
@@ -23,7 +24,8 @@ const I18N = {
     seconds: "秒", compute: "计算判定", containerNumber: "集装箱号", size: "箱型", profile: "规程", plan: "规划",
     start: "开始", pause: "暂停", resume: "继续", abort: "中止", estop: "急停", ok: "正常", stopped: "已停止",
     linkLost: "连接中断 — 机器人状态未知，正在重连…", leaseLost: "控制已丢失 — 租约失效或被接管；无心跳时机器人会停止。",
-    estopPressed: "已发送急停", points: "点", eta: "剩余", verdict: "判定", pass: "合格", anomalous: "异常",
+    estopPressed: "已发送急停 — 等待机器人确认…", estopLatched: "急停已锁定 — 驱动已断电",
+    estopFailed: "急停未确认 — 请按机器人上的红色急停按钮", points: "点", eta: "剩余", verdict: "判定", pass: "合格", anomalous: "异常",
     exceeds: "超标", background: "本底", maxNet: "最大净值", report: "报告", waiting: "等待复位", needControl: "请先获取控制",
     planned: "已规划", source: "源位置",
   },
@@ -45,7 +47,8 @@ function applyLanguage() {
 
 async function api(method, path, body) {
   const headers = {};
-  if (state.token) headers["Authorization"] = "Bearer " + state.token;
+  const token = state.token || (path === "/api/v1/estop" ? state.stopToken : null);
+  if (token) headers["Authorization"] = "Bearer " + token;
   if (state.lease) headers["X-Lease"] = state.lease;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
@@ -57,7 +60,8 @@ async function api(method, path, body) {
   let data = null;
   const text = await response.text();
   try { data = JSON.parse(text); } catch (e) { data = text; }
-  if (response.status === 401 && path !== "/api/v1/login") { logOut(); }
+  // A refused e-stop must not log the officer out: they press it again, or the robot's button.
+  if (response.status === 401 && path !== "/api/v1/login" && path !== "/api/v1/estop") { logOut(); }
   return { status: response.status, data };
 }
 const errorText = (r) => (r.data && r.data.error) ? r.data.error.message : ("HTTP " + r.status);
@@ -74,6 +78,8 @@ async function logIn() {
 }
 
 function logOut() {
+  // The e-stop still takes a token this robotd issued (even expired): keep it for that.
+  if (state.token) state.stopToken = state.token;
   state.token = null; sessionStorage.removeItem("token");
   stopKeepAlive();
   if (state.ws) { state.ws.onclose = null; state.ws.close(); }
@@ -114,6 +120,7 @@ function render(f) {
   $("lift-height").textContent = `${fmt(f.lift.heightMetres, 3)} m${f.lift.homed ? "" : " (not homed)"}`;
   $("dose").textContent = `${fmt(f.dose.microsievertsPerHour, 3)} ± ${fmt(f.dose.uncertaintyMicrosievertsPerHour, 3)} μSv/h`;
   const s = f.safety;
+  state.lastCause = s.stopped ? s.cause : null;
   const cause = s.cause && lang === "zh" && I18N.zh["cause_" + s.cause] ? `${I18N.zh["cause_" + s.cause]}（${s.message}）` : s.message;
   $("safety").textContent = s.stopped ? `${t("stopped")}: ${cause}` : `${t("ok")}${s.motionPowerOn ? "" : " (power off)"}`;
   $("safety").className = "value " + (s.stopped ? "error" : "");
@@ -151,7 +158,7 @@ function renderBanner() {
   const parts = [];
   if (state.linkLost) parts.push(t("linkLost"));
   if (state.leaseLost) parts.push(t("leaseLost"));
-  if (state.estopNote) parts.push(t("estopPressed"));
+  if (state.estopNote) parts.push(t(state.estopNote));
   $("banner").textContent = parts.join(" ");
   $("banner").classList.toggle("hidden", parts.length === 0);
 }
@@ -311,11 +318,24 @@ async function drawHeatmaps() {
 
 // ---- e-stop: always visible, needs no lease
 
+// The server answers 200 only once the control loop has latched the stop; telemetry
+// confirms it too. Until one of them does, press again every 250 ms (for 5 s).
 async function estop() {
-  state.estopNote = true; renderBanner();
-  const r = await api("POST", "/api/v1/estop");
-  if (r.status !== 202) $("command-result").textContent = errorText(r);
-  setTimeout(() => { state.estopNote = false; renderBanner(); }, 4000);
+  if (state.estopPressing) return;
+  state.estopPressing = true;
+  state.estopNote = "estopPressed"; renderBanner();
+  let confirmed = false;
+  for (let attempt = 0; attempt < 20 && !confirmed; attempt++) {
+    const r = await api("POST", "/api/v1/estop");
+    confirmed = (r.status === 200 && r.data && r.data.latched === true) || state.lastCause === "softwareEstop";
+    if (!confirmed) {
+      $("command-result").textContent = errorText(r);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  state.estopPressing = false;
+  state.estopNote = confirmed ? "estopLatched" : "estopFailed"; renderBanner();
+  setTimeout(() => { state.estopNote = false; renderBanner(); }, confirmed ? 4000 : 15000);
 }
 
 // ---- wiring

@@ -40,6 +40,7 @@ public final class ControlLoop: @unchecked Sendable {
     /// Halt requests (a shutdown's stop), read at the top of every tick like the e-stop.
     private let haltRequests = Atomic<UInt64>(0)
     private var haltRequestsServed: UInt64 = 0
+    private var haltServedAtTick: UInt64 = 0
     /// Set on shutdown: motion commands are refused, except lowering the lift to park.
     private let motionInhibited = Atomic<Bool>(false)
     private var reset = ResetSequence()
@@ -341,6 +342,7 @@ public final class ControlLoop: @unchecked Sendable {
         if haltsRequested != haltRequestsServed {
             overrideMotion(with: 0)
             haltRequestsServed = haltsRequested
+            haltServedAtTick = tick
         }
         // Then commands, so a stop taken now acts in this same tick.
         var budget = 8
@@ -1074,6 +1076,7 @@ public final class ControlLoop: @unchecked Sendable {
         s.stopCause = stopCause
         s.estopRequestsServed = estopRequestsServed
         s.haltRequestsServed = haltRequestsServed
+        s.haltServedAtTick = haltServedAtTick
         shared.lock()
         s.deadmanArmed = deadmanArmed
         s.overruns = overruns

@@ -36,6 +36,8 @@ public struct RobotSnapshot: Sendable {
     public var estopRequestsServed: UInt64 = 0
     /// Halt requests the loop has acted on (see `ControlLoop.requestHalt`).
     public var haltRequestsServed: UInt64 = 0
+    /// The tick on which the newest halt request was acted on.
+    public var haltServedAtTick: UInt64 = 0
     public var linkUp = (safety: false, chassis: false, lift: false, detector: false)
     public var lifecycle = (safety: DeviceLifecycle.unconfigured, chassis: DeviceLifecycle.unconfigured,
                             lift: DeviceLifecycle.unconfigured, detector: DeviceLifecycle.unconfigured)

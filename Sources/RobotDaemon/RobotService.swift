@@ -4,6 +4,7 @@ import Logging
 import RobotControl
 import RobotIO
 import ServiceLifecycle
+import Synchronization
 
 /// The robot as a service: starts the control loop, warns about overruns (throttled),
 /// and on a graceful shutdown (SIGTERM, SIGINT) stops motion, lowers the lift to its
@@ -13,6 +14,8 @@ public struct RobotService: Service {
     public let logger: Logger
     /// Runs once the loop is up (the demo), before waiting for shutdown.
     public let afterStart: (@Sendable (ControlLoop, Logger) async -> Void)?
+    /// The loop tick when the shutdown signal came, and the ticket of its halt.
+    private let signalled = SignalRecord()
 
     public init(loop: ControlLoop, logger: Logger, afterStart: (@Sendable (ControlLoop, Logger) async -> Void)? = nil) {
         self.loop = loop
@@ -48,8 +51,9 @@ public struct RobotService: Service {
                 _ = await cancelWhenGracefulShutdown { [loop, logger] in await afterStart(loop, logger) }
             }
             try? await gracefulShutdown()
-        } onGracefulShutdown: { [loop] in
-            loop.requestHalt(inhibitMotion: true)
+        } onGracefulShutdown: { [loop, signalled] in
+            let tick = loop.snapshot().tick
+            signalled.set(tick: tick, ticket: loop.requestHalt(inhibitMotion: true))
         }
         monitor.cancel()
         await shutDownSafely()
@@ -58,10 +62,19 @@ public struct RobotService: Service {
     /// Stop motion; park the lift if nothing says it is unsafe; then stop the loop.
     public func shutDownSafely() async {
         logger.info("shutting down: stopping motion")
-        let ticket = loop.requestHalt(inhibitMotion: true)
+        let (tickAtSignal, signalTicket) = signalled.value ?? (loop.snapshot().tick, 0)
+        let ticket = max(signalTicket, loop.requestHalt(inhibitMotion: true))
         let haltDeadline = Date().addingTimeInterval(2)
         while loop.snapshot().haltRequestsServed < ticket && Date() < haltDeadline {
             try? await Task.sleep(nanoseconds: 2_000_000)
+        }
+        let s0 = loop.snapshot()
+        if s0.haltRequestsServed >= ticket {
+            // The first halt (the signal's) is the one that stopped the motion.
+            let servedAt = signalTicket > 0 ? s0.haltServedAtTick : s0.tick
+            logger.notice("motion halted", metadata: ["ticksAfterSignal": "\(servedAt >= tickAtSignal ? servedAt - tickAtSignal : 0)"])
+        } else {
+            logger.error("the control loop did not act on the halt within 2 s; the firmware watchdog will stop the robot")
         }
         let s = loop.snapshot()
         let park = loop.configuration.liftParkMetres
@@ -79,4 +92,15 @@ public struct RobotService: Service {
         loop.bus.stop()
         logger.info("robot stopped")
     }
+}
+
+/// Written once by the graceful-shutdown handler, read by the shutdown that follows.
+final class SignalRecord: Sendable {
+    private let state = Mutex<(tick: UInt64, ticket: UInt64)?>(nil)
+
+    func set(tick: UInt64, ticket: UInt64) {
+        state.withLock { if $0 == nil { $0 = (tick, ticket) } }
+    }
+
+    var value: (tick: UInt64, ticket: UInt64)? { state.withLock { $0 } }
 }

@@ -70,6 +70,49 @@ import Testing
         #expect(!output.contains("lift not parked"))
         #expect(output.contains("robot stopped"))
         #expect(output.contains("robot-sim: stopped"), "the simulator child is stopped too")
+        #expect(Self.ticksAfterSignal(output).map { $0 <= 2 } == true, "\(output)")
+    }
+
+    /// The `ticksAfterSignal` robotd logs when the signal's halt was acted on.
+    static func ticksAfterSignal(_ output: String) -> Int? {
+        guard let range = output.range(of: "ticksAfterSignal=") else { return nil }
+        return Int(output[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// SIGTERM while a scan runs, and while it waits for an officer's reset (the firmware
+    /// e-stop button held): robotd halts within 2 ticks, exits within 5 s plus the park
+    /// time, and leaves the scan resumable with its readings. It used to ignore the signal
+    /// while a scan waited for a reset, until SIGKILL.
+    @Test(arguments: ["scanning", "waitingForReset"])
+    func sigtermDuringAScanStopsAndLeavesItResumable(state: String) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sigterm-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var scenario = try String(contentsOf: CrashResumeTests.root.appendingPathComponent("hil/scenarios/clean-20ft.yaml"), encoding: .utf8)
+        if state == "waitingForReset" {
+            // Simulated seconds (10 × faster): mid-survey, the e-stop button is pressed and held.
+            scenario += "faults:\n  - {atSeconds: 90, kind: estop, on: true}\n"
+        }
+        let scenarioPath = directory + "/scenario.yaml"
+        try scenario.write(toFile: scenarioPath, atomically: true, encoding: .utf8)
+        let store = directory + "/scans.sqlite"
+        let daemon = try Daemon(["--sim", "--scenario", scenarioPath, "--scan", "CSQU3054383", "--size", "22G1",
+                                 "--profile", CrashResumeTests.root.appendingPathComponent("profiles/demo.yaml").path,
+                                 "--store", store, "--reports", directory + "/reports", "--sim-time-scale", "10"])
+        let ready = state == "waitingForReset" ? "waitingForReset=hardware e-stop" : "phase=survey"
+        #expect(await daemon.waitFor(ready, seconds: 120), "\(daemon.output)")
+        let signalled = Date()
+        kill(daemon.process.processIdentifier, SIGTERM)
+        let status = await daemon.waitForExit(seconds: 30)
+        let seconds = Date().timeIntervalSince(signalled)
+        let output = daemon.output
+        #expect(status == 0, "exit status \(String(describing: status)):\n\(output)")
+        // 5 s plus the park from the lift's top (2.75 m) to 0.5 m at 0.2 m/s.
+        #expect(seconds <= 5 + 11.25, "robotd took \(seconds) s to exit")
+        #expect(Self.ticksAfterSignal(output).map { $0 <= 2 } == true, "\(output)")
+        #expect(output.contains("interrupted"), "\(output)")
+        let opened = try ScanStore(path: store)
+        #expect(try opened.unfinishedScan(container: "CSQU3054383") != nil, "the scan stays resumable")
+        #expect(try opened.verify().isValid)
     }
 
     @Test func aBadConfigurationFileIsRefusedWithItsLine() async throws {

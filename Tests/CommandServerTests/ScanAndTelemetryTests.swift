@@ -78,6 +78,56 @@ import Testing
         #expect(try rig.store.auditEntries(limit: 500).contains { $0.actor == "otto" && $0.action == "POST /api/v1/scans/{id}/start" })
     }
 
+    /// A link lost mid-scan stops the robot; the officer's one resetFault through the API
+    /// (with the lease) clears it and the same scan carries on by itself. It used to be
+    /// refused ("pause or abort it first"), also after pausing.
+    @Test func aScanStoppedByALostLinkCarriesOnAfterTheOfficersReset() async throws {
+        let rig = try await ServerRig(timeScale: 10, scenarioFile: "hil/scenarios/cs137-40ft.yaml")
+        let otto = try await rig.client("otto")
+        let planned = try await otto.send("POST", "/api/v1/scans", json: [
+            "containerNumber": "MSKU9070323", "size": "42G1", "xMetres": 0, "yMetres": 0, "headingDegrees": 0, "profile": "demo"])
+        let id = try #require(planned.object["id"] as? String)
+        #expect(try await otto.acquireLease(client: "phone").status == 200)
+        let keepAlive = otto.keepLeaseAlive()
+        defer { keepAlive.cancel() }
+        #expect(try await otto.send("POST", "/api/v1/scans/\(id)/start").status == 202)
+        func progress() async throws -> [String: Any] {
+            (try await otto.send("GET", "/api/v1/scans/\(id)").object["progress"] as? [String: Any]) ?? [:]
+        }
+        // Into the survey, then pull the link for 1.5 s.
+        var deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, (try await progress())["phase"] as? String != "survey" { try await Task.sleep(nanoseconds: 200_000_000) }
+        rig.simulator.faults.enqueue(.linkDrop(milliseconds: 1500))
+        deadline = Date().addingTimeInterval(20)
+        var waiting: String?
+        while Date() < deadline, waiting == nil {
+            waiting = (try await progress())["waitingForReset"] as? String
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        #expect(waiting?.contains("lost link") == true, "the scan waits for a reset: \(String(describing: waiting))")
+        let pointsAtStop = (try await progress())["completedPoints"] as? Double ?? 0
+        // Once the link is back, one reset through the API; the scan is not paused or aborted.
+        try await Task.sleep(nanoseconds: 2_000_000_000)
+        let reset = try await otto.command(["type": "resetFault"], wait: true)
+        #expect(reset.status == 200, "\(reset.text)")
+        #expect(reset.object["state"] as? String == "done", "\(reset.text)")
+        deadline = Date().addingTimeInterval(60)
+        var after: [String: Any] = [:]
+        while Date() < deadline {
+            after = try await progress()
+            if after["waitingForReset"] == nil || after["waitingForReset"] is NSNull,
+               (after["completedPoints"] as? Double ?? 0) >= pointsAtStop + 2 { break }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        #expect((after["completedPoints"] as? Double ?? 0) >= pointsAtStop + 2, "the scan carried on: \(after)")
+        let status = try await otto.send("GET", "/api/v1/scans/\(id)").object
+        #expect(status["state"] as? String == "running", "\(status)")
+        // Other commands are still refused while the scan drives, with what is allowed.
+        let busy = try await otto.command(["type": "walk", "metres": 1])
+        #expect(busy.status == 409 && busy.errorMessage?.contains("resetFault") == true)
+        _ = try await otto.send("POST", "/api/v1/scans/\(id)/abort")
+    }
+
     @Test func telemetryStreamsStateAndCommandFeedbackAndNeedsAToken() async throws {
         let rig = try await ServerRig()
         let otto = try await rig.client("otto")

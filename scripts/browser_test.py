@@ -134,7 +134,9 @@ def main():
         check(wait(lambda: "EXCEEDS" in text("verdict"), 240, 0.5), f"the verdict is shown: {text('verdict')}")
         check(len(driver.find_elements(By.CSS_SELECTOR, "#heatmaps svg")) == 2, "a heat map per face")
         check(len(driver.find_elements(By.CSS_SELECTOR, "#heatmaps rect[stroke='#fff']")) >= 1, "exceeding points are marked")
-        check("/report.html?access_token=" in by_id("report-html").get_attribute("href"), "the report link is shown")
+        check(wait(lambda: (by_id("report-html").get_attribute("href") or "").startswith("blob:"), 10),
+              "the report link is shown, fetched with the token in a header (no token in the URL)")
+        check(by_id("report-html").get_attribute("data-path").endswith("/report.html"), "the report link is the scan's HTML report")
         driver.execute_script("document.getElementById('verdict').scrollIntoView({block: 'center'});")
         shot("05-verdict")
 

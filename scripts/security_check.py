@@ -3,7 +3,9 @@
 
 1. Every mutating route in /openapi.json is tried without a token, with a viewer's
    token and with an expired token. Each must be refused (a viewer keeps what the
-   document grants a viewer: e-stop, log-out), and each refusal must be in the audit log.
+   document grants a viewer: e-stop, log-out), and each refusal must be in the audit log:
+   a logged-in user's one by one, those without a valid token counted per address (one
+   "refusals" entry per address and interval, so a flood cannot fill the log).
 2. Brute-force log-in is rate-limited: after 5 failures the right password is refused too.
 3. Tokens and passwords never appear in robotd's log.
 
@@ -35,7 +37,7 @@ def main():
     port = free_port()
     config = os.path.join(work, "robotd.yaml")
     with open(config, "w") as f:
-        f.write(f"store: {store}\nserver:\n  port: {port}\n  tokenLifetimeSeconds: 2\n  profiles: {ROOT}/profiles\n  defaultProfile: demo\n")
+        f.write(f"store: {store}\nserver:\n  port: {port}\n  tokenLifetimeSeconds: 2\n  refusalLogIntervalSeconds: 1\n  profiles: {ROOT}/profiles\n  defaultProfile: demo\n")
     log_path = os.path.join(work, "robotd.log")
     daemon = start_robotd(bins, ["--config", config, "--sim"], log_path)
     if not check(daemon is not None, "robotd started with the command server"):
@@ -60,7 +62,7 @@ def main():
         viewer = viewer_login["token"]
         tokens.append(viewer)
 
-        tried = refused = 0
+        tried = refused = anonymous = 0
         expected_refusals = {}
         for method, path, role in operations:
             if role is None:
@@ -74,24 +76,36 @@ def main():
                 code = body.get("error", {}).get("code") if isinstance(body, dict) else None
                 if check(status in want, f"{method} {path} with {label}: {status} {code}"):
                     refused += 1
-                expected_refusals[(method, path)] = expected_refusals.get((method, path), 0) + 1
+                if label == "viewer token":
+                    expected_refusals[(method, path)] = expected_refusals.get((method, path), 0) + 1
+                else:
+                    anonymous += 1
                 if label == "expired token":
                     check(code == "token_expired", f"{method} {path} with an expired token says token_expired (got {code})")
         print(f"mutating routes: {len(operations)}; calls tried {tried}, refused {refused}")
 
-        # Every refusal is in the audit log.
+        # Every refusal is in the audit log: the viewer's one by one, the anonymous ones
+        # (no token, expired token) counted in "refusals" entries per address and interval.
+        time.sleep(2.5)
         _, supervisor = login(port, "sam", PASSWORDS["sam"])
         tokens.append(supervisor["token"])
         status, audit = call(port, "GET", "/api/v1/audit?limit=10000", token=supervisor["token"])
         check(status == 200, "the audit log can be read")
         audited = {}
+        counted = 0
         for entry in audit:
             if entry["detail"].startswith("refused"):
                 key = tuple(entry["action"].split(" ", 1))
                 audited[key] = audited.get(key, 0) + 1
+            if entry["action"] == "refusals" and entry["actor"] == "anonymous":
+                words = entry["detail"].split()
+                if len(words) > 2 and words[2].isdigit():
+                    counted += int(words[2])
         missing = {k: v - audited.get(k, 0) for k, v in expected_refusals.items() if audited.get(k, 0) < v}
-        check(not missing, f"every refused call is audited (missing: {missing})")
-        print(f"refusals audited: {sum(min(audited.get(k, 0), v) for k, v in expected_refusals.items())} of {refused}")
+        check(not missing, f"every refusal of a logged-in user is audited (missing: {missing})")
+        check(counted >= anonymous, f"every refusal without a valid token is counted in the audit ({counted} of {anonymous})")
+        print(f"refusals audited: {sum(min(audited.get(k, 0), v) for k, v in expected_refusals.items())} one by one, "
+              f"{counted} counted per address, of {refused}")
 
         # Brute force.
         statuses = [login(port, "sam", f"guess number {i}")[0] for i in range(8)]

@@ -72,7 +72,7 @@ struct ServerBench {
         let socketsOpen = Atomic<Int>(0)
         var sockets: [Task<Void, Never>] = []
         for _ in 0..<clients {
-            let url = admin.webSocketURL
+            let url = (try? await admin.webSocketURL()) ?? ""
             sockets.append(Task {
                 var logger = Logger(label: "bench.ws")
                 logger.logLevel = .critical
@@ -251,6 +251,9 @@ final class Rig: @unchecked Sendable {
         try store.addUser(name: "bench", role: "supervisor", credential: try PasswordHasher.credential(for: Self.password), by: "bench")
         var configuration = ServerConfiguration()
         configuration.port = 0
+        // The bench's 100 telemetry clients log in as one user: lift the per-user cap.
+        configuration.maximumWebSockets = 512
+        configuration.maximumWebSocketsPerUser = 512
         var logger = Logger(label: "server-bench")
         logger.logLevel = .critical
         server = CommandServer(configuration: configuration, loop: loop, store: store, logger: logger)

@@ -105,19 +105,24 @@ public final class CommandClient: @unchecked Sendable {
         }
     }
 
-    /// The WebSocket URL for telemetry, with the token in the query.
-    public var webSocketURL: String {
+    /// The WebSocket URL for telemetry, with a one-time ticket in the query (the bearer
+    /// token never goes into a URL).
+    public func webSocketURL() async throws -> String {
+        let reply = try await send("POST", "/api/v1/tickets", json: ["path": "/api/v1/ws"])
+        guard reply.isSuccess, let ticket = reply.object["ticket"] as? String else {
+            throw Failure(description: "no WebSocket ticket (\(reply.status)): \(reply.errorMessage ?? reply.text)")
+        }
         var components = URLComponents(url: baseURL, resolvingAgainstBaseURL: false) ?? URLComponents()
         components.scheme = baseURL.scheme == "https" ? "wss" : "ws"
         components.path = "/api/v1/ws"
-        components.queryItems = [URLQueryItem(name: "access_token", value: token ?? "")]
+        components.queryItems = [URLQueryItem(name: "ticket", value: ticket)]
         return components.string ?? ""
     }
 
     /// Opens the telemetry WebSocket and calls `onMessage` with each text message until it
     /// returns false or the connection ends.
     public func watch(logger: Logger = Logger(label: "robotctl.ws"), onMessage: @escaping @Sendable (String) async -> Bool) async throws {
-        _ = try await WebSocketClient.connect(url: webSocketURL, logger: logger) { inbound, _, _ in
+        _ = try await WebSocketClient.connect(url: try await webSocketURL(), logger: logger) { inbound, _, _ in
             for try await message in inbound.messages(maxSize: 1 << 20) {
                 if case .text(let text) = message {
                     if await !onMessage(text) { break }

@@ -4,6 +4,10 @@ import RobotControl
 
 // Request and response bodies of the REST API. Field names carry their units.
 
+struct TicketRequest: Decodable {
+    let path: String
+}
+
 struct LoginRequest: Decodable {
     let name: String
     let password: String

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
 import Inspection
@@ -53,6 +54,8 @@ extension CommandServer {
         let authenticator = self.authenticator
         let store = self.store
         let lease = self.lease
+        let refusals = self.refusals
+        let tickets = self.tickets
         route(router, .get, "/api/v1/health", "Check that the server answers", role: nil, tag: "session") { _ in
             Self.json(["status": "ok"])
         }
@@ -60,14 +63,32 @@ extension CommandServer {
               schema: object(["name": string, "password": string], required: ["name", "password"]), audit: .never) { call in
             let body = try call.decode(LoginRequest.self)
             do {
-                let (token, session) = try authenticator.logIn(name: body.name, password: body.password)
-                try? store.audit(actor: session.user, action: "POST /api/v1/login", detail: "ok 200 session \(session.handle)")
+                let (token, session) = try await authenticator.logIn(name: body.name, password: body.password, source: call.source)
+                try? await store.recordAudit(actor: session.user, action: "POST /api/v1/login",
+                                             detail: "ok 200 session \(session.handle) from \(call.source)")
                 return Self.json(LoginResponse(token: token, user: session.user, role: session.role, expiresAt: session.expiresAt))
-            } catch let error as APIError {
-                try? store.audit(actor: body.name.isEmpty ? "anonymous" : String(body.name.prefix(64)), action: "POST /api/v1/login",
-                                 detail: "refused \(error.status.code) \(error.code)")
-                throw error
+            } catch let error as Authenticator.LoginRefusal {
+                switch error.name {
+                case .account(let name):
+                    // A real account's failure is audited under its name (the throttle bounds how often).
+                    try? await store.recordAudit(actor: name, action: "POST /api/v1/login",
+                                                 detail: "refused \(error.error.status.code) \(error.error.code) from \(call.source)")
+                case .notAnAccount:
+                    // Names that are no account are never stored verbatim (a mistyped password, a flood).
+                    refusals.count(source: call.source, action: "POST /api/v1/login", code: "\(error.error.status.code) \(error.error.code)")
+                }
+                throw error.error
             }
+        }
+        route(router, .post, "/api/v1/tickets", "A one-time ticket (60 s) for a GET that cannot carry the token: the WebSocket",
+              role: .viewer, tag: "session", schema: object(["path": string], required: ["path"]), audit: .refusals) { call in
+            let body = try call.decode(TicketRequest.self)
+            guard body.path == "/api/v1/ws" else {
+                throw APIError.invalid("tickets are for '/api/v1/ws' (the telemetry WebSocket) only; other calls take the Authorization header")
+            }
+            guard let token = Self.token(of: call.request) else { throw APIError.noToken }
+            return Self.json(["ticket": .string(tickets.issue(token: token, path: body.path)), "path": .string(body.path),
+                              "expiresInSeconds": .number(tickets.lifetimeSeconds)] as [String: JSONValue])
         }
         route(router, .post, "/api/v1/logout", "Log out", role: .viewer, tag: "session") { call in
             if let token = Self.token(of: call.request) { authenticator.logOut(token: token) }
@@ -92,7 +113,17 @@ extension CommandServer {
             try lease.keepAlive(call.leaseId, user: call.user)
             return Self.json(["status": "retained"])
         }
-        route(router, .delete, "/api/v1/lease", "Return the motion lease", role: .operator, tag: "lease") { call in
+        let desk = self.desk
+        let loop = self.loop
+        route(router, .delete, "/api/v1/lease", "Return the motion lease (refused while a scan runs; stops motion first)",
+              role: .operator, tag: "lease") { call in
+            // Returning the lease disarms the deadman: never while a scan drives the robot,
+            // and manual motion is stopped first.
+            if let active = desk.active, !active.progress.paused {
+                throw APIError.conflict("scan_running", "scan \(active.id) is running under this lease; pause or abort it before returning the lease")
+            }
+            let holder = lease.status()
+            if holder.user == call.user { loop.requestHalt(inhibitMotion: false) }
             let returned = try lease.release(call.leaseId, user: call.user)
             call.auditDetail = "client=\(returned.client)"
             return Self.json(["status": "returned"])
@@ -137,6 +168,13 @@ extension CommandServer {
                 if command.needsLease { try lease.check(call.leaseId, user: call.user) }
             }
             let id = loop.submit(command)
+            if loop.feedback(id)?.problem == .mailboxFull {
+                // Said plainly instead of a 202 for a command the loop will never see.
+                var error = APIError(.serviceUnavailable, "queue_full",
+                                     "the robot's command queue is full (64 waiting); try again in a moment. The e-stop does not queue")
+                error.headers[.retryAfter] = "1"
+                throw error
+            }
             telemetry.watch(id)
             call.auditDetail = "command \(id) \(command)"
             if body.wait == true {
@@ -178,20 +216,36 @@ extension CommandServer {
             call.auditDetail = "command \(id)"
             return Self.json(CommandStatus(id: id, command: .releaseEstop), status: .accepted)
         }
+        let tickets = self.tickets
+        let webSockets = self.webSockets
+        let maximumWebSockets = configuration.maximumWebSockets
+        let perUser = configuration.maximumWebSocketsPerUser
         router.ws("/api/v1/ws") { request, _ in
-            // Browsers cannot set headers on a WebSocket: the token comes in the query.
-            _ = try authenticator.session(for: Self.token(of: request))
+            // Browsers cannot set headers on a WebSocket: it takes a one-time ticket
+            // (POST /api/v1/tickets) in the query, or the Authorization header.
+            let ticket: String? = request.uri.queryParameters.get("ticket").map { String($0) }
+            let token = Self.token(of: request) ?? ticket.flatMap { tickets.redeem($0, path: "/api/v1/ws") }
+            let session = try authenticator.session(for: token)
+            let full = APIError(.tooManyRequests, "too_many_websockets",
+                                "at most \(perUser) telemetry connections per user and \(maximumWebSockets) in all; close one first")
+            guard webSockets.hasRoom(session.user, total: maximumWebSockets, perUser: perUser) else { throw full }
             guard request.headers[.upgrade]?.lowercased() == "websocket" else {
                 throw APIError(.badRequest, "not_websocket", "this is the telemetry WebSocket; connect with a WebSocket client "
-                               + "(ws://HOST/api/v1/ws?access_token=TOKEN)")
+                               + "(ws://HOST/api/v1/ws?ticket=TICKET, the ticket from POST /api/v1/tickets)")
             }
+            // Caps, so no one user (or token) can hold the server's sockets and frames.
+            guard webSockets.admit(session.user, total: maximumWebSockets, perUser: perUser) else { throw full }
             return .upgrade([:])
-        } onUpgrade: { inbound, outbound, _ in
+        } onUpgrade: { inbound, outbound, context in
+            let ticket: String? = context.request.uri.queryParameters.get("ticket").map { String($0) }
+            let token = Self.token(of: context.request) ?? ticket.flatMap { tickets.redeemedToken($0) } ?? ""
+            let user = (try? authenticator.stopAuthority(for: token).user) ?? ""
             let (id, stream) = telemetry.subscribe()
             metrics.countWebSocket(opened: true)
             defer {
                 telemetry.unsubscribe(id)
                 metrics.countWebSocket(opened: false)
+                webSockets.close(user)
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -200,12 +254,19 @@ extension CommandServer {
                 group.addTask {
                     for await text in stream { try await outbound.write(.text(text)) }
                 }
+                group.addTask {
+                    // A session that ends (log-out, expiry, a password or role change, the
+                    // account removed) closes its WebSocket within a second.
+                    while !Task.isCancelled && authenticator.isLive(token) {
+                        try await Task.sleep(nanoseconds: 1_000_000_000)
+                    }
+                }
                 try await group.next()
                 group.cancelAll()
             }
         }
         routeTable.withLock {
-            $0.append(RouteEntry(method: "GET", path: "/api/v1/ws", summary: "WebSocket: telemetry, command feedback and scan progress (token in access_token)",
+            $0.append(RouteEntry(method: "GET", path: "/api/v1/ws", summary: "WebSocket: telemetry, command feedback and scan progress (?ticket= from POST /api/v1/tickets)",
                                  role: .viewer, mutating: false, requestSchema: nil, produces: "application/json", tag: "robot"))
         }
     }
@@ -264,6 +325,7 @@ extension CommandServer {
     // MARK: Scans
 
     func registerScanRoutes(_ router: Router<Context>) {
+        let minimumFree = configuration.minimumFreeDiskBytes
         let desk = self.desk
         let lease = self.lease
         let store = self.store
@@ -305,6 +367,12 @@ extension CommandServer {
               role: .operator, tag: "scans") { call in
             try lease.check(call.leaseId, user: call.user)
             let id = try call.parameter("id")
+            // A scan that cannot store its readings must not start: refuse while there is room left.
+            if let free = DiskSpace.freeBytes(near: store.path), free < minimumFree {
+                throw APIError(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "disk_full",
+                               "only \(free / 1_048_576) MiB free where the store is (\(minimumFree / 1_048_576) MiB needed to start a scan); "
+                               + "free space or move old reports before scanning")
+            }
             let session = try desk.start(id, by: call.user)
             call.auditDetail = "scan \(id)"
             return Self.json(["id": .string(session.scanId), "state": .string("running"),
@@ -323,7 +391,10 @@ extension CommandServer {
             call.auditDetail = "scan \(id)"
             return Self.json(["id": id, "state": "running"])
         }
-        route(router, .post, "/api/v1/scans/{id}/abort", "Abort the running scan (its readings stay)", role: .operator, tag: "scans") { call in
+        route(router, .post, "/api/v1/scans/{id}/abort", "Abort the running scan (its readings stay; the lease holder or a supervisor)",
+              role: .operator, tag: "scans") { call in
+            // An aborted scan cannot be resumed: only whoever drives it, or a supervisor.
+            if call.session?.role != .supervisor { try lease.check(call.leaseId, user: call.user) }
             let id = try call.parameter("id")
             try desk.running(id).executor.abort()
             call.auditDetail = "scan \(id)"
@@ -488,6 +559,8 @@ extension CommandServer {
             } catch {
                 throw APIError.notFound("\(error)")
             }
+            // A new password or role ends the user's sessions and WebSockets.
+            self.authenticator.accountChanged(name)
             call.auditDetail = "user \(name)"
             return Self.json(["name": name, "status": "updated"])
         }
@@ -499,6 +572,7 @@ extension CommandServer {
             } catch {
                 throw APIError.notFound("\(error)")
             }
+            self.authenticator.accountChanged(name)
             call.auditDetail = "user \(name)"
             return Self.json(["name": name, "status": "removed"])
         }

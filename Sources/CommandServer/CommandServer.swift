@@ -17,7 +17,7 @@ import Synchronization
 /// Handlers only post to the loop's mailbox and read its snapshot; nothing here waits on
 /// the loop thread.
 public final class CommandServer: Sendable {
-    public typealias Context = BasicWebSocketRequestContext
+    public typealias Context = RobotRequestContext
 
     public let configuration: ServerConfiguration
     public let loop: ControlLoop
@@ -34,6 +34,13 @@ public final class CommandServer: Sendable {
     let phoneUI: PhoneUIFiles
     /// Every route, as registered; the OpenAPI document is made from this.
     let routeTable = Mutex<[RouteEntry]>([])
+    /// Refusals of callers without a valid token, counted per address for the audit.
+    let refusals: RefusalLog
+    /// Connections waiting for their first request, and those closed for being slow.
+    let connections = ConnectionCounters()
+    let webSockets = WebSocketCounts()
+    /// One-time tickets for links and the WebSocket (no long-lived token in a URL).
+    let tickets = TicketBook()
 
     public init(configuration: ServerConfiguration, loop: ControlLoop, store: ScanStore, logger: Logger,
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -42,6 +49,7 @@ public final class CommandServer: Sendable {
         self.store = store
         self.logger = logger
         self.registry = registry
+        refusals = RefusalLog(intervalSeconds: configuration.refusalLogIntervalSeconds)
         authenticator = Authenticator(store: store, tokenLifetimeSeconds: configuration.tokenLifetimeSeconds,
                                       maxFailures: configuration.loginMaxFailures, lockoutSeconds: configuration.loginLockoutSeconds)
         lease = MotionLease(loop: loop)
@@ -69,21 +77,40 @@ public final class CommandServer: Sendable {
 
     /// The HTTP(S) application; `onRunning` gets the bound port.
     public func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        if let problem = configuration.problems().first { throw ConfigurationRefused(description: problem) }
+        if !configuration.isLoopback && !configuration.tlsEnabled {
+            logger.warning("plain HTTP on \(configuration.host): passwords and tokens cross the network in clear (server.allowPlaintext is set)")
+        }
+        Self.raiseOpenFileLimit(logger: logger)
         let router = makeRouter()
         let address = BindAddress.hostname(configuration.host, port: configuration.port)
+        let counters = connections
+        let deadline = configuration.requestDeadlineSeconds
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestDeadline(seconds: deadline, counters: counters)],
+            idleTimeout: .milliseconds(Int64(configuration.idleTimeoutSeconds * 1000)))
+        let webSocketResponder = router.buildResponder()
+        let upgrade = HTTPServerBuilder { responder in
+            GuardedHTTPChannel(inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
+                                                                   configuration: .init(http1: http1)),
+                               headDeadlineSeconds: deadline, counters: counters)
+        }
         let server: HTTPServerBuilder
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate)
             let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
-            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
-            server = try .tls(.http1WebSocketUpgrade(webSocketRouter: router), tlsConfiguration: tls)
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+            // TLS 1.0 and 1.1 are broken; the phones all speak 1.2 or 1.3.
+            tls.minimumTLSVersion = .tlsv12
+            server = try .tls(upgrade, tlsConfiguration: tls)
         } else {
-            server = .http1WebSocketUpgrade(webSocketRouter: router)
+            server = upgrade
         }
         let telemetry = self.telemetry
         return Application(router: router, server: server,
-                           configuration: .init(address: address, serverName: "robotd"),
-                           services: [TelemetryService(hub: telemetry)],
+                           configuration: .init(address: address, serverName: "robotd",
+                                                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections)),
+                           services: [TelemetryService(hub: telemetry), RefusalLogService(log: refusals, store: store)],
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
                            logger: logger)
     }
@@ -96,6 +123,25 @@ public final class CommandServer: Sendable {
 
     public func scanEnded(_ session: ScanSession, ending: ScanSession.Ending) {
         desk.ended(session, ending: "\(ending)")
+    }
+
+    /// Connections closed because their request did not arrive within the deadline.
+    public var slowConnectionsClosed: Int { connections.timedOut.load(ordering: .relaxed) }
+
+    /// Why the server will not start with this configuration.
+    public struct ConfigurationRefused: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Thousands of sockets (telemetry clients, slow clients up to the cap) must not take
+    /// the last descriptors the bus and the store need: use the hard limit.
+    static func raiseOpenFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = min(limit.rlim_max, 65_536)
+        if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+            logger.notice("could not raise the open-file limit", metadata: ["limit": "\(limit.rlim_cur)"])
+        }
     }
 
     /// Stops a running scan's task (it stays resumable) and returns the lease.
@@ -198,6 +244,32 @@ struct RequestAccounting: RouterMiddleware {
             metrics.countRequest(method: method, status: 500, seconds: seconds())
             return try APIError(.internalServerError, "internal", "the server could not complete the request: \(error)")
                 .response(from: request, context: context)
+        }
+    }
+}
+
+/// Open telemetry WebSockets per user (the caps in `ServerConfiguration`).
+final class WebSocketCounts: Sendable {
+    private let open = Mutex<[String: Int]>([:])
+
+    /// Counts one more for `user` if the caps allow it.
+    func admit(_ user: String, total maximum: Int, perUser: Int) -> Bool {
+        open.withLock { open in
+            guard open.values.reduce(0, +) < maximum, open[user, default: 0] < perUser else { return false }
+            open[user, default: 0] += 1
+            return true
+        }
+    }
+
+    /// Whether `admit` would let one more in (checked before anything else is).
+    func hasRoom(_ user: String, total maximum: Int, perUser: Int) -> Bool {
+        open.withLock { open in open.values.reduce(0, +) < maximum && open[user, default: 0] < perUser }
+    }
+
+    func close(_ user: String) {
+        open.withLock { open in
+            open[user, default: 1] -= 1
+            if open[user] ?? 0 <= 0 { open[user] = nil }
         }
     }
 }

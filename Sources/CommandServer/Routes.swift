@@ -36,6 +36,8 @@ final class Call: @unchecked Sendable {
     }
 
     var user: String { session?.user ?? "anonymous" }
+    /// The peer's IP address.
+    var source: String { context.sourceAddress }
 
     func parameter(_ name: String) throws(APIError) -> String {
         guard let value = context.parameters.get(name) else { throw .invalid("missing path parameter '\(name)'") }
@@ -54,12 +56,12 @@ final class Call: @unchecked Sendable {
 extension CommandServer {
     static let bearerPrefix = "Bearer "
 
+    /// The bearer token: from the Authorization header only. A long-lived token is never
+    /// taken from a URL (see `TicketBook`).
     static func token(of request: Request) -> String? {
         if let header = request.headers[.authorization], header.hasPrefix(bearerPrefix) {
             return String(header.dropFirst(bearerPrefix.count))
         }
-        // Links (report downloads) and WebSockets cannot set headers: a GET may carry it in the query.
-        if request.method == .get, let token = request.uri.queryParameters.get("access_token") { return token }
         return nil
     }
 
@@ -89,6 +91,7 @@ extension CommandServer {
         let store = self.store
         let maxBody = configuration.maxBodyBytes
         let logger = self.logger
+        let refusals = self.refusals
         router.on(RouterPath(path), method: method) { request, context -> Response in
             var request = request
             var session: Authenticator.Session?
@@ -123,9 +126,13 @@ extension CommandServer {
                 return response
             } catch let error as APIError {
                 if isMutating && audit != .never {
-                    let actor = session?.user ?? "anonymous"
-                    try? await store.recordAudit(actor: actor, action: action, detail: "refused \(error.status.code) \(error.code)")
-                    logger.notice("\(action) refused", metadata: ["user": "\(actor)", "code": "\(error.code)"])
+                    if let user = session?.user {
+                        try? await store.recordAudit(actor: user, action: action, detail: "refused \(error.status.code) \(error.code)")
+                        logger.notice("\(action) refused", metadata: ["user": "\(user)", "code": "\(error.code)"])
+                    } else {
+                        // No valid token: counted per address, one audit entry per interval.
+                        refusals.count(source: context.sourceAddress, action: action, code: "\(error.status.code) \(error.code)")
+                    }
                 }
                 throw error
             }

@@ -93,7 +93,9 @@ public struct DaemonConfiguration: Sendable {
             }
         }
         if let safety = try root.mapping("safety") {
-            try safety.allowOnly(["lostLinkMissedPolls", "watchdogTimeoutMilliseconds", "watchdogRefreshMilliseconds", "deadmanTimeoutSeconds"])
+            try safety.allowOnly(["lostLinkMissedPolls", "watchdogTimeoutMilliseconds", "watchdogRefreshMilliseconds", "deadmanTimeoutSeconds",
+                                  "scanCommsLossSeconds"])
+            config.server.scanCommsLossSeconds = try safety.double("scanCommsLossSeconds", default: config.server.scanCommsLossSeconds, in: 0...600)
             c.lostLinkMissedPolls = try safety.integer("lostLinkMissedPolls", default: c.lostLinkMissedPolls, in: 1...100)
             c.watchdogTimeoutMilliseconds = UInt16(try safety.integer("watchdogTimeoutMilliseconds", default: Int(c.watchdogTimeoutMilliseconds), in: 50...10_000))
             c.watchdogRefreshMilliseconds = try safety.integer("watchdogRefreshMilliseconds", default: c.watchdogRefreshMilliseconds, in: 5...5000)
@@ -109,7 +111,9 @@ public struct DaemonConfiguration: Sendable {
         config.storePath = try root.string("store", default: config.storePath)
         if let server = try root.mapping("server") {
             try server.allowOnly(["host", "port", "tlsCertificate", "tlsKey", "telemetryRateHertz", "tokenLifetimeSeconds",
-                                  "loginMaxFailures", "loginLockoutSeconds", "profiles", "defaultProfile", "reports"])
+                                  "loginMaxFailures", "loginLockoutSeconds", "profiles", "defaultProfile", "reports", "allowPlaintext",
+                                  "maximumConnections", "requestDeadlineSeconds", "idleTimeoutSeconds", "maximumWebSockets",
+                                  "maximumWebSocketsPerUser", "refusalLogIntervalSeconds", "minimumFreeDiskMegabytes"])
             var v = config.server
             v.host = try server.string("host", default: v.host)
             v.port = try server.integer("port", default: v.port, in: 0...65535)
@@ -122,6 +126,15 @@ public struct DaemonConfiguration: Sendable {
             v.profilesDirectory = try server.string("profiles", default: v.profilesDirectory)
             v.defaultProfile = try server.string("defaultProfile", default: v.defaultProfile)
             v.reportDirectory = try server.string("reports", default: v.reportDirectory)
+            v.allowPlaintext = try server.bool("allowPlaintext", default: v.allowPlaintext)
+            v.maximumConnections = try server.integer("maximumConnections", default: v.maximumConnections, in: 16...65_536)
+            v.requestDeadlineSeconds = try server.double("requestDeadlineSeconds", default: v.requestDeadlineSeconds, in: 1...300)
+            v.idleTimeoutSeconds = try server.double("idleTimeoutSeconds", default: v.idleTimeoutSeconds, in: 1...3600)
+            v.maximumWebSockets = try server.integer("maximumWebSockets", default: v.maximumWebSockets, in: 1...4096)
+            v.maximumWebSocketsPerUser = try server.integer("maximumWebSocketsPerUser", default: v.maximumWebSocketsPerUser, in: 1...4096)
+            v.refusalLogIntervalSeconds = try server.double("refusalLogIntervalSeconds", default: v.refusalLogIntervalSeconds, in: 0.1...3600)
+            v.minimumFreeDiskBytes = Int64(try server.integer("minimumFreeDiskMegabytes", default: Int(v.minimumFreeDiskBytes / 1_048_576),
+                                                              in: 0...1_000_000)) * 1_048_576
             if let problem = v.problems().first { throw server.error(problem) }
             config.server = v
         }

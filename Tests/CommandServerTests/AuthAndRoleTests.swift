@@ -48,8 +48,10 @@ import Testing
         let short = try await supervisor.send("POST", "/api/v1/users", json: ["name": "tim", "role": "viewer", "password": "short"])
         #expect(short.status == 422)
         #expect(short.errorMessage?.contains("at least 10 characters") == true)
-        // A role change takes effect on the next call, without a new log-in.
+        // A role change ends the user's sessions at once; logged in again, the new role holds.
         #expect(try await supervisor.send("PATCH", "/api/v1/users/nina", json: ["role": "viewer"]).status == 200)
+        #expect(try await nina.command(["type": "stop"]).status == 401)
+        #expect(try await nina.logIn(name: "nina", password: "a long enough password").status == 200)
         #expect(try await nina.command(["type": "stop"]).status == 403)
     }
 

@@ -26,7 +26,8 @@ final class ServerRig: @unchecked Sendable {
     let serverTask: Task<Void, Error>
 
     init(timeScale: Double = 1, tokenLifetimeSeconds: Double = 3600, deadmanTimeoutSeconds: Double = 1.0,
-         scenarioFile: String? = nil, tls: (certificate: String, key: String)? = nil) async throws {
+         scenarioFile: String? = nil, tls: (certificate: String, key: String)? = nil,
+         configure: (inout ServerConfiguration) -> Void = { _ in }) async throws {
         var scenario: Scenario
         if let scenarioFile {
             scenario = try Scenario.load(path: Self.root.appendingPathComponent(scenarioFile).path)
@@ -63,8 +64,10 @@ final class ServerRig: @unchecked Sendable {
         configuration.defaultProfile = "demo"
         configuration.reportDirectory = directory.appendingPathComponent("reports").path
         configuration.timeScale = timeScale
+        configuration.refusalLogIntervalSeconds = 0.2
         configuration.tlsCertificatePath = tls?.certificate
         configuration.tlsKeyPath = tls?.key
+        configure(&configuration)
         var logger = Logger(label: "server-rig")
         logger.logLevel = .critical
         server = CommandServer(configuration: configuration, loop: loop, store: store, logger: logger)

@@ -14,7 +14,7 @@ const I18N = {
     estopPressed: "E-STOP sent — waiting for the robot to confirm…", estopLatched: "E-STOP LATCHED — drive power cut",
     estopFailed: "E-STOP NOT CONFIRMED — press the robot's red button", points: "points", eta: "ETA", verdict: "Verdict", pass: "PASS", anomalous: "ANOMALOUS",
     exceeds: "EXCEEDS LIMIT", background: "background", maxNet: "max net", report: "Report", waiting: "waiting for reset",
-    needControl: "Take control first", planned: "planned", source: "Source near", done: "done",
+    needControl: "Take control first", logOut: "Log out", planned: "planned", source: "Source near", done: "done",
   },
   zh: {
     title: "查验机器人", offline: "离线", online: "在线", noControl: "未控制", inControl: "控制中", heldBy: "控制者",
@@ -26,7 +26,7 @@ const I18N = {
     linkLost: "连接中断 — 机器人状态未知，正在重连…", leaseLost: "控制已丢失 — 租约失效或被接管；无心跳时机器人会停止。",
     estopPressed: "已发送急停 — 等待机器人确认…", estopLatched: "急停已锁定 — 驱动已断电",
     estopFailed: "急停未确认 — 请按机器人上的红色急停按钮", points: "点", eta: "剩余", verdict: "判定", pass: "合格", anomalous: "异常",
-    exceeds: "超标", background: "本底", maxNet: "最大净值", report: "报告", waiting: "等待复位", needControl: "请先获取控制",
+    exceeds: "超标", background: "本底", maxNet: "最大净值", report: "报告", waiting: "等待复位", needControl: "请先获取控制", logOut: "退出",
     planned: "已规划", source: "源位置",
   },
 };
@@ -94,9 +94,13 @@ function start() {
 
 // ---- telemetry
 
-function connect() {
+// The WebSocket cannot carry the Authorization header: it takes a one-time ticket, so
+// the long-lived token never goes into a URL.
+async function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/api/v1/ws?access_token=${encodeURIComponent(state.token)}`);
+  const r = await api("POST", "/api/v1/tickets", { path: "/api/v1/ws" });
+  if (r.status !== 200) { setTimeout(() => { if (state.token) connect(); }, 1000); return; }
+  const ws = new WebSocket(`${scheme}://${location.host}/api/v1/ws?ticket=${encodeURIComponent(r.data.ticket)}`);
   state.ws = ws;
   ws.onmessage = (event) => {
     const message = JSON.parse(event.data);
@@ -237,8 +241,9 @@ async function planScan() {
   $("scan-info").innerHTML = "";
   $("scan-info").append(`${r.data.containerNumber}: ${r.data.points} ${t("points")} (${t("planned")}) `);
   const link = document.createElement("a");
-  link.href = `/api/v1/scans/${r.data.id}/plan.svg?access_token=${encodeURIComponent(state.token)}`; link.target = "_blank"; link.textContent = "plan.svg";
+  link.target = "_blank"; link.textContent = "plan.svg";
   $("scan-info").append(link);
+  await attachDocument(link, `/api/v1/scans/${r.data.id}/plan.svg`, "plan.svg");
   $("scan-start").disabled = false;
   $("verdict").textContent = ""; $("report-links").innerHTML = "";
   drawHeatmaps();
@@ -276,11 +281,27 @@ async function finishScan() {
   links.innerHTML = `${t("report")}: `;
   for (const kind of ["html", "json", "csv"]) {
     const a = document.createElement("a");
-    a.href = `/api/v1/scans/${state.scanId}/report.${kind}?access_token=${encodeURIComponent(state.token)}`;
     a.target = "_blank"; a.textContent = kind.toUpperCase(); a.id = `report-${kind}`;
+    a.dataset.path = `/api/v1/scans/${state.scanId}/report.${kind}`;
     links.appendChild(a);
+    await attachDocument(a, a.dataset.path, `${state.scanId}.${kind}`);
   }
   await drawHeatmaps();
+}
+
+// Reports and pictures are fetched with the Authorization header and opened from a
+// local object URL: no token in a link, history or a proxy's log.
+async function attachDocument(anchor, path, filename) {
+  const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
+  try {
+    const response = await fetch(path, { headers });
+    if (!response.ok) { anchor.title = "HTTP " + response.status; return; }
+    const blob = await response.blob();
+    anchor.href = URL.createObjectURL(blob);
+    if (!filename.endsWith(".html") && !filename.endsWith(".svg")) anchor.download = filename;
+  } catch (e) {
+    anchor.title = String(e);
+  }
 }
 
 async function drawHeatmaps() {
@@ -345,6 +366,8 @@ bind("login-button", logIn);
 $("login-password").addEventListener("keydown", (e) => { if (e.key === "Enter") logIn(); });
 bind("lang", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("lang", lang); applyLanguage(); });
 bind("estop", estop);
+// Ends the session on the server too (a shared phone must not keep a live token).
+bind("logout", async () => { await api("POST", "/api/v1/logout"); logOut(); });
 bind("take-control", takeControl);
 bind("return-control", returnControl);
 bind("walk-back", () => command({ type: "walk", metres: -0.5 }));

@@ -107,6 +107,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                "ProcessMemory",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [.copy("PhoneUI")]

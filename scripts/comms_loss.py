@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The officer's phone loses the network: real packet loss, delay and gaps made by Linux netem.
+"""The officer's phone loses the network: real kernel packet loss and gaps, with delay.
 
 Builds its own network namespace and a veth pair (10.213.0.1/30 on the robot's side in
 the root namespace, 10.213.0.2/30 on the phone's side in the namespace); no other address
@@ -7,28 +7,50 @@ is used. robotd (with the simulator, the clean 20 ft container, simulator 3x rea
 listens on 10.213.0.1 only. The "phone" is a Python client run inside the namespace: it
 logs in, holds the motion lease and sends a keep-alive every 0.25 s (each in its own
 connection, so one lost packet does not hold up the next), logging each one's outcome.
-netem on the phone's veth gives the baseline `delay 50ms 20ms loss 2%`; a gap of G
-seconds is `loss 100%` for G seconds. The observer runs in the root namespace and reads
-robotd directly (GET /api/v1/state and /api/v1/scans/ID at 20 Hz): its path is not the
-one under test.
+The observer runs in the root namespace and reads robotd directly (GET /api/v1/state and
+/api/v1/scans/ID at 20 Hz): its path is not the one under test.
+
+How the network is degraded (chosen automatically, printed at the start and in the summary):
+  netem      if `tc qdisc add dev VETH root netem ...` works (the kernel's sch_netem):
+             netem on the phone's veth, baseline `delay 50ms 20ms loss 2%`, a gap of G s
+             is `loss 100%` for G s. Everything in the kernel.
+  nftables   otherwise (kernels built without CONFIG_NET_SCH_NETEM, like this project's
+             machines and CI), if nft works in the namespace. LOSS AND GAPS ARE REAL KERNEL
+             DROPS: a table `inet commsloss` in the phone's namespace, chains on the input
+             and output hooks, `numgen random mod 100 lt 2 drop` on the phone's veth in each
+             direction (the 2 % baseline), and a gap is a plain `drop` rule added to both
+             chains and deleted after G s; TCP really retransmits. DELAY IS EMULATED IN USER
+             SPACE (netem being unavailable): a small TCP relay in the phone's namespace
+             listens on 127.0.0.1 there and forwards to robotd at 10.213.0.1, holding each
+             chunk it reads 50 ms +- 20 ms (uniform, order kept) before it forwards it, in
+             both directions; the phone talks to robotd through it. Loss applies only on the
+             veth, not on the namespace's loopback between the phone and the relay.
+             Named nft counters say how many packets the baseline and the gaps dropped.
+  link-down  only with `--link-down-gaps` (NOT the real test): each gap sets the phone's
+             veth down, no baseline loss or delay.
+Neither netem nor nftables usable (and no --link-down-gaps): exit status 2, saying why.
 
 Cases (the policy, docs/api.md and the brief for scanCommsLossSeconds):
   walk 0.5 s gap   a 4 m walk completes with no stop
   walk 2 s gap     deadman stop within 1.5 s of the gap's start, lease stale, robot halted
   scan baseline    a demo scan under the baseline loss/delay alone runs on
-  scan 0.5/2/5 s   the scan never stops or pauses, completedPoints keeps growing
+  scan 0.5/2/5 s   the scan never stops or pauses, completedPoints keeps growing, the lease
+                   is never stale and the phone's keep-alives are accepted again after the
+                   gap without taking the lease again (none refused)
   scan 12 s gap    the scan runs on for safety.scanCommsLossSeconds (8 s here), then pauses
-                   ("comms" in pausedReason) and the robot halts; after the gap one resume
-                   (re-acquire the lease if stale, then POST resume) and it grows again
-  whole scan part  no stop or pause outside the gaps
---quick runs walk 0.5 s and 2 s, the scan baseline, scan 2 s and 12 s (under 2 minutes;
-the full run is under 5).
+                   ("comms lost" in pausedReason) and the robot halts; after the gap the
+                   officer's one action (take the lease again: POST /api/v1/lease, then POST
+                   resume with X-Lease) and completedPoints grows again
+  whole scan part  no stop or pause outside the gaps, no keep-alive refused outside the gaps
+                   (and the pause after the long gap, until the officer takes control)
+--quick runs walk 0.5 s and 2 s, the scan baseline, scan 2 s and 12 s (about 2 minutes;
+the full run about 3).
 
-Needs root, `ip` and `tc` (iproute2) and the kernel's sch_netem. Without netem it exits
-with status 2 and says so. `--link-down-gaps` (for machines without netem, NOT the real
-test) makes each gap by setting the phone's veth down instead, with no baseline
-loss/delay. Logs (robotd, the phone's keep-alives, the observer's samples) go to
-test-output/comms-loss/. Prints a table; exits 1 if a case failed, 2 if it cannot run.
+Needs root and `ip` (iproute2); `tc` (iproute2) with sch_netem, or `nft` (Debian's
+nftables). Logs (robotd, the phone's keep-alives, the observer's samples, the relay's
+counts) go to test-output/comms-loss/. Prints a table; exits 1 if a case failed, 2 if it
+cannot run. Cleans up: the namespace (and with it the nft table and the veth's peer), the
+veth, robotd, the phone and the relay (both also quit when their stdin closes).
 
 Usage: scripts/comms_loss.py [path/to/bin] [--quick] [--link-down-gaps]
 """
@@ -40,6 +62,7 @@ import math
 import os
 import queue
 import re
+import select
 import shutil
 import signal
 import socket
@@ -53,8 +76,11 @@ import time
 from campaign import ROOT, add_user, bin_dir as find_bin_dir
 
 ROBOT_ADDRESS, PHONE_ADDRESS, PREFIX = "10.213.0.1", "10.213.0.2", 30
-BASELINE = "delay 50ms 20ms loss 2%"
-GAP = "loss 100%"
+BASELINE = "delay 50ms 20ms loss 2%"     # netem
+GAP = "loss 100%"                        # netem
+LOSS_PERCENT = 2                         # nftables: per direction, on the phone's veth
+RELAY_DELAY, RELAY_JITTER = 0.050, 0.020  # nftables mode: user-space delay per chunk, each way
+NFT_TABLE = "commsloss"
 DEADMAN = 1.0            # safety.deadmanTimeoutSeconds (the default, set explicitly)
 COMMS_LIMIT = 8.0        # safety.scanCommsLossSeconds for the test (default 30)
 KEEPALIVE_PERIOD = 0.25
@@ -75,32 +101,35 @@ class OutOfTime(Exception):
     pass
 
 
-def run(*command, check=True, quiet=False):
-    result = subprocess.run(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=20)
+def run(*command, check=True, quiet=False, input=None):
+    result = subprocess.run(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=20, input=input)
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)}: {result.stdout.strip()}")
     return result
 
 
-def in_namespace(*command, check=True):
-    return run("ip", "netns", "exec", NAMESPACE, *command, check=check)
+def in_namespace(*command, check=True, input=None):
+    return run("ip", "netns", "exec", NAMESPACE, *command, check=check, input=input)
 
 
 # ---------------------------------------------------------------- the network
 
 class Network:
-    """The namespace, the veth pair, netem. `gap(seconds)` cuts the phone off for that long."""
+    """The namespace, the veth pair, and what degrades the phone's link: netem, nftables
+    (loss and gaps; delay then comes from the user-space relay) or, with --link-down-gaps,
+    the link set down. `gap(seconds)` cuts the phone off for that long."""
 
     def __init__(self, link_down_gaps):
-        self.link_down_gaps = link_down_gaps
+        self.mode = "link-down" if link_down_gaps else None     # then "netem" or "nftables"
         self.made = False
+        self.gap_rules = None
+        self.why_not_netem = None
 
     def set_up(self):
         if os.geteuid() != 0:
-            raise CannotRun("needs root (network namespaces, veth, tc)")
-        for tool in ("ip", "tc"):
-            if not shutil.which(tool):
-                raise CannotRun(f"'{tool}' not found: install Debian's iproute2")
+            raise CannotRun("needs root (network namespaces, veth, tc or nft)")
+        if not shutil.which("ip"):
+            raise CannotRun("'ip' not found: install Debian's iproute2")
         self.remove_stale()
         used = run("ip", "-o", "-4", "addr", "show").stdout
         if re.search(r"inet 10\.213\.0\.[0-3]/", used):
@@ -113,46 +142,109 @@ class Network:
         run("ip", "-n", NAMESPACE, "addr", "add", f"{PHONE_ADDRESS}/{PREFIX}", "dev", PHONE_VETH)
         run("ip", "-n", NAMESPACE, "link", "set", PHONE_VETH, "up")
         run("ip", "-n", NAMESPACE, "link", "set", "lo", "up")
-        if self.link_down_gaps:
+        if self.mode == "link-down":
             return
-        problem = self.netem("add", BASELINE)
-        if problem and shutil.which("modprobe"):
-            loaded = run("modprobe", "sch_netem", check=False)
-            problem = self.netem("add", BASELINE) and (problem + "; modprobe sch_netem: " + (loaded.stdout.strip() or "ok"))
-        if problem:
-            raise CannotRun(
-                "netem is not available: `tc qdisc add dev VETH root netem ...` failed: " + problem + "\n"
-                + kernel_netem_hint()
-                + "The test needs the kernel's sch_netem (Debian: the module ships in linux-image-*, load it with "
-                "`modprobe sch_netem`, package kmod; in a container, load it on the host and run with --privileged "
-                "or CAP_NET_ADMIN + CAP_SYS_ADMIN) and tc from iproute2.\n"
-                "(`--link-down-gaps` runs the cases with gaps made by setting the phone's link down, without "
-                "netem's loss and delay: not the real test.)")
+        # netem if the kernel has it (everything in the kernel), else nftables.
+        if shutil.which("tc"):
+            problem = self.netem("add", BASELINE)
+            if problem and shutil.which("modprobe"):
+                loaded = run("modprobe", "sch_netem", check=False)
+                problem = self.netem("add", BASELINE) and (problem + "; modprobe sch_netem: " + (loaded.stdout.strip() or "ok"))
+        else:
+            problem = "'tc' not found (Debian: iproute2)"
+        if not problem:
+            self.mode = "netem"
+            return
+        self.why_not_netem = problem
+        nft_problem = self.nft_set_up() if shutil.which("nft") else "'nft' not found (Debian: nftables; scripts/setup.sh installs it)"
+        if not nft_problem:
+            self.mode = "nftables"
+            return
+        raise CannotRun(
+            "neither netem nor nftables can degrade the phone's link here.\n"
+            "netem: `tc qdisc add dev VETH root netem ...` failed: " + problem + "\n" + kernel_netem_hint()
+            + "nftables: " + nft_problem + "\n"
+            "The test needs either the kernel's sch_netem (Debian: the module ships in linux-image-*, `modprobe "
+            "sch_netem`) or nftables in a network namespace (kernel nf_tables, Debian's nftables package), and "
+            "CAP_NET_ADMIN + CAP_SYS_ADMIN (in a container: --privileged).\n"
+            "(`--link-down-gaps` runs the cases with gaps made by setting the phone's link down, without "
+            "loss or delay: not the real test.)")
 
     def netem(self, verb, parameters):
         """None if tc accepted it, else its message."""
         result = in_namespace("tc", "qdisc", verb, "dev", PHONE_VETH, "root", "netem", *parameters.split(), check=False)
         return None if result.returncode == 0 else result.stdout.strip()
 
+    def nft(self, script, echo=False):
+        """Runs an nft script in the namespace (one transaction): (None, output) or (message, output)."""
+        result = in_namespace("nft", *(["-e", "-a"] if echo else []), "-f", "-", check=False, input=script)
+        return (None if result.returncode == 0 else (result.stdout.strip() or f"nft exit {result.returncode}")), result.stdout
+
+    def nft_set_up(self):
+        """The table with the baseline loss in both directions on the phone's veth. None if it worked."""
+        problem, _ = self.nft(f"""table inet {NFT_TABLE} {{
+  counter loss_in {{ }}
+  counter loss_out {{ }}
+  counter gap_in {{ }}
+  counter gap_out {{ }}
+  chain input {{ type filter hook input priority 0; policy accept;
+    iifname "{PHONE_VETH}" numgen random mod 100 lt {LOSS_PERCENT} counter name "loss_in" drop
+  }}
+  chain output {{ type filter hook output priority 0; policy accept;
+    oifname "{PHONE_VETH}" numgen random mod 100 lt {LOSS_PERCENT} counter name "loss_out" drop
+  }}
+}}
+""")
+        if problem:
+            return f"`nft -f` (table inet {NFT_TABLE} in the namespace) failed: {problem}"
+        listed = in_namespace("nft", "list", "table", "inet", NFT_TABLE, check=False)
+        if listed.returncode != 0 or "numgen random" not in listed.stdout:
+            return f"the table did not load as written: {listed.stdout.strip()}"
+        return None
+
+    def counters(self):
+        """The nft counters (packets dropped): loss_in/out (baseline) and gap_in/out, or {}."""
+        if self.mode != "nftables" or not self.made:
+            return {}
+        result = in_namespace("nft", "-j", "list", "counters", "table", "inet", NFT_TABLE, check=False)
+        try:
+            return {item["counter"]["name"]: item["counter"]["packets"]
+                    for item in json.loads(result.stdout)["nftables"] if "counter" in item}
+        except (ValueError, KeyError):
+            return {}
+
     def cut(self):
-        if self.link_down_gaps:
+        if self.mode == "link-down":
             run("ip", "-n", NAMESPACE, "link", "set", PHONE_VETH, "down")
-        else:
+        elif self.mode == "netem":
             problem = self.netem("change", GAP)
             if problem:
                 raise RuntimeError("tc qdisc change (gap): " + problem)
+        else:
+            problem, echoed = self.nft(f'insert rule inet {NFT_TABLE} input iifname "{PHONE_VETH}" counter name "gap_in" drop\n'
+                                       f'insert rule inet {NFT_TABLE} output oifname "{PHONE_VETH}" counter name "gap_out" drop\n',
+                                       echo=True)
+            handles = re.findall(r"^insert rule inet \S+ (input|output) .*# handle (\d+)$", echoed, re.M)
+            if problem or len(handles) != 2:
+                raise RuntimeError(f"nft (the gap's drop rules): {problem or echoed.strip()}")
+            self.gap_rules = handles
 
     def restore(self):
-        if self.link_down_gaps:
+        if self.mode == "link-down":
             run("ip", "-n", NAMESPACE, "link", "set", PHONE_VETH, "up")
-        else:
+        elif self.mode == "netem":
             problem = self.netem("change", BASELINE)
             if problem:
                 raise RuntimeError("tc qdisc change (baseline): " + problem)
+        elif self.gap_rules:
+            rules, self.gap_rules = self.gap_rules, None
+            problem, _ = self.nft("".join(f"delete rule inet {NFT_TABLE} {chain} handle {handle}\n" for chain, handle in rules))
+            if problem:
+                raise RuntimeError(f"nft (deleting the gap's drop rules {rules}): {problem}")
 
     def gap(self, seconds):
         """Cuts the phone off for `seconds`; returns (start, end) on the monotonic clock,
-        each taken once tc (or ip) has returned."""
+        each taken once tc, nft or ip has returned."""
         self.cut()
         start = time.monotonic()
         try:
@@ -162,16 +254,22 @@ class Network:
         return start, time.monotonic()
 
     def describe(self):
-        if self.link_down_gaps:
-            return f"gaps by setting the phone's veth down (NOT netem; no baseline loss or delay)"
-        return f"netem on the phone's veth: baseline `{BASELINE}`, gaps `{GAP}`"
+        if self.mode is None:
+            return "not set up"
+        if self.mode == "link-down":
+            return "gaps by setting the phone's veth down (NOT the real test: no baseline loss or delay)"
+        if self.mode == "netem":
+            return f"netem on the phone's veth: baseline `{BASELINE}`, gaps `{GAP}` (all in the kernel)"
+        return (f"nftables (no netem in this kernel): REAL kernel drops, {LOSS_PERCENT} % of packets each way on the phone's veth "
+                f"(numgen random), gaps a drop rule on input and output; delay EMULATED IN USER SPACE by a TCP relay in the "
+                f"phone's namespace holding each chunk {RELAY_DELAY * 1000:.0f} ms +- {RELAY_JITTER * 1000:.0f} ms each way")
 
     def tear_down(self):
         if not self.made:
             return
         self.made = False
         run("ip", "link", "del", ROOT_VETH, check=False)        # takes its peer with it
-        run("ip", "netns", "del", NAMESPACE, check=False)
+        run("ip", "netns", "del", NAMESPACE, check=False)       # and the nft table with it
 
     @staticmethod
     def remove_stale():
@@ -287,6 +385,132 @@ def request(port, method, path, token=None, body=None, lease=None, timeout=5.0):
         return status, raw.decode(errors="replace")
 
 
+# ---------------------------------------------------------------- the relay (user-space delay)
+
+RELAY = r"""
+# Delay emulated in user space (the kernel has no netem): a TCP relay inside the phone's
+# network namespace. Listens on 127.0.0.1 there (its port on stdout), forwards each
+# connection to robotd, and holds every chunk it reads DELAY +- JITTER s (uniform) before
+# forwarding it, in both directions and in order (a chunk never overtakes the one before).
+# Packet loss is not made here: it is the kernel's (nftables) on the veth behind. A
+# connection whose phone side closes before robotd's side is connected (its SYNs lost) is
+# dropped, nothing is sent on its behalf later. Quits when stdin closes, printing its counts.
+import asyncio, json, random, sys
+TARGET, PORT, DELAY, JITTER = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+stats = {"connections": 0, "abandoned": 0, "failed": 0, "chunksToRobot": 0, "chunksToPhone": 0, "heldSeconds": 0.0}
+
+async def pump(reader, queue, key):
+    loop, last = asyncio.get_running_loop(), 0.0
+    while True:
+        try:
+            data = await reader.read(65536)
+        except OSError:
+            data = b""
+        now = loop.time()
+        last = max(last, now + random.uniform(DELAY - JITTER, DELAY + JITTER))
+        await queue.put((last, data))
+        if not data:
+            return
+        stats[key] += 1
+        stats["heldSeconds"] += last - now
+
+async def deliver(queue, writer):
+    loop = asyncio.get_running_loop()
+    while True:
+        release, data = await queue.get()
+        await asyncio.sleep(max(0.0, release - loop.time()))
+        if not data:
+            return
+        writer.write(data)
+        await writer.drain()
+
+async def handle(phone_reader, phone_writer):
+    stats["connections"] += 1
+    to_robot, to_phone = asyncio.Queue(), asyncio.Queue()
+    tasks = [asyncio.ensure_future(pump(phone_reader, to_robot, "chunksToRobot"))]
+    connect = asyncio.ensure_future(asyncio.wait_for(asyncio.open_connection(TARGET, PORT), 30))
+    robot_writer = None
+    try:
+        await asyncio.wait([connect, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
+        if not connect.done():
+            connect.cancel()
+            stats["abandoned"] += 1
+            return
+        try:
+            robot_reader, robot_writer = connect.result()
+        except (OSError, asyncio.TimeoutError):
+            stats["failed"] += 1
+            return
+        tasks += [asyncio.ensure_future(pump(robot_reader, to_phone, "chunksToPhone")),
+                  asyncio.ensure_future(deliver(to_robot, robot_writer)), asyncio.ensure_future(deliver(to_phone, phone_writer))]
+        # One side's end (or an error), delivered after its hold: the exchange is over.
+        await asyncio.wait(tasks[2:], return_when=asyncio.FIRST_COMPLETED)
+    except OSError:
+        pass
+    finally:
+        for task in tasks:
+            task.cancel()
+        for writer in (phone_writer, robot_writer):
+            if writer is not None:
+                writer.close()
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=256)
+    print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    server.close()
+    stats["heldSeconds"] = round(stats["heldSeconds"], 3)
+    print(json.dumps(stats), flush=True)
+
+asyncio.run(main())
+"""
+
+
+class Relay:
+    """The user-space delay (nftables mode): the relay runs in the phone's namespace."""
+
+    def __init__(self, work, port):
+        path = os.path.join(work, "relay.py")
+        with open(path, "w") as f:
+            f.write(RELAY)
+        self.process = subprocess.Popen(["ip", "netns", "exec", NAMESPACE, sys.executable, path, ROBOT_ADDRESS, str(port),
+                                         str(RELAY_DELAY), str(RELAY_JITTER)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=open(os.path.join(work, "relay.err"), "w"), text=True, bufsize=1)
+        self.stats = None
+        ready, _, _ = select.select([self.process.stdout], [], [], 10)
+        line = self.process.stdout.readline() if ready else ""
+        try:
+            self.port = json.loads(line)["port"]
+        except (ValueError, KeyError):
+            stop_process(self.process, 3)
+            raise RuntimeError(f"the relay did not start: {line!r} {open(os.path.join(work, 'relay.err')).read()[-400:]}")
+
+    def stop(self):
+        """Closes its stdin (it quits) and keeps its counts."""
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+            ready, _, _ = select.select([self.process.stdout], [], [], 3)
+            if ready:
+                try:
+                    self.stats = json.loads(self.process.stdout.readline())
+                except ValueError:
+                    pass
+        stop_process(self.process, 3)
+
+    def describe(self):
+        if not self.stats:
+            return "relay: no counts"
+        chunks = self.stats["chunksToRobot"] + self.stats["chunksToPhone"]
+        mean = self.stats["heldSeconds"] / chunks * 1000 if chunks else 0
+        return (f"relay (user-space delay): {self.stats['connections']} connections, {self.stats['chunksToRobot']} chunks to robotd "
+                f"and {self.stats['chunksToPhone']} to the phone, held {mean:.0f} ms on average; {self.stats['abandoned']} given up "
+                f"by the phone before robotd's side connected, {self.stats['failed']} could not connect")
+
+
 # ---------------------------------------------------------------- the phone
 
 PHONE = r'''
@@ -378,11 +602,14 @@ for line in sys.stdin:
         status, body = request(command["method"], command["path"], command.get("body"), lease=command.get("lease", False))
         answer = {"status": status, "body": body}
     elif op == "resume":
-        # The officer's one action once the phone is back: take control again if the
-        # lease went stale, then resume the paused scan.
-        fresh_lease(steps)
-        status, body = request("POST", "/api/v1/scans/" + command["scan"] + "/resume", lease=True)
-        steps.append(["resume", status, code(status, body)])
+        # The officer's one action once the phone is back: take control again (POST
+        # /api/v1/lease: granted to the same user although the old lease is stale), then
+        # resume the paused scan with the new lease.
+        if acquire(steps) == 200:
+            status, body = request("POST", "/api/v1/scans/" + command["scan"] + "/resume", lease=True)
+            steps.append(["resume", status, code(status, body)])
+        else:
+            status, body = steps[-1][1], "lease not granted"
         answer = {"status": status, "body": body}
     elif op == "recover":
         # Back to a usable robot: the lease again if stale, then resetFault if it stopped.
@@ -400,12 +627,13 @@ for line in sys.stdin:
 
 
 class Phone:
-    def __init__(self, work, port):
+    def __init__(self, work, host, port):
+        """`host`, `port`: robotd itself, or the relay in the namespace (nftables mode)."""
         self.path = os.path.join(work, "phone.py")
         self.log = os.path.join(work, "phone-keepalives.jsonl")
         with open(self.path, "w") as f:
             f.write(PHONE)
-        self.process = subprocess.Popen(["ip", "netns", "exec", NAMESPACE, sys.executable, self.path, ROBOT_ADDRESS, str(port),
+        self.process = subprocess.Popen(["ip", "netns", "exec", NAMESPACE, sys.executable, self.path, host, str(port),
                                          "officer", PASSWORDS["officer"], self.log, str(KEEPALIVE_PERIOD)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(os.path.join(work, "phone.err"), "w"),
                                         text=True, bufsize=1)
@@ -551,7 +779,7 @@ class Campaign:
     def __init__(self, network, phone, observer, quick):
         self.network, self.phone, self.observer, self.quick = network, phone, observer, quick
         self.rows, self.gaps = [], []
-        self.scan_part = None
+        self.pause_windows = []     # from a long gap's end to the officer's resume
 
     def row(self, case, gap, happened, timing, ok):
         self.rows.append((case, gap, happened, timing, ok))
@@ -635,15 +863,32 @@ class Campaign:
         if scan and scan["state"] in ("running", "paused") and scan["total"] - scan["completed"] >= points_needed:
             return sample
         if scan and scan["state"] in ("running", "paused"):
-            self.phone.call("POST", f"/api/v1/scans/{scan['id']}/abort")
+            self.phone.call("POST", f"/api/v1/scans/{scan['id']}/abort", lease=True)
             if not self.observer.wait_for(lambda s: s["scan"] and s["scan"]["state"] not in ("running", "paused"), 20):
                 raise RuntimeError("the scan did not end after abort")
         print(f"  (a new scan: {points_needed} points are needed)", flush=True)
         self.plan_and_start()
         return self.observer.latest()
 
+    def keepalives_after_gap(self, gap_start, gap_end, wait=4):
+        """The phone's keep-alives answered after a gap's end: (seconds from the gap's end to
+        the first one accepted, or None; the refused ones' codes). Waits up to `wait` s for
+        an accepted one."""
+        deadline = time.monotonic() + wait
+        while True:
+            answered = [k for k in self.phone.keepalives()
+                        if k["sent"] >= gap_start - 3 and k["done"] >= gap_end and k["status"] is not None]
+            accepted = sorted(k["done"] for k in answered if k["status"] == 200)
+            if accepted or time.monotonic() >= deadline:
+                refused = [k["code"] or str(k["status"]) for k in answered
+                           if k["status"] != 200 and (not accepted or k["done"] <= accepted[0])]
+                return (accepted[0] - gap_end if accepted else None), refused
+            time.sleep(0.1)
+
     def scan_runs_on(self, gap):
-        """Baseline (gap 0) or a gap shorter than scanCommsLossSeconds: never stops or pauses, grows."""
+        """Baseline (gap 0) or a gap shorter than scanCommsLossSeconds: never stops or pauses,
+        grows, the lease never stale; after a gap the phone's keep-alives are accepted again
+        without its taking the lease again."""
         case = "scan"
         label = "none" if gap == 0 else f"{gap:g} s"
         start = self.scan_ready(4 + math.ceil(gap / 2))
@@ -658,17 +903,42 @@ class Campaign:
                                        12, after=gap_start)
         samples = self.observer.between(gap_start, grown["t"] if grown else None)
         trouble = next(((s, scan_trouble(s)) for s in samples if scan_trouble(s)), None)
+        stale = next((s for s in samples if s["stale"]), None)
         last = samples[-1]["scan"] if samples else None
+        notes, ok, timing = [], True, "-"
         if trouble:
             sample, what = trouble
-            self.row(case, label, what, f"{trouble_kind(sample)} {sample['t'] - gap_start:.2f} s", False)
+            ok, timing = False, f"{trouble_kind(sample)} {sample['t'] - gap_start:.2f} s"
+            notes.append(what)
         elif not grown:
-            self.row(case, label, f"completedPoints did not grow ({p0} -> {last and last['completed']})", "-", False)
+            ok = False
+            notes.append(f"completedPoints did not grow ({p0} -> {last and last['completed']})")
         else:
-            self.row(case, label, f"ran on, no stop or pause; completedPoints {p0} -> {grown['scan']['completed']}", "-", True)
+            notes.append(f"ran on, no stop or pause; completedPoints {p0} -> {grown['scan']['completed']}")
+        if stale:
+            ok = False
+            notes.append(f"lease STALE at +{stale['t'] - gap_start:.2f} s")
+        if gap > 0:
+            accepted, refused = self.keepalives_after_gap(gap_start, gap_end)
+            if refused:
+                ok = False
+                notes.append(f"keep-alives after the gap REFUSED ({len(refused)}: {', '.join(sorted(set(refused)))}): "
+                             "the phone would have to take control again")
+            if accepted is None:
+                ok = False
+                notes.append("no keep-alive accepted after the gap")
+            else:
+                notes.append(f"lease never stale; keep-alives accepted again {accepted:.2f} s after the gap, "
+                             "the lease not taken again")
+        else:
+            window = [k for k in self.phone.keepalives() if gap_start <= k["sent"] <= gap_start + (4 if self.quick else 6)]
+            notes.append(f"lease never stale; keep-alives {sum(k['status'] == 200 for k in window)} of {len(window)} accepted, "
+                         f"{sum(k['status'] is None for k in window)} lost (2 s timeout)")
+        self.row(case, label, "; ".join(notes), timing, ok)
 
     def scan_pauses(self, gap):
-        """A gap longer than scanCommsLossSeconds: runs on, pauses ("comms"), robot halted; one resume."""
+        """A gap longer than scanCommsLossSeconds: runs on, pauses ("comms lost ..."), robot
+        halted; the officer's one action (the lease again, then resume) and it grows again."""
         case = "scan"
         label = f"{gap:g} s"
         start = self.scan_ready(math.ceil((COMMS_LIMIT + 8) / 2.3) + 2)
@@ -681,14 +951,16 @@ class Campaign:
         trouble = next((s for s in samples if scan_trouble(s)), None)
         early = trouble is not None and trouble["t"] < gap_start + COMMS_LIMIT - 0.5
         pause = next((s for s in samples if s["scan"] and s["scan"]["state"] == "paused"
-                      and "comms" in (s["scan"].get("pausedReason") or "")), None)
+                      and (s["scan"].get("pausedReason") or "").startswith("comms lost")), None)
         notes, ok = [], True
         if early:
             ok = False
             notes.append(f"{scan_trouble(trouble)} at {trouble['t'] - gap_start:.2f} s")
         if pause is None:
             ok = False
-            notes.append("no pause with 'comms' in pausedReason during the gap")
+            other = next((s for s in samples if s["scan"] and s["scan"]["state"] == "paused"), None)
+            notes.append("no pause with pausedReason 'comms lost...' during the gap"
+                         + (f" (paused: {other['scan'].get('pausedReason')!r})" if other else ""))
             timing = f"{trouble_kind(trouble)} {trouble['t'] - gap_start:.2f} s" if trouble is not None else "-"
         else:
             after = pause["t"] - gap_start
@@ -709,16 +981,35 @@ class Campaign:
                 math.hypot(s["x"] - halt["x"], s["y"] - halt["y"]) < 0.01 and abs(s["lift"] - halt["lift"]) < 0.005 for s in later)
             notes.append(f"robot halted {halt['t'] - gap_start:.2f} s" if still else "robot NOT halted")
             ok = ok and still
+            stale = next((s for s in before if s["t"] < pause["t"] - 0.1 and s["stale"]), None)
+            if stale:
+                ok = False
+                notes.append(f"lease STALE before the pause (+{stale['t'] - gap_start:.2f} s)")
+            notes.append(f"reason {pause['scan']['pausedReason']!r}")
         # The phone is back: one resume.
         time.sleep(0.5)
         before_resume = self.observer.latest()
+        asked = time.monotonic()
         answer = self.phone.do("resume", scan=scan_id)
+        self.pause_windows.append((gap_end, time.monotonic()))
+        after_gap = [k for k in self.phone.keepalives() if gap_end <= k["done"] <= asked and k["status"] is not None]
+        refused = [k["code"] or str(k["status"]) for k in after_gap if k["status"] != 200]
+        notes.append(f"keep-alives after the gap until the officer took control: {len(after_gap) - len(refused)} accepted, "
+                     f"{len(refused)} refused{' (' + ', '.join(sorted(set(refused))) + ')' if refused else ''}")
         steps = " + ".join(f"{step[0]} {step[1]}" + (f" {step[2]}" if step[2] else "") for step in answer["steps"])
         if answer["status"] != 200:
             ok = False
             notes.append(f"resume: {steps}")
             self.row(case, label, "; ".join(notes), timing, ok)
             return
+        if pause is not None:
+            # Paused, the loop's deadman is disarmed: no safety stop until the officer is back.
+            stop = next((s for s in self.observer.between(pause["t"], self.pause_windows[-1][1]) if s["stopped"]), None)
+            if stop:
+                ok = False
+                notes.append(f"safety STOP ({stop['cause']}) while paused at +{stop['t'] - gap_start:.2f} s")
+            else:
+                notes.append("no safety stop while paused")
         base = before_resume["scan"]["completed"] if before_resume["scan"] else p0
         grown = self.observer.wait_for(lambda s: s["scan"] and s["scan"]["state"] == "running" and (s["scan"]["completed"] or 0) > base, 15)
         notes.append(f"resume ({steps}): " + (f"points {base} -> {grown['scan']['completed']}" if grown else "completedPoints did NOT grow"))
@@ -737,14 +1028,17 @@ class Campaign:
         keepalives = [k for k in self.phone.keepalives() if start <= k["sent"] <= end]
         ok_times = sorted(k["done"] for k in keepalives if k["status"] == 200)
         silences = [b - a for a, b in zip(ok_times, ok_times[1:]) if not any(a <= g_end and b >= g_start for g_start, g_end in self.gaps)]
+        paused = lambda t: any(a <= t <= b + 0.5 for a, b in self.pause_windows)
         lost = sum(1 for k in keepalives if k["status"] is None and not inside(k["sent"]))
-        refused = sum(1 for k in keepalives if k["status"] not in (None, 200) and not inside(k["sent"]))
+        refused_paused = sum(1 for k in keepalives if k["status"] not in (None, 200) and paused(k["done"]))
+        refused = sum(1 for k in keepalives if k["status"] not in (None, 200) and not inside(k["sent"]) and not paused(k["done"]))
         happened = (f"{len(onsets)} stops/pauses outside the gaps"
                     + "".join(f"; {what} at +{t:.1f} s" for t, what in onsets[:3])
                     + f"; keep-alives {len(keepalives)} sent, {len(ok_times)} ok; outside the gaps {lost} lost on the network "
-                    f"and {refused} refused (lease stale after a gap, until the phone took control again); "
+                    f"and {refused} refused outside the long gaps' pauses ({refused_paused} refused while paused after a long gap, "
+                    f"until the officer took control); "
                     f"longest silence between answered keep-alives outside the gaps {max(silences, default=0):.2f} s")
-        self.row("whole scan part", "baseline", happened, "-", not onsets)
+        self.row("whole scan part", "baseline", happened, "-", not onsets and refused == 0)
 
     def run(self):
         walk_gaps = [0.5, 2.0]
@@ -786,16 +1080,18 @@ def print_table(rows):
 # ---------------------------------------------------------------- main
 
 def main():
-    parser = argparse.ArgumentParser(description="The robot's behaviour when the officer's phone loses the network (netem).")
+    parser = argparse.ArgumentParser(description="The robot's behaviour when the officer's phone loses the network "
+                                     "(netem, else nftables drops with user-space delay).")
     parser.add_argument("bin_dir", nargs="?", help="folder with robotd and robotctl (default: swift build --show-bin-path)")
     parser.add_argument("--quick", action="store_true", help="a subset: walk 0.5 s and 2 s, scan baseline, 2 s and 12 s")
     parser.add_argument("--link-down-gaps", action="store_true",
-                        help="without netem: gaps by setting the phone's veth down, no baseline loss/delay (NOT the real test)")
+                        help="gaps by setting the phone's veth down, no baseline loss/delay (NOT the real test)")
     options = parser.parse_args()
     budget = 115 if options.quick else 290
 
     network = Network(options.link_down_gaps)
-    daemon = phone = observer = None
+    daemon = phone = observer = relay = campaign = None
+    drops = {}
     work = tempfile.mkdtemp(prefix="comms-loss-")
     finished = {"done": False}
 
@@ -808,16 +1104,24 @@ def main():
             observer.stop()
         if phone:
             phone.stop()
+        if relay:
+            relay.stop()
+        drops.update(network.counters())
         stop_process(daemon, 20)
         network.tear_down()
+        shutil.rmtree(OUT, ignore_errors=True)      # only this run's logs
         os.makedirs(OUT, exist_ok=True)
-        for name in ("robotd.log", "robotd.yaml", "phone-keepalives.jsonl", "phone.err"):
+        for name in ("robotd.log", "robotd.yaml", "phone-keepalives.jsonl", "phone.err", "relay.err"):
             if os.path.exists(os.path.join(work, name)):
                 shutil.copy(os.path.join(work, name), OUT)
         if observer:
             with open(os.path.join(OUT, "observer-samples.jsonl"), "w") as f:
                 for sample in observer.samples:
                     f.write(json.dumps(sample) + "\n")
+        with open(os.path.join(OUT, "network.json"), "w") as f:
+            json.dump({"mode": network.mode, "describe": network.describe(), "whyNotNetem": network.why_not_netem,
+                       "nftDrops": drops, "relay": relay and relay.stats, "gaps": campaign and campaign.gaps,
+                       "pauseWindows": campaign and campaign.pause_windows}, f, indent=1)
         shutil.rmtree(work, ignore_errors=True)
 
     atexit.register(clean_up)
@@ -833,12 +1137,15 @@ def main():
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(budget)
     began = time.monotonic()
-    campaign = None
     try:
         bins = find_bin_dir(options.bin_dir)
         network.set_up()
         print(f"network: namespace {NAMESPACE}, {ROOT_VETH} {ROBOT_ADDRESS}/{PREFIX} (robotd) <-> {PHONE_VETH} "
-              f"{PHONE_ADDRESS}/{PREFIX} (phone); {network.describe()}", flush=True)
+              f"{PHONE_ADDRESS}/{PREFIX} (phone)", flush=True)
+        print(f"mode: {network.mode}: {network.describe()}", flush=True)
+        if network.mode == "nftables":
+            print(f"  (netem: {network.why_not_netem})\n"
+                  "  => packet loss and gaps are REAL kernel drops (TCP retransmits); the delay is EMULATED IN USER SPACE", flush=True)
         store = os.path.join(work, "scans.sqlite")
         add_user(bins, store, "officer", "operator", PASSWORDS["officer"])
         add_user(bins, store, "watcher", "viewer", PASSWORDS["watcher"])
@@ -856,7 +1163,12 @@ def main():
         if status != 200:
             raise RuntimeError(f"observer log-in: {status} {body}")
         observer = Observer(port, body["token"])
-        phone = Phone(work, port)
+        if network.mode == "nftables":
+            relay = Relay(work, port)
+            print(f"relay in the namespace: 127.0.0.1:{relay.port} -> {ROBOT_ADDRESS}:{port} (the phone talks through it)", flush=True)
+            phone = Phone(work, "127.0.0.1", relay.port)
+        else:
+            phone = Phone(work, ROBOT_ADDRESS, port)
         answer = phone.do("login")
         if answer["status"] != 200:
             raise RuntimeError(f"the phone could not log in over the veth: {answer}")
@@ -882,7 +1194,12 @@ def main():
         signal.alarm(0)
         clean_up()
     print()
-    print(f"comms loss: {network.describe()}; {time.monotonic() - began:.0f} s; logs in {os.path.relpath(OUT, ROOT)}/")
+    print(f"comms loss: {network.mode}: {network.describe()}; {time.monotonic() - began:.0f} s; logs in {os.path.relpath(OUT, ROOT)}/")
+    if drops:
+        print(f"kernel drops (nft counters): baseline {drops.get('loss_in', 0)} packets in / {drops.get('loss_out', 0)} out, "
+              f"gaps {drops.get('gap_in', 0)} in / {drops.get('gap_out', 0)} out")
+    if relay:
+        print(relay.describe())
     print_table(campaign.rows)
     failed = sum(1 for row in campaign.rows if not row[4])
     print(f"comms-loss: {'FAILED ' + str(failed) + ' of ' + str(len(campaign.rows)) if failed else 'all passed'}")

@@ -3,13 +3,14 @@
 # Debian packages: libmodbus-dev, libserialport-dev, libsqlite3-dev, pkg-config (the C
 # libraries), socat and mbpoll (serial tools for rigs), rt-tests (cyclictest, for
 # LoopBench), chromium, chromium-driver and fonts-wqy-zenhei (the phone UI's browser test,
-# with CJK glyphs for its screenshots). Python: pymodbus (the independent Modbus peer of
+# with CJK glyphs for its screenshots), iproute2 and nftables (network namespaces and
+# real packet loss for the comms-loss test). Python: pymodbus (the independent Modbus peer of
 # the interoperability check), selenium (drives the browser) and schemathesis (tests the
 # API against its OpenAPI document).
 set -euo pipefail
 
 need_apt=()
-for pkg in libmodbus-dev libserialport-dev libsqlite3-dev pkg-config socat mbpoll rt-tests chromium chromium-driver fonts-wqy-zenhei; do
+for pkg in libmodbus-dev libserialport-dev libsqlite3-dev pkg-config socat mbpoll rt-tests chromium chromium-driver fonts-wqy-zenhei iproute2 nftables; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

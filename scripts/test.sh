@@ -25,6 +25,9 @@ python3 scripts/browser_test.py "$(swift build --show-bin-path)"
 echo "== security checks against a running robotd (tokens, roles, audit, rate limit, logs)"
 python3 scripts/security_check.py "$(swift build --show-bin-path)"
 
+echo "== hostile clients against a running robotd: e-stop under a command flood, a log-in flood, slow clients"
+python3 scripts/hostile_clients.py "$(swift build --show-bin-path)" --quick
+
 echo "== reliability, short versions (docs/reliability.md has the long ones)"
 bin="$(swift build --show-bin-path)"
 python3 scripts/schemathesis_check.py 10 "$bin"

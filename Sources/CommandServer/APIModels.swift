@@ -94,6 +94,8 @@ struct EstopStatus: Encodable {
     let id: UInt64
     let latched: Bool
     let waitedMilliseconds: Double
+    /// Loop ticks from the request to the tick that latched it (the loop's own count).
+    let ticksToLatch: UInt64
     let stopCause: String?
 }
 

@@ -60,7 +60,8 @@ extension CommandServer {
             Self.json(["status": "ok"])
         }
         route(router, .post, "/api/v1/login", "Log in", role: nil, tag: "session",
-              schema: object(["name": string, "password": string], required: ["name", "password"]), audit: .never) { call in
+              schema: object(["name": string, "password": string], required: ["name", "password"]), audit: .never,
+              maxBody: 4096) { call in
             let body = try call.decode(LoginRequest.self)
             do {
                 let (token, session) = try await authenticator.logIn(name: body.name, password: body.password, source: call.source)
@@ -196,10 +197,12 @@ extension CommandServer {
               "E-stop: cut drive power now (any token issued in the last 24 h, even expired; no lease). 200 once latched, 503 if not",
               role: .viewer, tag: "robot", stopAuthority: true) { call in
             let started = Date()
+            let tickAtRequest = loop.snapshot().tick
             let (id, ticket) = loop.estop()
             telemetry.watch(id)
             let latched = await loop.awaitSoftwareEstop(ticket: ticket, timeout: Self.estopLatchTimeoutSeconds)
             let waited = Date().timeIntervalSince(started) * 1000
+            let servedAt = loop.snapshot().estopServedAtTick
             call.auditDetail = "command \(id) " + (latched ? "latched" : "NOT latched") + String(format: " after %.1f ms", waited)
             guard latched else {
                 throw APIError(.serviceUnavailable, "estop_not_latched",
@@ -207,11 +210,17 @@ extension CommandServer {
                                + "press again, and use the robot's red mushroom button")
             }
             return Self.json(EstopStatus(id: id, latched: true, waitedMilliseconds: waited,
+                                         ticksToLatch: servedAt >= tickAtRequest ? servedAt - tickAtRequest : 0,
                                          stopCause: loop.snapshot().stopCause.map { "\($0)" }))
         }
         route(router, .post, "/api/v1/estop/release", "Release the e-stop (operator with the lease)", role: .operator, tag: "robot") { call in
             try lease.check(call.leaseId, user: call.user)
             let id = loop.submit(.releaseEstop)
+            if loop.feedback(id)?.problem == .mailboxFull {
+                var error = APIError(.serviceUnavailable, "queue_full", "the robot's command queue is full; release again in a moment")
+                error.headers[.retryAfter] = "1"
+                throw error
+            }
             telemetry.watch(id)
             call.auditDetail = "command \(id)"
             return Self.json(CommandStatus(id: id, command: .releaseEstop), status: .accepted)
@@ -604,6 +613,7 @@ extension CommandServer {
     // MARK: Documents: OpenAPI, metrics, phone UI
 
     func registerDocumentRoutes(_ router: Router<Context>) {
+        let connections = self.connections
         let metrics = self.metrics
         let loop = self.loop
         let telemetry = self.telemetry
@@ -615,7 +625,8 @@ extension CommandServer {
         route(router, .get, "/metrics", "Prometheus metrics", role: nil, tag: "documents", produces: "text/plain") { _ in
             let scan = desk.active.map { ($0.progress.completedPoints, $0.progress.totalPoints) }
             let bytes = metrics.scrape(loop: loop, webSocketClients: telemetry.clientCount,
-                                       framesSent: telemetry.framesSent.load(ordering: .relaxed), watchedCommands: telemetry.watchedCount, scan: scan)
+                                       framesSent: telemetry.framesSent.load(ordering: .relaxed), watchedCommands: telemetry.watchedCount, scan: scan,
+                                       slowConnectionsClosed: connections.timedOut.load(ordering: .relaxed))
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }

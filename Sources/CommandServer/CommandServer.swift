@@ -41,6 +41,8 @@ public final class CommandServer: Sendable {
     let webSockets = WebSocketCounts()
     /// One-time tickets for links and the WebSocket (no long-lived token in a URL).
     let tickets = TicketBook()
+    /// The comms-loss policy for automated scans.
+    let commsSupervisor: CommsSupervisor
 
     public init(configuration: ServerConfiguration, loop: ControlLoop, store: ScanStore, logger: Logger,
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -57,6 +59,8 @@ public final class CommandServer: Sendable {
                         profiles: ProfileLibrary(directory: configuration.profilesDirectory, defaultName: configuration.defaultProfile),
                         robotId: configuration.robotId, timeScale: configuration.timeScale,
                         reportDirectory: configuration.reportDirectory, logger: logger)
+        commsSupervisor = CommsSupervisor(desk: desk, lease: lease, loop: loop, store: store,
+                                          graceSeconds: configuration.scanCommsLossSeconds, logger: logger)
         metrics = ServerMetrics(registry: registry)
         phoneUI = PhoneUIFiles()
         let deskRef = desk
@@ -110,7 +114,8 @@ public final class CommandServer: Sendable {
         return Application(router: router, server: server,
                            configuration: .init(address: address, serverName: "robotd",
                                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections)),
-                           services: [TelemetryService(hub: telemetry), RefusalLogService(log: refusals, store: store)],
+                           services: [TelemetryService(hub: telemetry), RefusalLogService(log: refusals, store: store),
+                                      CommsSupervisorService(supervisor: commsSupervisor)],
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
                            logger: logger)
     }

@@ -42,8 +42,14 @@ final class RefusalLog: Sendable {
         }
     }
 
-    /// Writes what was counted since the last flush and starts again.
+    /// Writes what was counted since the last flush and starts again. The writes run in a
+    /// task of their own: GRDB's async writes give up in a cancelled task (a shutdown),
+    /// and the counts taken out here would be lost.
     func flush(to store: ScanStore) async {
+        await Task.detached { await self.write(to: store) }.value
+    }
+
+    private func write(to store: ScanStore) async {
         let taken = tallies.withLock { tallies -> [String: Tally] in
             let taken = tallies
             tallies = [:]
@@ -54,7 +60,7 @@ final class RefusalLog: Sendable {
         for (source, tally) in sorted.prefix(Self.maximumEntries) {
             let actions = tally.byAction.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
             try? await store.recordAudit(actor: "anonymous", action: "refusals",
-                                         detail: "from \(source): \(tally.count) refused without a valid token in \(Int(intervalSeconds)) s (\(actions))")
+                                         detail: "from \(source): \(tally.count) refused without a valid token within \(Int(intervalSeconds)) s (\(actions))")
         }
         let rest = sorted.dropFirst(Self.maximumEntries)
         if !rest.isEmpty {
@@ -73,9 +79,11 @@ struct RefusalLogService: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(log.intervalSeconds * 1e9))
+                if Task.isCancelled { break }
                 await log.flush(to: store)
             }
         }
+        // The last counts, at shutdown.
         await log.flush(to: store)
     }
 }

@@ -26,16 +26,28 @@ public final class MotionLease: Sendable {
 
     let loop: ControlLoop
     let holder = Mutex<Holder?>(nil)
+    /// While an automated scan runs, the holder's keep-alives may lapse this long (the
+    /// phone's Wi-Fi gone) before the lease is stale: the scan supervises itself meanwhile
+    /// (`CommsSupervisor`). Zero when no scan runs.
+    let scanGraceSeconds = Mutex<Double>(0)
 
     public init(loop: ControlLoop) {
         self.loop = loop
     }
 
-    public var timeoutSeconds: Double { loop.configuration.deadmanTimeoutSeconds }
+    public var timeoutSeconds: Double { max(loop.configuration.deadmanTimeoutSeconds, scanGraceSeconds.withLock { $0 }) }
 
     func isStale(_ h: Holder, now: Date) -> Bool {
         now.timeIntervalSince(h.lastKeepAlive) > timeoutSeconds
     }
+
+    /// Seconds since the holder's last keep-alive (nil without a holder).
+    func silentSeconds(now: Date = Date()) -> Double? {
+        holder.withLock { $0.map { now.timeIntervalSince($0.lastKeepAlive) } }
+    }
+
+    /// The current lease id and holder.
+    var current: Holder? { holder.withLock { $0 } }
 
     public func status(now: Date = Date()) -> Status {
         let h = holder.withLock { $0 }

@@ -81,7 +81,7 @@ extension CommandServer {
     /// calls (allowed and refused alike), and an entry in the route table.
     func route(_ router: Router<Context>, _ method: HTTPRequest.Method, _ path: String, _ summary: String, role: Role?,
                tag: String, schema: JSONValue? = nil, produces: String = "application/json", mutating: Bool? = nil, audit: AuditPolicy = .always,
-               stopAuthority: Bool = false, _ handler: @escaping @Sendable (Call) async throws -> Response) {
+               stopAuthority: Bool = false, maxBody routeMaxBody: Int? = nil, _ handler: @escaping @Sendable (Call) async throws -> Response) {
         let isMutating = mutating ?? (method != .get)
         routeTable.withLock {
             $0.append(RouteEntry(method: method.rawValue, path: path, summary: summary, role: role, mutating: isMutating,
@@ -89,7 +89,7 @@ extension CommandServer {
         }
         let authenticator = self.authenticator
         let store = self.store
-        let maxBody = configuration.maxBodyBytes
+        let maxBody = min(routeMaxBody ?? configuration.maxBodyBytes, configuration.maxBodyBytes)
         let logger = self.logger
         let refusals = self.refusals
         router.on(RouterPath(path), method: method) { request, context -> Response in

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessMemory
 import Prometheus
 import RobotControl
 import RobotIO
@@ -29,7 +30,8 @@ final class ServerMetrics: Sendable {
     }
 
     /// Refreshes the gauges read from the loop, then writes everything.
-    func scrape(loop: ControlLoop, webSocketClients: Int, framesSent: UInt64, watchedCommands: Int, scan: (completed: Int, total: Int)?) -> [UInt8] {
+    func scrape(loop: ControlLoop, webSocketClients: Int, framesSent: UInt64, watchedCommands: Int, scan: (completed: Int, total: Int)?,
+                slowConnectionsClosed: Int = 0) -> [UInt8] {
         let stats = loop.statistics()
         let s = loop.snapshot()
         func gauge(_ name: String, _ value: Double, _ help: String, _ labels: [(String, String)] = []) {
@@ -61,6 +63,11 @@ final class ServerMetrics: Sendable {
         gauge("robotd_websocket_clients", Double(webSocketClients), "Connected WebSocket clients")
         gauge("robotd_websocket_telemetry_frames", Double(framesSent), "Telemetry frames broadcast since start")
         gauge("robotd_api_commands_followed", Double(watchedCommands), "API commands whose feedback is still followed (not final yet)")
+        let memory = MemoryUse.now()
+        gauge("robotd_memory_resident_bytes", Double(memory.residentBytes), "Resident set size")
+        gauge("robotd_memory_heap_in_use_bytes", Double(memory.heapBytes), "malloc heap in use (mallinfo2), SQLite's share included")
+        gauge("robotd_memory_sqlite_bytes", Double(memory.sqliteBytes), "Memory SQLite holds (sqlite3_memory_used)")
+        gauge("robotd_slow_connections_closed", Double(slowConnectionsClosed), "Connections closed for not sending a whole request in time")
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer

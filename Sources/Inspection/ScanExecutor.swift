@@ -19,6 +19,9 @@ public final class ScanExecutor: @unchecked Sendable {
         public var paused: Bool
         /// A safety stop is waiting for an officer's reset.
         public var waitingForReset: String?
+        /// Why the scan paused, when not by an officer's pause (the phone silent too long,
+        /// the lease taken over).
+        public var pausedReason: String?
         public var etaSeconds: Double
     }
 
@@ -60,12 +63,18 @@ public final class ScanExecutor: @unchecked Sendable {
         self.record = record
         self.sleeper = sleeper
         state = Progress(phase: .starting, completedPoints: 0, totalPoints: plan.points.count, backgroundReadings: 0,
-                         paused: false, waitingForReset: nil, etaSeconds: 0)
+                         paused: false, waitingForReset: nil, pausedReason: nil, etaSeconds: 0)
     }
 
     public var progress: Progress { lock.withLock { state } }
-    public func pause() { lock.withLock { pausedFlag = true; state.paused = true } }
-    public func resume() { lock.withLock { pausedFlag = false; state.paused = false } }
+    public func pause(reason: String? = nil) {
+        lock.withLock {
+            pausedFlag = true
+            state.paused = true
+            state.pausedReason = reason
+        }
+    }
+    public func resume() { lock.withLock { pausedFlag = false; state.paused = false; state.pausedReason = nil } }
     public func abort() { lock.withLock { abortRequested = true } }
 
     private func update(_ change: (inout Progress) -> Void) { lock.withLock { change(&state) } }

@@ -37,6 +37,7 @@ public final class ControlLoop: @unchecked Sendable {
     private let estopRequests = Atomic<UInt64>(0)
     /// How many of those requests the loop has acted on (loop thread only).
     private var estopRequestsServed: UInt64 = 0
+    private var estopServedAtTick: UInt64 = 0
     /// Halt requests (a shutdown's stop), read at the top of every tick like the e-stop.
     private let haltRequests = Atomic<UInt64>(0)
     private var haltRequestsServed: UInt64 = 0
@@ -336,6 +337,7 @@ public final class ControlLoop: @unchecked Sendable {
             softwareEstopRequested = true
             trip(.softwareEstop, inputs)
             estopRequestsServed = estopsRequested
+            estopServedAtTick = tick
             mailbox.completeUnqueuedEstops()
         }
         let haltsRequested = haltRequests.load(ordering: .sequentiallyConsistent)
@@ -1075,6 +1077,7 @@ public final class ControlLoop: @unchecked Sendable {
                       fault: inputs.detector?.flags.contains(.fault) == true))
         s.stopCause = stopCause
         s.estopRequestsServed = estopRequestsServed
+        s.estopServedAtTick = estopServedAtTick
         s.haltRequestsServed = haltRequestsServed
         s.haltServedAtTick = haltServedAtTick
         shared.lock()

@@ -34,6 +34,8 @@ public struct RobotSnapshot: Sendable {
     public var stopCause: StopCause?
     /// Software e-stop requests the loop has acted on (see `ControlLoop.requestSoftwareEstop`).
     public var estopRequestsServed: UInt64 = 0
+    /// The tick on which the newest software e-stop request was latched.
+    public var estopServedAtTick: UInt64 = 0
     /// Halt requests the loop has acted on (see `ControlLoop.requestHalt`).
     public var haltRequestsServed: UInt64 = 0
     /// The tick on which the newest halt request was acted on.

@@ -171,12 +171,14 @@ struct Robotd: AsyncParsableCommand {
         // list so that on SIGTERM/SIGINT it halts at once, before the command server waits
         // for its requests to finish (the server, and with it the phone's e-stop, stays up
         // while the lift parks). The whole shutdown is bounded: 5 s plus the park time.
-        services.append(.init(service: service))
+        // Once the robot has stopped, the server shuts down gracefully too (the default,
+        // cancelling it, would lose its last audit entries).
+        services.append(.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup))
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         let control = configuration.control
         let parkSeconds = (control.liftMaximumMetres - control.liftParkMetres) / control.liftMaxSpeedMetresPerSecond
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64((5 + parkSeconds) * 1000))
-        groupConfiguration.maximumCancellationDuration = .seconds(2)
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
         let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await group.run()

@@ -129,6 +129,63 @@ import Testing
         _ = try await otto.send("POST", "/api/v1/scans/\(id)/abort")
     }
 
+    /// The comms-loss policy: an automated scan rides out a gap in the phone's keep-alives
+    /// shorter than `scanCommsLossSeconds` (the phone's keep-alives are taken again after
+    /// it), pauses with the reason past it, and carries on after one resume with the lease.
+    /// (`scripts/comms_loss.py` does the same over a real link with packet loss.)
+    @Test func aScanRidesOutAShortCommsGapAndPausesSafelyAfterALongOne() async throws {
+        let rig = try await ServerRig(timeScale: 10, scenarioFile: "hil/scenarios/cs137-40ft.yaml") { $0.scanCommsLossSeconds = 3 }
+        let otto = try await rig.client("otto")
+        let planned = try await otto.send("POST", "/api/v1/scans", json: [
+            "containerNumber": "MSKU9070323", "size": "42G1", "xMetres": 0, "yMetres": 0, "headingDegrees": 0, "profile": "demo"])
+        let id = try #require(planned.object["id"] as? String)
+        #expect(try await otto.acquireLease(client: "phone").status == 200)
+        var keepAlive = otto.keepLeaseAlive()
+        #expect(try await otto.send("POST", "/api/v1/scans/\(id)/start").status == 202)
+        func status() async throws -> [String: Any] { try await otto.send("GET", "/api/v1/scans/\(id)").object }
+        func points() async throws -> Double { ((try await status())["progress"] as? [String: Any])?["completedPoints"] as? Double ?? 0 }
+        var deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, try await points() < 1 { try await Task.sleep(nanoseconds: 200_000_000) }
+
+        // A 1.8 s gap: longer than the 1 s deadman, shorter than the 3 s grace.
+        keepAlive.cancel()
+        try await Task.sleep(nanoseconds: 1_800_000_000)
+        #expect(rig.loop.snapshot().stopCause == nil, "no deadman stop during a scan's grace")
+        #expect(try await otto.keepAlive().status == 200, "the phone's keep-alives are taken again")
+        keepAlive = otto.keepLeaseAlive()
+        let before = try await points()
+        deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, try await points() < before + 1 { try await Task.sleep(nanoseconds: 200_000_000) }
+        #expect(try await points() >= before + 1, "the scan carried on")
+
+        // A gap past the grace: paused with the reason, halted, no safety stop to reset.
+        keepAlive.cancel()
+        deadline = Date().addingTimeInterval(10)
+        var paused: [String: Any] = [:]
+        while Date() < deadline {
+            paused = try await status()
+            if paused["state"] as? String == "paused" { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let reason = (paused["progress"] as? [String: Any])?["pausedReason"] as? String
+        #expect(reason?.hasPrefix("comms lost") == true, "\(paused)")
+        #expect(await rig.waitFor(3) { abs(rig.simulator.model.truth().speedMetresPerSecond) < 0.001 })
+        #expect(rig.loop.snapshot().stopCause == nil)
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        #expect(try await status()["state"] as? String == "paused")
+
+        // Back: take the lease again and resume (the UI's one Resume button does both).
+        #expect(try await otto.acquireLease(client: "phone").status == 200)
+        keepAlive = otto.keepLeaseAlive()
+        defer { keepAlive.cancel() }
+        #expect(try await otto.send("POST", "/api/v1/scans/\(id)/resume").status == 200)
+        let atResume = try await points()
+        deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, try await points() < atResume + 1 { try await Task.sleep(nanoseconds: 200_000_000) }
+        #expect(try await points() >= atResume + 1)
+        _ = try await otto.send("POST", "/api/v1/scans/\(id)/abort")
+    }
+
     @Test func telemetryStreamsStateAndCommandFeedbackAndNeedsAToken() async throws {
         let rig = try await ServerRig()
         let otto = try await rig.client("otto")

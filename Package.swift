@@ -257,7 +257,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RobotDaemonTests",
-            dependencies: ["RobotDaemon", "RobotControl", "InspectionStore"]
+            dependencies: ["RobotDaemon", "RobotControl", "InspectionStore", "CommandServer", "CommandClient"]
         ),
         .testTarget(
             name: "RobotControlTests",

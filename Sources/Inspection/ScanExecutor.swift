@@ -233,32 +233,15 @@ public final class ScanExecutor: @unchecked Sendable {
         }
     }
 
-    /// The waypoints still to walk on the way to (x, y): from the last stop (the target
-    /// itself counts) that the robot can reach in a straight line without entering a
-    /// keep-out zone. In a scan that runs through, that is the plan's corners; after a
-    /// restart the robot may already stand past some of them (a controller killed just
-    /// after walking round a corner), and walking back to them would cross the container.
-    /// The container's own footprint (grown by 5 cm) counts whether or not the loop was
-    /// given a keep-out zone for it.
+    /// The stops still to walk on the way to (x, y), from where the robot stands now: the
+    /// plan's corner waypoints when it can walk them, else the way round the container
+    /// (`ContainerRoute`). After a restart the robot may stand anywhere: past some corners,
+    /// on the far side, or pushed inside the keep-out margin.
     func route(via waypoints: [Waypoint], to x: Double, _ y: Double) -> [(x: Double, y: Double)] {
         let s = loop.snapshot()
-        let stops = waypoints.map { (x: $0.xMetres, y: $0.yMetres) } + [(x: x, y: y)]
-        let zones = loop.configuration.keepOutZones
-        let container = plan.container
-        let footprint = KeepOutZone(minX: -0.05, minY: -0.05, maxX: container.size.lengthMetres + 0.05, maxY: container.size.widthMetres + 0.05)
-        func local(_ x: Double, _ y: Double) -> (along: Double, across: Double) {
-            let h = container.headingDegrees * .pi / 180
-            let dx = x - container.xMetres, dy = y - container.yMetres
-            return (dx * cos(h) + dy * sin(h), dx * sin(h) - dy * cos(h))
-        }
-        let here = local(s.xMetres, s.yMetres)
-        for i in stops.indices.reversed() {
-            let there = local(stops[i].x, stops[i].y)
-            let clear = !footprint.intersects(fromX: here.along, fromY: here.across, toX: there.along, toY: there.across)
-                && !zones.contains { $0.intersects(fromX: s.xMetres, fromY: s.yMetres, toX: stops[i].x, toY: stops[i].y) }
-            if clear { return Array(stops[i..<(stops.count - 1)]) }
-        }
-        return Array(stops.dropLast())
+        return ContainerRoute.stops(from: (s.xMetres, s.yMetres), via: waypoints.map { (x: $0.xMetres, y: $0.yMetres) }, to: (x, y),
+                                    container: plan.container, standOffMetres: plan.profile.standOffMetres,
+                                    zones: loop.configuration.keepOutZones)
     }
 
     /// Walks (and lifts, at the same time) to a stand position.

@@ -19,6 +19,24 @@ public struct KeepOutZone: Sendable, Equatable, Codable {
         x > minX && x < maxX && y > minY && y < maxY
     }
 
+    /// How far the straight segment from (x0, y0) to (x1, y1) runs inside the zone, in metres.
+    public func lengthInside(fromX x0: Double, fromY y0: Double, toX x1: Double, toY y1: Double) -> Double {
+        var t0 = 0.0
+        var t1 = 1.0
+        let dx = x1 - x0
+        let dy = y1 - y0
+        for (p, q) in [(-dx, x0 - minX), (dx, maxX - x0), (-dy, y0 - minY), (dy, maxY - y0)] {
+            if p == 0 {
+                if q <= 0 { return 0 }
+            } else {
+                let r = q / p
+                if p < 0 { t0 = max(t0, r) } else { t1 = min(t1, r) }
+                if t0 >= t1 { return 0 }
+            }
+        }
+        return (t1 - t0) * (dx * dx + dy * dy).squareRoot()
+    }
+
     /// True if the straight segment from (x0, y0) to (x1, y1) enters the zone.
     public func intersects(fromX x0: Double, fromY y0: Double, toX x1: Double, toY y1: Double) -> Bool {
         // Liang-Barsky clipping of the segment against the rectangle.

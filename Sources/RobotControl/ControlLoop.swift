@@ -535,10 +535,22 @@ public final class ControlLoop: @unchecked Sendable {
         return nil
     }
 
+    /// A path may not enter a keep-out zone. A robot already inside one (pushed into a
+    /// container's margin) may leave it by the short way: at most
+    /// `keepOutEscapeMetres` of the path inside, so never across the container.
     private func checkPath(fromX: Double, fromY: Double, toX: Double, toY: Double) -> CommandProblem? {
-        let blocked = configuration.keepOutZones.contains { $0.intersects(fromX: fromX, fromY: fromY, toX: toX, toY: toY) }
+        let blocked = configuration.keepOutZones.contains { zone in
+            if zone.contains(x: fromX, y: fromY) {
+                return zone.contains(x: toX, y: toY)
+                    || zone.lengthInside(fromX: fromX, fromY: fromY, toX: toX, toY: toY) > Self.keepOutEscapeMetres
+            }
+            return zone.intersects(fromX: fromX, fromY: fromY, toX: toX, toY: toY)
+        }
         return blocked ? .keepOut(x: toX, y: toY) : nil
     }
+
+    /// How much of a path leaving a keep-out zone may run inside it.
+    static let keepOutEscapeMetres = 0.25
 
     private func fillChassis(mode: ChassisMode, a: Int32, b: Int32, speed: Double?) {
         let c = configuration

@@ -1,5 +1,6 @@
 import Foundation
-import Inspection
+@testable import Inspection
+import RobotControl
 import RobotSimulator
 import StrictYAML
 import Testing
@@ -429,5 +430,47 @@ struct PoissonTable {
             if cumulative[middle] < u { low = middle + 1 } else { high = middle }
         }
         return first + low
+    }
+}
+
+/// The way round the container from wherever a resumed scan finds the robot.
+@Suite struct ContainerRouteTests {
+    let container = ContainerPlacement(number: try! ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0)
+    let zone = KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)
+
+    /// Every leg clear of the container (its footprint grown 5 cm) and of the zone.
+    func clear(_ path: [(x: Double, y: Double)]) -> Bool {
+        let geometry = ContainerRoute.Geometry(container: container, zones: [zone])
+        return zip(path, path.dropFirst()).allSatisfy { geometry.clear($0, $1) }
+    }
+
+    @Test func fromTheFarSideTheWayGoesRoundACorner() {
+        let here = (x: 6.0, y: -3.5), target = (x: 3.0, y: 0.1)
+        let stops = ContainerRoute.stops(from: here, via: [], to: target, container: container, standOffMetres: 0.1, zones: [zone])
+        #expect(!stops.isEmpty)
+        #expect(clear([here] + stops + [target]), "\(stops)")
+        // Round the nearer (door-end) corners: about 6 + 3.5 + 2.5 + 3 m, not round the far end.
+        let length = zip([here] + stops, stops + [target]).reduce(0) { $0 + hypot($1.1.x - $1.0.x, $1.1.y - $1.0.y) }
+        #expect(length < 17, "\(length) m")
+    }
+
+    @Test func fromACornerAndFromInsideTheMarginTheWayIsClear() {
+        let target = (x: 12.34, y: -1.2)  // the front face at the stand-off
+        let corner = (x: -0.3, y: 0.3)
+        let fromCorner = ContainerRoute.stops(from: corner, via: [], to: target, container: container, standOffMetres: 0.1, zones: [zone])
+        #expect(clear([corner] + fromCorner + [target]), "\(fromCorner)")
+        // Pushed to 3 cm from the left wall: first straight out, then on.
+        let pushed = (x: 6.0, y: 0.03)
+        let fromInside = ContainerRoute.stops(from: pushed, via: [], to: target, container: container, standOffMetres: 0.1, zones: [zone])
+        let first = try! #require(fromInside.first)
+        #expect(abs(first.x - 6) < 1e-9 && first.y > 0.1, "stepped out: \(first)")
+        #expect(clear(Array([first] + fromInside.dropFirst() + [target])))
+    }
+
+    @Test func thePlansOwnWaypointsAreKeptWhenTheyCanBeWalked() {
+        let waypoints = [(x: -0.1, y: 0.1), (x: -0.1, y: -2.538)]
+        let here = (x: -4.0, y: 0.5), target = (x: 1.0, y: -2.538)
+        let stops = ContainerRoute.stops(from: here, via: waypoints, to: target, container: container, standOffMetres: 0.1, zones: [zone])
+        #expect(stops.count == 1 && stops[0].x == -0.1 && stops[0].y == -2.538, "\(stops)")
     }
 }

@@ -332,6 +332,18 @@ import Testing
         #expect(feedback?.problem == .keepOut(x: 3, y: -1))
     }
 
+    /// A robot pushed inside a keep-out margin may leave it by the short way, never across
+    /// the container. The zone here is drawn round the robot's start (x -12, y 1).
+    @Test func aRobotInsideAKeepOutMarginMayLeaveByTheShortWayOnly() async throws {
+        var configuration = ControlConfiguration()
+        configuration.keepOutZones = [KeepOutZone(minX: -12.1, minY: -1.5, maxX: -9, maxY: 1.04)]
+        let h = try await LoopHarness(configuration: configuration)
+        let across = await h.loop.run(.walkTo(x: -12, y: -2.5, speedMetresPerSecond: nil))
+        #expect(across?.problem == .keepOut(x: -12, y: -2.5), "through the zone: \(String(describing: across))")
+        let out = await h.loop.run(.walkTo(x: -12, y: 1.3, speedMetresPerSecond: nil), timeout: 20)
+        #expect(out?.state == .done, "out by 4 cm of zone: \(String(describing: out))")
+    }
+
     @Test func measureReturnsAReadingWithItsUncertainty() async throws {
         let h = try await LoopHarness()
         let feedback = await h.loop.run(.measure(seconds: 3), timeout: 10)

@@ -51,8 +51,8 @@ Cases (the policy, docs/api.md and the brief for scanCommsLossSeconds):
                    resume with X-Lease) and completedPoints grows again
   whole scan part  no stop or pause outside the gaps, no keep-alive refused outside the gaps
                    (and the pause after the long gap, until the officer takes control)
---quick runs walk 0.5 s and 2 s, the scan baseline, scan 2 s and 12 s (about 2 minutes;
-the full run about 3).
+--quick runs walk 0.5 s and 2 s, the scan baseline, scan 2 s and 12 s (about 1 minute;
+the full run about 75 s; budgets 115 s and 290 s).
 
 Needs root and `ip` (iproute2); `tc` (iproute2) with sch_netem, or `nft` (Debian's
 nftables). Logs (robotd, the phone's keep-alives, the observer's samples, the relay's

@@ -287,17 +287,21 @@ struct FaultSoak {
         }
     }
 
-    /// A finished scan's readings against its plan: every point exactly `readingsPerPoint`
-    /// readings with ordinals 0…n-1, the background complete, re-measures within their count.
+    /// A finished scan's readings against its plan: no set with more than
+    /// `readingsPerPoint` readings, every point one whole accepted set, the background
+    /// complete, re-measures within their count. Sets cut short are kept and counted apart.
     static func checkStore(_ store: ScanStore, scanId: String, plan: ScanPlan, done: Bool, tally: Tally) async throws {
-        let record = store.record(for: scanId)
-        let points = try await record.pointReadings()
-        let background = try await record.backgroundReadings()
-        let remeasures = try await record.remeasureReadings()
+        let recorded = try store.readings(scanId: scanId)
         let profile = plan.profile
-        for (index, readings) in points where readings.count > profile.readingsPerPoint {
-            tally.duplicate("scan \(scanId) point \(index): \(readings.count) readings")
+        let accepted = AcceptedReadings(recorded, readingsPerPoint: profile.readingsPerPoint)
+        let points = accepted.points
+        let background = accepted.background
+        let remeasures = accepted.remeasures
+        let bySet = Dictionary(grouping: recorded.filter { $0.kind == .point }) { "\($0.pointIndex)/\($0.set)" }
+        for (key, readings) in bySet where readings.count > profile.readingsPerPoint {
+            tally.duplicate("scan \(scanId) point/set \(key): \(readings.count) readings in one set")
         }
+        if accepted.supersededReadings > 0 { tally.superseded(accepted.supersededReadings) }
         for (index, readings) in remeasures where readings.count > profile.remeasureCount {
             tally.duplicate("scan \(scanId) point \(index): \(readings.count) re-measures")
         }
@@ -320,6 +324,8 @@ final class Tally: @unchecked Sendable {
     private var unsafeEvents: [String] = []
     private(set) var lost = 0
     private(set) var duplicated = 0
+    /// Readings kept in the record but not counted (sets cut short by a stop and taken again).
+    private(set) var supersededReadings = 0
     private var notes: [String] = []
     private var peakMemory = 0
 
@@ -359,6 +365,7 @@ final class Tally: @unchecked Sendable {
     func unsafe(_ what: String) { lock.withLock { if unsafeEvents.count < 1000 { unsafeEvents.append(what) } } }
     func lose(_ what: String) { lock.withLock { lost += 1; notes.append("LOST " + what) } }
     func duplicate(_ what: String) { lock.withLock { duplicated += 1; notes.append("DUPLICATED " + what) } }
+    func superseded(_ count: Int) { lock.withLock { supersededReadings += count } }
 
     func sampleMemory() {
         let now = MemoryUse.residentBytes()
@@ -375,7 +382,7 @@ final class Tally: @unchecked Sendable {
             say("safe stops: \(stops.values.reduce(0, +)) (" + stops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
             say("unsafe events: \(unsafeEvents.count)")
             for e in unsafeEvents.prefix(10) { say("  UNSAFE \(e)") }
-            say("readings lost: \(lost), duplicated: \(duplicated)")
+            say("readings lost: \(lost), duplicated: \(duplicated); kept but not counted (sets cut short): \(supersededReadings)")
             for n in notes.prefix(10) { say("  \(n)") }
             say(String(format: "peak resident memory: %.1f MiB", Double(peakMemory) / 1_048_576))
         }

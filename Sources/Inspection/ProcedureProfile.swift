@@ -24,6 +24,9 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
     /// Measure the background again after the survey and interpolate between the two in
     /// time: the background drifts over a long scan (±10 % an hour is ordinary).
     public var backgroundRepeatAtEnd = true
+    /// A resumed scan whose background is older than this measures it again and surveys
+    /// again (simulated seconds with a time-scaled simulator).
+    public var backgroundMaxAgeSeconds = 3600.0
 
     // Survey.
     public var faces: [Face] = [.left, .right, .door, .front]
@@ -90,7 +93,7 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
         if let b = collect({ () throws(ConfigurationFileError) in try root.mapping("background") }) ?? nil {
             _ = collect { () throws(ConfigurationFileError) in
                 try b.allowOnly(["distanceMetres", "heightMetres", "readings", "intervalSeconds", "plausibleMinimum", "plausibleMaximum",
-                                 "repeatAtEnd"])
+                                 "repeatAtEnd", "maxAgeSeconds"])
             }
             p.backgroundDistanceMetres = collect { () throws(ConfigurationFileError) in try b.double("distanceMetres", default: 10, in: 2...100) } ?? p.backgroundDistanceMetres
             p.backgroundHeightMetres = collect { () throws(ConfigurationFileError) in try b.double("heightMetres", default: 1, in: 0.3...2.8) } ?? p.backgroundHeightMetres
@@ -99,6 +102,8 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
             p.backgroundPlausibleMinimum = collect { () throws(ConfigurationFileError) in try b.double("plausibleMinimum", default: 0.04, in: 0...10) } ?? p.backgroundPlausibleMinimum
             p.backgroundPlausibleMaximum = collect { () throws(ConfigurationFileError) in try b.double("plausibleMaximum", default: 0.25, in: 0...10) } ?? p.backgroundPlausibleMaximum
             p.backgroundRepeatAtEnd = collect { () throws(ConfigurationFileError) in try b.bool("repeatAtEnd", default: true) } ?? p.backgroundRepeatAtEnd
+            p.backgroundMaxAgeSeconds = collect { () throws(ConfigurationFileError) in try b.double("maxAgeSeconds", default: 3600, in: 60...86_400) }
+                ?? p.backgroundMaxAgeSeconds
             if p.backgroundPlausibleMinimum >= p.backgroundPlausibleMaximum {
                 errors.append(b.error("plausibleMinimum must be below plausibleMaximum"))
             }

@@ -22,6 +22,9 @@ public final class ScanExecutor: @unchecked Sendable {
         /// Why the scan paused, when not by an officer's pause (the phone silent too long,
         /// the lease taken over).
         public var pausedReason: String?
+        /// What the scan did that an officer should know (a background measured again, a
+        /// reading set cut short and taken again).
+        public var note: String?
         public var etaSeconds: Double
     }
 
@@ -55,6 +58,9 @@ public final class ScanExecutor: @unchecked Sendable {
     private var abortRequested = false
     private var pausedFlag = false
     private var secondsPerPoint = 10.0
+    /// Safety stops waited out and commands retried so far: a reading set during which
+    /// this changed was cut short.
+    private var interruptions = 0
 
     public init(loop: ControlLoop, plan: ScanPlan, instrument: InstrumentRecord, record: ScanRecord, sleeper: Sleeper = Sleeper()) {
         self.loop = loop
@@ -63,7 +69,7 @@ public final class ScanExecutor: @unchecked Sendable {
         self.record = record
         self.sleeper = sleeper
         state = Progress(phase: .starting, completedPoints: 0, totalPoints: plan.points.count, backgroundReadings: 0,
-                         paused: false, waitingForReset: nil, pausedReason: nil, etaSeconds: 0)
+                         paused: false, waitingForReset: nil, pausedReason: nil, note: nil, etaSeconds: 0)
     }
 
     public var progress: Progress { lock.withLock { state } }
@@ -82,18 +88,43 @@ public final class ScanExecutor: @unchecked Sendable {
     /// Runs (or carries on with) the scan and returns the verdict.
     public func run(scanDate: UInt32) async throws(Failure) -> Verdict {
         let profile = plan.profile
+        let perPoint = profile.readingsPerPoint
         do {
-            var background = try await record.backgroundReadings()
-            var points = try await record.pointReadings()
-            var remeasures = try await record.remeasureReadings()
+            var accepted = try await record.accepted(readingsPerPoint: perPoint)
+            var epoch = accepted.epoch
+            var background = accepted.background
+            var points = accepted.points
+            var remeasures = accepted.remeasures
+            var complete = accepted.completePoints
             update { $0.phase = .background; $0.backgroundReadings = background.count }
+
+            // A background measured long ago no longer describes the yard (drift, rain): a
+            // resumed scan with points still to measure measures it again and surveys again;
+            // the earlier round's readings stay in the record, superseded.
+            if background.count >= profile.backgroundReadings, complete.count < plan.points.count,
+               let taken = accepted.backgroundTakenAt, Date().timeIntervalSince(taken) * sleeper.timeScale > profile.backgroundMaxAgeSeconds {
+                let minutes = Int(Date().timeIntervalSince(taken) * sleeper.timeScale / 60)
+                update { $0.note = "the background is \(minutes) min old (limit \(Int(profile.backgroundMaxAgeSeconds / 60)) min): "
+                    + "measuring it again and surveying again; the earlier readings are kept, superseded" }
+                epoch += 1
+                background = []
+                points = [:]
+                remeasures = [:]
+                complete = []
+                accepted.nextAttempt = [:]
+            }
+            func nextOrdinal(_ kind: RecordedReading.Kind, _ index: Int) -> Int {
+                let next = accepted.nextOrdinal(kind, index)
+                accepted.nextOrdinal[AcceptedReadings.ordinalKey(kind, index)] = next + 1
+                return next
+            }
 
             if background.count < profile.backgroundReadings {
                 try await ensureHomed()
                 try await move(x: plan.backgroundX, y: plan.backgroundY, height: profile.backgroundHeightMetres)
                 while background.count < profile.backgroundReadings {
                     let reading = try await measure(seconds: profile.backgroundIntervalSeconds)
-                    try await record.appendBackground(reading, ordinal: background.count)
+                    try await record.appendBackground(reading, ordinal: nextOrdinal(.background, -1), set: epoch)
                     background.append(reading)
                     update { $0.backgroundReadings = background.count }
                 }
@@ -101,36 +132,63 @@ public final class ScanExecutor: @unchecked Sendable {
             let backgroundMean = CountingStatistics.meanAndDeviation(background.prefix(profile.backgroundReadings).map(\.grossDoseRate)).mean
             update {
                 $0.phase = .survey
-                $0.completedPoints = plan.points.filter { points[$0.index]?.count ?? 0 >= profile.readingsPerPoint }.count
+                $0.completedPoints = complete.count
             }
             try await ensureHomed()
             let started = Date()
             var done = 0
             for point in plan.points {
-                var readings = points[point.index] ?? []
                 let needsRemeasure = { (r: [DoseReading]) in
                     profile.remeasureCount > 0
                         && CountingStatistics.meanAndDeviation(r.map(\.grossDoseRate)).mean > backgroundMean + profile.limitAboveBackground
                 }
                 let remeasured = remeasures[point.index]?.count ?? 0
-                if readings.count >= profile.readingsPerPoint && (!needsRemeasure(readings) || remeasured >= profile.remeasureCount) {
+                if complete.contains(point.index), !needsRemeasure(points[point.index] ?? []) || remeasured >= profile.remeasureCount {
                     continue
                 }
-                for stop in route(via: plan.waypoints.filter { $0.beforePoint == point.index }, to: point.xMetres, point.yMetres) {
-                    try await move(x: stop.x, y: stop.y, height: nil)
+                if !complete.contains(point.index) {
+                    // One whole set per visit. A set cut short (a stop and reset on the
+                    // way, a restart) is kept in the record and never topped up: the
+                    // point is measured again from its first reading.
+                    var attempt = accepted.nextAttempt[point.index] ?? 0
+                    var readings: [DoseReading] = []
+                    while readings.count < perPoint {
+                        if readings.isEmpty {
+                            for stop in route(via: plan.waypoints.filter { $0.beforePoint == point.index }, to: point.xMetres, point.yMetres) {
+                                try await move(x: stop.x, y: stop.y, height: nil)
+                            }
+                            try await move(x: point.xMetres, y: point.yMetres, height: point.heightMetres)
+                            await sleeper.sleep(seconds: profile.settleSeconds)
+                        }
+                        let interruptionsBefore = interruptions
+                        let reading = try await measure(seconds: profile.readingSeconds)
+                        let ordinal = nextOrdinal(.point, point.index)
+                        if interruptions != interruptionsBefore && (!readings.isEmpty || !standsAt(point)) {
+                            // Taken across a stop and reset: the set so far is cut short (it
+                            // stays in the record as it is, never topped up), and this reading
+                            // is kept under the cut-set mark, never counted. Measure again
+                            // from the approach.
+                            try await record.appendPoint(point.index, reading, ordinal: ordinal, remeasure: false,
+                                                         set: RecordedReading.setNumber(epoch: epoch, attempt: attempt + RecordedReading.cutAttempt))
+                            readings = []
+                            attempt += 1
+                            update { $0.note = "point \(point.index): a reading set was cut short by a stop; kept and marked, the point is measured again" }
+                            continue
+                        }
+                        try await record.appendPoint(point.index, reading, ordinal: ordinal, remeasure: false,
+                                                     set: RecordedReading.setNumber(epoch: epoch, attempt: attempt))
+                        readings.append(reading)
+                    }
+                    accepted.nextAttempt[point.index] = attempt + 1
+                    points[point.index] = readings
+                    complete.insert(point.index)
                 }
-                try await move(x: point.xMetres, y: point.yMetres, height: point.heightMetres)
-                await sleeper.sleep(seconds: profile.settleSeconds)
-                while readings.count < profile.readingsPerPoint {
-                    let reading = try await measure(seconds: profile.readingSeconds)
-                    try await record.appendPoint(point.index, reading, ordinal: readings.count, remeasure: false)
-                    readings.append(reading)
-                }
-                points[point.index] = readings
                 var taken = remeasured
+                let readings = points[point.index] ?? []
                 while needsRemeasure(readings) && taken < profile.remeasureCount {
-                    let reading = try await measure(seconds: profile.readingSeconds * Double(profile.readingsPerPoint) * profile.remeasureDwellFactor)
-                    try await record.appendPoint(point.index, reading, ordinal: taken, remeasure: true)
+                    let reading = try await measure(seconds: profile.readingSeconds * Double(perPoint) * profile.remeasureDwellFactor)
+                    try await record.appendPoint(point.index, reading, ordinal: nextOrdinal(.remeasure, point.index), remeasure: true,
+                                                 set: RecordedReading.setNumber(epoch: epoch, attempt: 0))
                     remeasures[point.index, default: []].append(reading)
                     taken += 1
                 }
@@ -138,7 +196,7 @@ public final class ScanExecutor: @unchecked Sendable {
                 let elapsed = Date().timeIntervalSince(started)
                 secondsPerPoint = elapsed / Double(done)
                 update {
-                    $0.completedPoints += 1
+                    $0.completedPoints = complete.count
                     $0.etaSeconds = Double($0.totalPoints - $0.completedPoints) * secondsPerPoint
                 }
             }
@@ -151,7 +209,7 @@ public final class ScanExecutor: @unchecked Sendable {
                 try await move(x: plan.backgroundX, y: plan.backgroundY, height: profile.backgroundHeightMetres)
                 while background.count < 2 * profile.backgroundReadings {
                     let reading = try await measure(seconds: profile.backgroundIntervalSeconds)
-                    try await record.appendBackground(reading, ordinal: background.count)
+                    try await record.appendBackground(reading, ordinal: nextOrdinal(.background, -1), set: epoch)
                     background.append(reading)
                     update { $0.backgroundReadings = background.count }
                 }
@@ -210,6 +268,7 @@ public final class ScanExecutor: @unchecked Sendable {
                 continue
             }
             attempts += 1
+            interruptions += 1
             if let cause = loop.snapshot().stopCause {
                 update { $0.waitingForReset = cause.description }
                 while loop.snapshot().stopCause != nil {
@@ -242,6 +301,12 @@ public final class ScanExecutor: @unchecked Sendable {
         return ContainerRoute.stops(from: (s.xMetres, s.yMetres), via: waypoints.map { (x: $0.xMetres, y: $0.yMetres) }, to: (x, y),
                                     container: plan.container, standOffMetres: plan.profile.standOffMetres,
                                     zones: loop.configuration.keepOutZones)
+    }
+
+    /// Whether the robot still stands at the point (a stop may have come with a push).
+    private func standsAt(_ point: PlanPoint) -> Bool {
+        let s = loop.snapshot()
+        return hypot(s.xMetres - point.xMetres, s.yMetres - point.yMetres) <= 0.05 && abs(s.liftHeightMetres - point.heightMetres) <= 0.02
     }
 
     /// Walks (and lifts, at the same time) to a stand position.

@@ -118,7 +118,7 @@ extension ScanStore {
                     let text = Self.canonical(scanId: scanId, kind: row["kind"], pointIndex: row["pointIndex"], ordinal: row["ordinal"],
                                               counts: row["counts"], seconds: row["seconds"], countRate: row["countRate"], rawDose: row["rawDose"],
                                               grossDose: row["grossDose"], instrumentDose: row["instrumentDose"], overload: row["overload"],
-                                              takenAt: row["takenAt"])
+                                              takenAt: row["takenAt"], set: row["readingSet"])
                     let seq: Int64 = row["seq"]
                     let stored: String = row["hash"]
                     let linked: String = row["previousHash"]
@@ -182,16 +182,8 @@ extension ScanStore {
                 problem("scan \(scanId): its plan or instrument record cannot be read")
                 continue
             }
-            var sets = ReadingSets()
-            let readings = try Row.fetchCursor(db, sql: "SELECT * FROM readings WHERE scanId = ? ORDER BY seq", arguments: [scanId])
-            while let row = try readings.next() {
-                let reading = Self.reading(row)
-                switch row["kind"] as String {
-                case "background": sets.background.append(reading)
-                case "point": sets.points[row["pointIndex"], default: []].append(reading)
-                default: sets.remeasures[row["pointIndex"], default: []].append(reading)
-                }
-            }
+            let recorded = try Row.fetchAll(db, sql: "SELECT * FROM readings WHERE scanId = ? ORDER BY seq", arguments: [scanId]).map(Self.recorded)
+            let sets = AcceptedReadings(recorded, readingsPerPoint: plan.profile.readingsPerPoint)
             let day = (finishedAt.flatMap { Self.isoFormatter.date(from: $0) }).map(Self.yyyymmdd) ?? 0
             findings.report.verdictsRecomputed += 1
             do {

@@ -159,6 +159,11 @@ public final class ScanStore: Sendable {
                     BEGIN SELECT RAISE(ABORT, 'the list of scans ended before seals existed is fixed'); END;
                 """)
         }
+        migrator.registerMigration("v4-reading-sets") { db in
+            // Which readings were taken together (a point's visit, a background round):
+            // a set cut short is kept but never counted or topped up.
+            try db.execute(sql: "ALTER TABLE readings ADD COLUMN readingSet INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -313,40 +318,33 @@ public final class ScanStore: Sendable {
 
     // MARK: Readings
 
-    struct StoredReading {
-        let kind: String
-        let pointIndex: Int
-        let ordinal: Int
-        let reading: DoseReading
-    }
-
-    /// A scan's readings by kind, from one read of the store.
+    /// A scan's readings that count, by kind, from one read of the store: one set per
+    /// point from the newest survey round (see `AcceptedReadings`).
     public struct ReadingSets: Sendable {
         public var background: [DoseReading] = []
         public var points: [Int: [DoseReading]] = [:]
         public var remeasures: [Int: [DoseReading]] = [:]
+        /// Readings kept but not counted (cut-short sets, earlier rounds).
+        public var superseded = 0
     }
 
-    /// Every reading of a scan so far, by kind, in the order they were taken.
     public func readingSets(scanId: String) throws -> ReadingSets {
-        var sets = ReadingSets()
-        for stored in try readings(scanId: scanId) {
-            switch stored.kind {
-            case "background": sets.background.append(stored.reading)
-            case "point": sets.points[stored.pointIndex, default: []].append(stored.reading)
-            case "remeasure": sets.remeasures[stored.pointIndex, default: []].append(stored.reading)
-            default: continue
-            }
-        }
-        return sets
+        let (plan, _) = try plan(of: scanId)
+        let accepted = AcceptedReadings(try readings(scanId: scanId), readingsPerPoint: plan.profile.readingsPerPoint)
+        return ReadingSets(background: accepted.background, points: accepted.points, remeasures: accepted.remeasures,
+                           superseded: accepted.supersededReadings)
     }
 
-    func readings(scanId: String) throws -> [StoredReading] {
+    /// Every reading of a scan, in the order taken.
+    public func readings(scanId: String) throws -> [RecordedReading] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM readings WHERE scanId = ? ORDER BY seq", arguments: [scanId]).map { row in
-                StoredReading(kind: row["kind"], pointIndex: row["pointIndex"], ordinal: row["ordinal"], reading: Self.reading(row))
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM readings WHERE scanId = ? ORDER BY seq", arguments: [scanId]).map(Self.recorded)
         }
+    }
+
+    static func recorded(_ row: Row) -> RecordedReading {
+        RecordedReading(kind: RecordedReading.Kind(rawValue: row["kind"]) ?? .point, pointIndex: row["pointIndex"], ordinal: row["ordinal"],
+                        set: row["readingSet"], reading: reading(row))
     }
 
     static func reading(_ row: Row) -> DoseReading {
@@ -357,13 +355,15 @@ public final class ScanStore: Sendable {
                            takenAt: isoFormatter.date(from: takenAt) ?? Date(timeIntervalSince1970: 0))
     }
 
-    /// The canonical text a reading's hash covers.
+    /// The canonical text a reading's hash covers (its set only when not 0, so readings
+    /// stored before sets existed keep their hashes).
     static func canonical(scanId: String, kind: String, pointIndex: Int, ordinal: Int, counts: Int64, seconds: Double, countRate: Double,
-                          rawDose: Double, grossDose: Double, instrumentDose: Double, overload: Int64, takenAt: String) -> String {
+                          rawDose: Double, grossDose: Double, instrumentDose: Double, overload: Int64, takenAt: String, set: Int64 = 0) -> String {
         "\(scanId)|\(kind)|\(pointIndex)|\(ordinal)|\(counts)|\(seconds)|\(countRate)|\(rawDose)|\(grossDose)|\(instrumentDose)|\(overload)|\(takenAt)"
+            + (set == 0 ? "" : "|set=\(set)")
     }
 
-    func append(scanId: String, kind: String, pointIndex: Int, ordinal: Int, reading r: DoseReading) async throws {
+    func append(scanId: String, kind: String, pointIndex: Int, ordinal: Int, set: Int, reading r: DoseReading) async throws {
         let takenAt = Self.isoFormatter.string(from: r.takenAt)
         try await pool.write { db in
             let previous = try String.fetchOne(db, sql: "SELECT hash FROM readings WHERE scanId = ? ORDER BY seq DESC LIMIT 1", arguments: [scanId])
@@ -371,13 +371,13 @@ public final class ScanStore: Sendable {
             guard let previous else { throw Failure(description: "no scan \(scanId)") }
             let text = Self.canonical(scanId: scanId, kind: kind, pointIndex: pointIndex, ordinal: ordinal, counts: Int64(r.counts),
                                       seconds: r.seconds, countRate: r.countRatePerSecond, rawDose: r.rawDoseRate, grossDose: r.grossDoseRate,
-                                      instrumentDose: r.instrumentDoseRate, overload: r.overload ? 1 : 0, takenAt: takenAt)
+                                      instrumentDose: r.instrumentDoseRate, overload: r.overload ? 1 : 0, takenAt: takenAt, set: Int64(set))
             try db.execute(sql: """
                 INSERT INTO readings (scanId, kind, pointIndex, ordinal, counts, seconds, countRate, rawDose, grossDose, instrumentDose,
-                                      overload, takenAt, previousHash, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      overload, takenAt, previousHash, hash, readingSet)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [scanId, kind, pointIndex, ordinal, Int64(r.counts), r.seconds, r.countRatePerSecond, r.rawDoseRate,
-                                 r.grossDoseRate, r.instrumentDoseRate, r.overload ? 1 : 0, takenAt, previous, Self.hex(previous + "|" + text)])
+                                 r.grossDoseRate, r.instrumentDoseRate, r.overload ? 1 : 0, takenAt, previous, Self.hex(previous + "|" + text), set])
         }
     }
 }
@@ -387,23 +387,11 @@ struct StoredScanRecord: ScanRecord {
     let store: ScanStore
     let scanId: String
 
-    func backgroundReadings() async throws -> [DoseReading] {
-        try store.readingSets(scanId: scanId).background
+    func recordedReadings() async throws -> [RecordedReading] {
+        try store.readings(scanId: scanId)
     }
 
-    func pointReadings() async throws -> [Int: [DoseReading]] {
-        try store.readingSets(scanId: scanId).points
-    }
-
-    func remeasureReadings() async throws -> [Int: [DoseReading]] {
-        try store.readingSets(scanId: scanId).remeasures
-    }
-
-    func appendBackground(_ reading: DoseReading, ordinal: Int) async throws {
-        try await store.append(scanId: scanId, kind: "background", pointIndex: -1, ordinal: ordinal, reading: reading)
-    }
-
-    func appendPoint(_ index: Int, _ reading: DoseReading, ordinal: Int, remeasure: Bool) async throws {
-        try await store.append(scanId: scanId, kind: remeasure ? "remeasure" : "point", pointIndex: index, ordinal: ordinal, reading: reading)
+    func append(_ reading: DoseReading, kind: RecordedReading.Kind, pointIndex: Int, ordinal: Int, set: Int) async throws {
+        try await store.append(scanId: scanId, kind: kind.rawValue, pointIndex: pointIndex, ordinal: ordinal, set: set, reading: reading)
     }
 }

@@ -102,7 +102,7 @@ public struct ContainerScanJob: Sendable {
             let session: ScanSession
             if let unfinished = try store.unfinishedScan(container: placement.number.text) {
                 session = try ScanSession.reopen(store: store, loop: loop, scanId: unfinished, officer: officer, timeScale: timeScale)
-                let done = try await store.record(for: unfinished).pointReadings().count
+                let done = try await store.record(for: unfinished).accepted(readingsPerPoint: session.plan.profile.readingsPerPoint).completePoints.count
                 logger.notice("resuming the unfinished scan", metadata: ["scan": "\(unfinished)", "pointsWithReadings": "\(done)"])
             } else {
                 session = try ScanSession.create(store: store, loop: loop, plan: ScanPlan(container: placement, profile: profile),

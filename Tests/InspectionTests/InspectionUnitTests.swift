@@ -474,3 +474,46 @@ struct PoissonTable {
         #expect(stops.count == 1 && stops[0].x == -0.1 && stops[0].y == -2.538, "\(stops)")
     }
 }
+
+/// Which readings count: one whole set per point from the newest survey round.
+@Suite struct AcceptedReadingsTests {
+    func reading(_ rate: Double, at seconds: Double = 0) -> DoseReading {
+        DoseReading(counts: UInt32(rate * 300), seconds: 1, countRatePerSecond: rate * 300, rawDoseRate: rate, grossDoseRate: rate,
+                    instrumentDoseRate: rate, overload: false, takenAt: Date(timeIntervalSince1970: 1_800_000_000 + seconds))
+    }
+
+    func r(_ kind: RecordedReading.Kind, _ point: Int, _ ordinal: Int, set: Int, _ rate: Double = 0.1, at: Double = 0) -> RecordedReading {
+        RecordedReading(kind: kind, pointIndex: point, ordinal: ordinal, set: set, reading: reading(rate, at: at))
+    }
+
+    @Test func aCutSetIsNeverCountedOrToppedUp() {
+        let recorded = [r(.background, -1, 0, set: 0), r(.point, 4, 0, set: 0, 0.5), r(.point, 4, 1, set: 0, 0.5),
+                        r(.point, 4, 2, set: 500, 0.9),
+                        r(.point, 4, 3, set: 1, 0.11), r(.point, 4, 4, set: 1, 0.12), r(.point, 4, 5, set: 1, 0.13)]
+        let accepted = AcceptedReadings(recorded, readingsPerPoint: 3)
+        #expect(accepted.points[4]?.map(\.grossDoseRate) == [0.11, 0.12, 0.13])
+        #expect(accepted.completePoints == [4])
+        #expect(accepted.supersededReadings == 3)
+        #expect(accepted.nextAttempt[4] == 2)
+        #expect(accepted.nextOrdinal(.point, 4) == 6)
+    }
+
+    @Test func aPartSetIsShownUntilAWholeOneExistsButNotCountedComplete() {
+        let recorded = [r(.point, 1, 0, set: 0), r(.point, 1, 1, set: 0)]
+        let accepted = AcceptedReadings(recorded, readingsPerPoint: 3)
+        #expect(accepted.points[1]?.count == 2)
+        #expect(accepted.completePoints.isEmpty)
+        #expect(accepted.nextAttempt[1] == 1, "a new set, not topped up")
+    }
+
+    @Test func aNewBackgroundRoundSupersedesTheEarlierOne() {
+        let recorded = [r(.background, -1, 0, set: 0, at: 0), r(.point, 0, 0, set: 0), r(.point, 1, 1, set: 0),
+                        r(.background, -1, 1, set: 1, at: 7200), r(.point, 0, 2, set: 1000)]
+        let accepted = AcceptedReadings(recorded, readingsPerPoint: 1)
+        #expect(accepted.epoch == 1)
+        #expect(accepted.background.count == 1)
+        #expect(accepted.points.keys.sorted() == [0])
+        #expect(accepted.supersededReadings == 3)
+        #expect(accepted.backgroundTakenAt == Date(timeIntervalSince1970: 1_800_007_200))
+    }
+}

@@ -44,8 +44,9 @@ import Testing
             simulator.stop()
         }
 
-        func executor(record: ScanRecord = InMemoryScanRecord()) throws -> ScanExecutor {
-            let profile = try ProcedureProfile.load(path: ScanHILTests.root.appendingPathComponent("profiles/demo.yaml").path)
+        func executor(record: ScanRecord = InMemoryScanRecord(), readingsPerPoint: Int? = nil) throws -> ScanExecutor {
+            var profile = try ProcedureProfile.load(path: ScanHILTests.root.appendingPathComponent("profiles/demo.yaml").path)
+            if let readingsPerPoint { profile.readingsPerPoint = readingsPerPoint }
             let placement = ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0)
             let plan = ScanPlan(container: placement, profile: profile)
             let info = try #require(loop.detectorInfo)
@@ -112,10 +113,68 @@ import Testing
         let verdict = try await executor.run(scanDate: 20261129)
         let readingsAtStop = try await officer.value
         #expect(verdict.outcome == .pass)
-        let readings = record.pointReadings()
-        #expect(readings.count == executor.plan.points.count)
-        #expect(readings.values.allSatisfy { $0.count == 1 }, "one reading per point, none duplicated")
+        let accepted = AcceptedReadings(record.recordedReadings(), readingsPerPoint: 1)
+        #expect(accepted.points.count == executor.plan.points.count)
+        #expect(accepted.points.values.allSatisfy { $0.count == 1 }, "one reading per point, none duplicated")
+        #expect(record.recordedReadings().count == accepted.background.count + executor.plan.points.count + accepted.supersededReadings)
         #expect(readingsAtStop >= 3)
+    }
+
+    /// A scan resumed long after its background was measured says so, measures the
+    /// background again and surveys again; the earlier readings stay, superseded.
+    @Test func aResumedScanWithAnOldBackgroundMeasuresItAgain() async throws {
+        let rig = try await Rig(scenarioFile: "hil/scenarios/clean-20ft.yaml")
+        let record = InMemoryScanRecord()
+        let executor = try rig.executor(record: record)
+        let profile = executor.plan.profile
+        // Background and the first two points, 10 real minutes ago: 100 simulated minutes at 10×.
+        let old = Date().addingTimeInterval(-600)
+        let reading = DoseReading(counts: 32, seconds: 1, countRatePerSecond: 32, rawDoseRate: 0.1, grossDoseRate: 0.1,
+                                  instrumentDoseRate: 0.1, overload: false, takenAt: old)
+        for i in 0..<profile.backgroundReadings { try await record.appendBackground(reading, ordinal: i) }
+        for index in 0..<2 { try await record.appendPoint(index, reading, ordinal: 0, remeasure: false) }
+        let verdict = try await executor.run(scanDate: 20261129)
+        #expect(verdict.outcome == .pass)
+        #expect(executor.progress.note?.contains("background is") == true, "\(String(describing: executor.progress.note))")
+        let accepted = AcceptedReadings(record.recordedReadings(), readingsPerPoint: profile.readingsPerPoint)
+        #expect(accepted.epoch == 1)
+        #expect(accepted.background.allSatisfy { $0.takenAt > old })
+        #expect(accepted.points.count == executor.plan.points.count, "every point surveyed again")
+        #expect(accepted.supersededReadings == profile.backgroundReadings + 2)
+    }
+
+    /// A stop in the middle of a point's reading set: the set so far is kept, the reading
+    /// taken across the stop is kept under the cut mark, and the point is measured again
+    /// with a whole new set; only that one counts.
+    @Test func aReadingSetCutShortByAStopIsKeptMarkedAndTakenAgain() async throws {
+        let rig = try await Rig(scenarioFile: "hil/scenarios/clean-20ft.yaml")
+        let record = InMemoryScanRecord()
+        let executor = try rig.executor(record: record, readingsPerPoint: 3)
+        let officer = Task {
+            // Once a point has one reading of its set, overload the detector (a stop during
+            // the next reading), then clear it and reset like an officer.
+            while !record.recordedReadings().contains(where: { $0.kind == .point && $0.pointIndex == 2 }) {
+                try await Task.sleep(nanoseconds: 5_000_000)
+            }
+            rig.simulator.model.inject(.detectorOverload(true))
+            while executor.progress.waitingForReset == nil { try await Task.sleep(nanoseconds: 10_000_000) }
+            rig.simulator.model.inject(.detectorOverload(false))
+            try await Task.sleep(nanoseconds: 200_000_000)
+            _ = await rig.loop.run(.resetFault, timeout: 5)
+        }
+        let verdict = try await executor.run(scanDate: 20261129)
+        try await officer.value
+        #expect(verdict.outcome == .pass)
+        let recorded = record.recordedReadings()
+        let accepted = AcceptedReadings(recorded, readingsPerPoint: 3)
+        #expect(accepted.points.count == executor.plan.points.count)
+        #expect(accepted.points.values.allSatisfy { $0.count == 3 }, "one whole set per point")
+        let atPoint2 = recorded.filter { $0.kind == .point && $0.pointIndex == 2 }
+        let sets = Set(atPoint2.map(\.set))
+        #expect(sets.count >= 2, "the cut set and the new one: \(atPoint2.map { ($0.ordinal, $0.set) })")
+        #expect(atPoint2.contains { $0.set % 1000 >= RecordedReading.cutAttempt }, "the reading across the stop is marked")
+        #expect(accepted.supersededReadings >= 2, "kept, not counted")
+        #expect(Set(atPoint2.map(\.ordinal)).count == atPoint2.count, "no ordinal twice")
     }
 
     /// Found by the crash campaign: a controller killed just after the robot walked round
@@ -133,8 +192,10 @@ import Testing
             DoseReading(counts: UInt32(rate * 320), seconds: 1, countRatePerSecond: rate * 320, rawDoseRate: rate, grossDoseRate: rate,
                         instrumentDoseRate: rate, overload: false, takenAt: Date())
         }
-        for i in 0..<plan.profile.backgroundReadings { record.appendBackground(reading(0.1), ordinal: i) }
-        for point in plan.points where point.index < first.index { record.appendPoint(point.index, reading(0.1), ordinal: 0, remeasure: false) }
+        for i in 0..<plan.profile.backgroundReadings { try await record.appendBackground(reading(0.1), ordinal: i) }
+        for point in plan.points where point.index < first.index {
+            for r in 0..<plan.profile.readingsPerPoint { try await record.appendPoint(point.index, reading(0.1), ordinal: r, remeasure: false) }
+        }
         let executor = try rig.executor(record: record)
         let verdict = try await executor.run(scanDate: 20261129)
         #expect(record.pointReadings().count == plan.points.count, "every point measured")

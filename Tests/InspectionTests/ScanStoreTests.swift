@@ -37,9 +37,10 @@ import Testing
         let reopened = try ScanStore(path: path)
         #expect(try reopened.unfinishedScan(container: "CSQU3054383") == scanId)
         let record = reopened.record(for: scanId)
-        let background = try await record.backgroundReadings()
-        let points = try await record.pointReadings()
-        let remeasures = try await record.remeasureReadings()
+        let accepted = try await record.accepted(readingsPerPoint: 3)
+        let background = accepted.background
+        let points = accepted.points
+        let remeasures = accepted.remeasures
         #expect(background.count == 1)
         #expect(points[0]?.map(\.grossDoseRate) == [0.11, 0.12])
         #expect(remeasures[1]?.count == 1)
@@ -58,7 +59,7 @@ import Testing
         let record = store.record(for: scanId)
         try await record.appendPoint(3, reading(0.1), ordinal: 0, remeasure: false)
         await #expect(throws: (any Error).self) { try await record.appendPoint(3, reading(0.1), ordinal: 0, remeasure: false) }
-        #expect(try await record.pointReadings()[3]?.count == 1)
+        #expect(try await record.accepted(readingsPerPoint: 1).points[3]?.count == 1)
     }
 
     @Test func tamperingIsDetectedAndDeletesAreRefused() async throws {

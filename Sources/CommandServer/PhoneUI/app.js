@@ -142,7 +142,8 @@ function render(f) {
     const done = p.completedPoints, total = p.totalPoints;
     $("scan-progress-fill").style.width = total ? `${(100 * done / total).toFixed(1)}%` : "0";
     let text = `${f.scan.containerNumber}: ${p.phase} ${done}/${total} ${t("points")}, ${t("eta")} ${Math.round(p.etaSeconds)} s`;
-    if (p.paused) text += " — " + t("pause");
+    if (p.paused) text += " — " + (p.pausedReason || t("pause"));
+    if (p.note) text += ` (${p.note})`;
     if (p.waitingForReset) text += ` — ${t("waiting")}: ${p.waitingForReset}`;
     $("scan-progress").textContent = text;
     state.scanState = "running";
@@ -258,6 +259,9 @@ async function startScan() {
 
 async function scanAction(action) {
   if (!state.scanId) return;
+  // Resuming after the phone lost its link (or a takeover) needs the lease again: one
+  // press takes it and resumes.
+  if (action === "resume" && (!state.lease || state.leaseLost)) await takeControl();
   const r = await api("POST", `/api/v1/scans/${state.scanId}/${action}`);
   $("scan-info").textContent = r.status < 300 ? `${action}: ${r.data.state}` : errorText(r);
 }

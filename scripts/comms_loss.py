@@ -1193,8 +1193,8 @@ def main():
         network.tear_down()
         shutil.rmtree(OUT, ignore_errors=True)      # only this run's logs
         os.makedirs(OUT, exist_ok=True)
-        for name in ("robotd.log", "robotd.yaml", "phone-keepalives.jsonl", "phone.err", "relay.err", "scans.sqlite",
-                     "profiles/commsloss.yaml"):
+        for name in ("robotd.log", "robotd.yaml", "phone-keepalives.jsonl", "phone.err", "relay.err", "profiles/commsloss.yaml",
+                     "scans.sqlite", "scans.sqlite-wal", "scans.sqlite-shm"):     # the store: plans, readings, audit
             if os.path.exists(os.path.join(work, name)):
                 shutil.copy(os.path.join(work, name), OUT)
         if observer:

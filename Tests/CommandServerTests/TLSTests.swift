@@ -32,5 +32,13 @@ import Testing
         #expect(login.output.contains("\"token\""))
         let plain = try run("curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(rig.port)/api/v1/health"])
         #expect(!plain.output.contains("\"status\":\"ok\""), "plain HTTP must not be served on the TLS port")
+        // TLS 1.2 at least: a client that offers no more than 1.1 gets no session.
+        // (SECLEVEL=0: OpenSSL 3's client would not offer 1.1 otherwise, and the test could not fail.)
+        let old = try run("sh", ["-c", "echo | openssl s_client -connect 127.0.0.1:\(rig.port) -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' 2>&1"])
+        #expect(old.output.contains("Cipher is (NONE)"), "TLS 1.1 must get no session: \(old.output)")
+        let offered = try run("sh", ["-c", "echo | openssl s_client -connect 127.0.0.1:\(rig.port) -tls1_2 2>&1"])
+        #expect(offered.output.contains("TLSv1.2") && !offered.output.contains("Cipher is (NONE)"), "the same client gets 1.2: \(offered.output)")
+        let current = try run("curl", ["-sk", "--max-time", "10", "--tlsv1.2", "--tls-max", "1.2", "https://127.0.0.1:\(rig.port)/api/v1/health"])
+        #expect(current.output.contains("\"status\":\"ok\""), "TLS 1.2 is served: \(current.output)")
     }
 }

@@ -33,8 +33,21 @@ final class CommsSupervisor: Sendable {
         self.logger = logger
     }
 
+    /// The stop cause seen last, to log and audit each new safety stop once.
+    private let lastCause = Mutex<String?>(nil)
+
     /// One look, every 50 ms.
     func check(now: Date = Date()) async {
+        let cause = loop.snapshot().stopCause
+        let changed: Bool = lastCause.withLock { last in
+            let now = cause.map { "\($0)" }
+            defer { last = now }
+            return now != last && now != nil
+        }
+        if changed, let cause {
+            logger.warning("safety stop", metadata: ["cause": "\(cause)"])
+            try? await store.recordAudit(actor: "robotd", action: "robot.stop", detail: "\(cause)")
+        }
         guard let active = desk.active, !active.progress.paused, active.progress.phase != .done else {
             lease.scanGraceSeconds.withLock { $0 = 0 }
             driver.withLock { $0 = nil }
@@ -55,7 +68,7 @@ final class CommsSupervisor: Sendable {
             // The scan supervises itself through the gap: the loop's deadman is fed here.
             loop.keepAlive()
         } else {
-            await pause(active.id, reason: String(format: "comms lost: no keep-alive from %@'s phone for %.0f s (limit %.0f s); "
+            await pause(active.id, reason: String(format: "comms lost: no keep-alive from %@'s phone for %.1f s (limit %.0f s); "
                                                   + "take control and resume", holder.user, silent, graceSeconds), now: now)
         }
     }

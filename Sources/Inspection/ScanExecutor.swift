@@ -121,6 +121,11 @@ public final class ScanExecutor: @unchecked Sendable {
 
             if background.count < profile.backgroundReadings {
                 try await ensureHomed()
+                // From wherever the robot stands (a scan planned with the robot beside the
+                // container, or resumed): round the container if the straight way is not clear.
+                for stop in route(via: [], to: plan.backgroundX, plan.backgroundY) {
+                    try await move(x: stop.x, y: stop.y, height: nil)
+                }
                 try await move(x: plan.backgroundX, y: plan.backgroundY, height: profile.backgroundHeightMetres)
                 while background.count < profile.backgroundReadings {
                     let reading = try await measure(seconds: profile.backgroundIntervalSeconds)

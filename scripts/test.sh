@@ -3,7 +3,9 @@
 # against pymodbus, the Swift test suite (unit, hardware-in-the-loop and command-server
 # tests, fuzz corpus replay), the phone UI in headless Chromium (screenshots in
 # test-output/browser/), the security checks, and the short reliability campaigns:
-# schemathesis against our OpenAPI document, 5 SIGKILLs mid-scan, a 2-minute fault soak.
+# schemathesis against our OpenAPI document, 5 SIGKILLs mid-scan, a 2-minute fault soak;
+# and the safety campaigns: hostile clients (e-stop under a command flood, a log-in
+# flood, slow clients) and comms loss (a phone in a network namespace, real packet loss).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -27,6 +29,9 @@ python3 scripts/security_check.py "$(swift build --show-bin-path)"
 
 echo "== hostile clients against a running robotd: e-stop under a command flood, a log-in flood, slow clients"
 python3 scripts/hostile_clients.py "$(swift build --show-bin-path)" --quick
+
+echo "== comms loss: the officer's phone in a network namespace, real packet loss and gaps"
+python3 scripts/comms_loss.py "$(swift build --show-bin-path)" --quick
 
 echo "== reliability, short versions (docs/reliability.md has the long ones)"
 bin="$(swift build --show-bin-path)"

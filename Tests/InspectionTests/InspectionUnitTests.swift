@@ -517,3 +517,14 @@ struct PoissonTable {
         #expect(accepted.backgroundTakenAt == Date(timeIntervalSince1970: 1_800_007_200))
     }
 }
+
+extension ContainerRouteTests {
+    /// Found by the comms-loss campaign: a new scan started with the robot beside the far
+    /// wall walked straight at its background station, into the container.
+    @Test func fromBesideTheFarWallToTheBackgroundStationTheWayGoesRound() {
+        let here = (x: 5.3, y: -2.538), station = (x: -4.0, y: -1.219)
+        let stops = ContainerRoute.stops(from: here, via: [], to: station, container: container, standOffMetres: 0.1, zones: [zone])
+        #expect(!stops.isEmpty)
+        #expect(clear([here] + stops + [station]), "\(stops)")
+    }
+}

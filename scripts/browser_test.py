@@ -5,12 +5,16 @@ Starts robotd with the simulator (a 40 ft container hiding a Cs-137 source, simu
 real time) and the command server on a free loopback port, then at a phone-sized viewport:
 logs in, takes control, homes the lift, walks the robot, raises the lift, measures, plans
 and starts a demo scan, watches it to its verdict, presses E-STOP and sees the robot stop.
+Then, against a second robotd whose simulator cuts the serial link for 1.5 s in the middle
+of the survey (a timed linkDrop added to a copy of the scenario): the page shows the scan
+waiting for a reset and why, the officer presses Reset fault, and the same scan carries on.
 Checks what the page shows against the API's own state. Screenshots go to
-test-output/browser/. Exits non-zero on the first failure.
+test-output/browser/. Exits non-zero if any check failed.
 
 Usage: scripts/browser_test.py [path/to/bin]   (default: `swift build --show-bin-path`)
 """
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -47,6 +51,157 @@ def api_login(port):
     return log_in(port, "officer", PASSWORD)[1]["token"]
 
 
+class Page:
+    """The phone UI in the browser: elements by id, tabs, clicks, screenshots."""
+
+    def __init__(self, driver):
+        self.driver = driver
+
+    def by_id(self, i):
+        return self.driver.find_element(By.ID, i)
+
+    def text(self, i):
+        return self.by_id(i).text
+
+    def shot(self, name):
+        self.driver.save_screenshot(os.path.join(OUT, f"{name}.png"))
+
+    def tab(self, name):
+        element = self.driver.find_element(By.CSS_SELECTOR, f"[data-tab={name}]")
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        element.click()
+
+    def click(self, i):
+        element = self.by_id(i)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        element.click()
+
+
+# When the second robotd's simulator cuts the serial link, in simulated seconds after it
+# starts (10x real time: 22 s). The demo scan of the 40 ft container, started a few seconds
+# after robotd, measures its background until about 60 s after the start and surveys its 28
+# points (one every 6 to 8 s) until about 290 s after it: at 220 s the cut falls in the
+# survey with points done before it and points still to do, even if the page took up to
+# about 14 s (140 simulated) to log in and start the scan.
+LINK_CUT_AT = 220
+LINK_CUT_MS = 1500
+TIME_SCALE = 10
+
+
+def scan_points(progress_text):
+    """(done, total) from the page's scan progress text, e.g. "MSKU9070323: survey 5/28 points, ...", or None."""
+    found = re.search(r"(\d+)/(\d+)", progress_text)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def log_lines_around_stop(log_path):
+    """robotd's log lines about the stop, the reset and the scan (for a failure)."""
+    words = ("stop", "reset", "link", "watchdog", "scan", "resetFault", "POST /api/v1/commands", "error", "fault")
+    with open(log_path, errors="replace") as log:
+        lines = [line.rstrip() for line in log if any(w.lower() in line.lower() for w in words)]
+    print("---- robotd log (stop, reset, scan):")
+    for line in lines[-60:]:
+        print("     " + line)
+    print("----")
+
+
+def scan_carries_on_after_link_cut(page, bins, work):
+    """An officer gets a scan going again from the phone after the serial link to the robot
+    was cut during the survey: the page shows it waiting for a reset (and the cause), one
+    press of Reset fault, and the same scan carries on (more points, not aborted)."""
+    by_id, text, shot, tab, click = page.by_id, page.text, page.shot, page.tab, page.click
+    scenario = os.path.join(work, "cs137-40ft-link-cut.yaml")
+    with open(os.path.join(ROOT, "hil", "scenarios", "cs137-40ft.yaml")) as original, open(scenario, "w") as copy:
+        copy.write(original.read().rstrip("\n") + "\n")
+        copy.write(f"faults:\n  - {{atSeconds: {LINK_CUT_AT}, kind: linkDrop, milliseconds: {LINK_CUT_MS}}}\n")
+    store = os.path.join(work, "scans-link-cut.sqlite")
+    add_user(bins, store, "officer", "supervisor", PASSWORD)
+    port = free_port()
+    log_path = os.path.join(OUT, "robotd-link-cut.log")
+    started = time.time()
+    daemon = start_robotd(bins, ["--sim", "--scenario", scenario, "--sim-time-scale", str(TIME_SCALE),
+                                 "--store", store, "--port", str(port)], log_path)
+    if not check(daemon is not None, f"link cut: robotd started (its simulator cuts the link at {LINK_CUT_AT} simulated s)"):
+        return
+    cut_at = started + LINK_CUT_AT / TIME_SCALE
+    try:
+        page.driver.get(f"http://127.0.0.1:{port}/")   # another origin: logged out, the language its default
+        if by_id("lang").text == "EN":
+            click("lang")
+        by_id("login-name").send_keys("officer")
+        by_id("login-password").send_keys(PASSWORD)
+        click("login-button")
+        check(wait(lambda: by_id("app").is_displayed(), 5), "link cut: logged in")
+        check(wait(lambda: text("link-status") == "live", 5), "link cut: telemetry is live")
+        token = api_login(port)
+        click("take-control")
+        check(wait(lambda: text("lease-status") == "IN CONTROL", 5), "link cut: in control")
+        tab("scan")
+        by_id("scan-number").send_keys("MSKU9070323")
+        click("scan-plan")
+        check(wait(lambda: "points" in text("scan-info") and by_id("scan-start").is_enabled(), 10), f"link cut: planned: {text('scan-info')}")
+        click("scan-start")
+        started_at = (time.time() - started) * TIME_SCALE
+        if not check(wait(lambda: "points" in text("scan-progress"), 10),
+                     f"link cut: the scan runs (started {started_at:.0f} simulated s after robotd, the cut is due at {LINK_CUT_AT} s)"):
+            return
+        scan_id = api_state(port, token)["scan"]["id"]
+        wait(lambda: time.time() > cut_at - 3 or "waiting for reset" in text("scan-progress"), LINK_CUT_AT / TIME_SCALE + 5, 0.5)
+        before = scan_points(text("scan-progress"))
+        shot("09-link-cut-scanning")
+
+        # The cut: the robot stops and the scan waits for a person.
+        if not check(wait(lambda: "waiting for reset" in text("scan-progress"), max(0, cut_at - time.time()) + 15, 0.2),
+                     f"link cut: the page shows the scan waiting for a reset: {text('scan-progress')!r}"):
+            print(f"     safety: {text('safety')!r}; devices: {text('devices')!r}")
+            log_lines_around_stop(log_path)
+            return
+        waiting_text = text("scan-progress")
+        cause = waiting_text.split("waiting for reset", 1)[1].lstrip(": ").strip()
+        check(len(cause) > 0, f"link cut: ... and why: {cause!r}")
+        at_stop = scan_points(waiting_text)
+        check("survey" in waiting_text and at_stop is not None and 0 < at_stop[0] < at_stop[1],
+              f"link cut: the cut came in the survey with points done and to do (done/total {at_stop}; {before} 3 s before)")
+        check(wait(lambda: "STOPPED" in text("safety"), 3), f"link cut: the page shows the robot stopped: {text('safety')!r}")
+        progress = call(port, "GET", f"/api/v1/scans/{scan_id}", token=token, timeout=5)[1].get("progress") or {}
+        check(progress.get("waitingForReset"), f"link cut: the API agrees: waitingForReset {progress.get('waitingForReset')!r}")
+        check(text("lease-status") == "IN CONTROL", "link cut: the officer is still in control")
+        page.driver.execute_script("document.getElementById('scan-progress').scrollIntoView({block: 'center'});")
+        shot("10-link-cut-waiting-for-reset")
+        tab("drive")
+
+        # The officer waits for the link to come back (the devices leave "error"), then resets.
+        check(wait(lambda: "error" not in text("devices"), LINK_CUT_MS / 1000 + 10, 0.2), f"link cut: the link is back: {text('devices')!r}")
+        # A reset the robot refuses (the cause still present) shows why; the officer presses again.
+        answered = lambda: re.search(r"resetFault: (done|blocked|overridden|expired|failed)", text("command-result"))
+        for attempt in range(3):
+            previous = text("command-result")   # "#id command: state": a new command has a new id
+            click("reset")
+            if wait(lambda: text("command-result") != previous and answered(), 10, 0.1) and "resetFault: done" in text("command-result"):
+                break
+            print(f"     reset {attempt + 1} answered: {text('command-result')!r}")
+            time.sleep(1)
+        if not check("resetFault: done" in text("command-result") and wait(lambda: "STOPPED" not in text("safety"), 5),
+                     f"link cut: Reset fault clears the stop: {text('command-result')!r}, safety {text('safety')!r}"):
+            log_lines_around_stop(log_path)
+        shot("11-link-cut-reset")
+
+        # The same scan carries on: no longer waiting, more points, not aborted.
+        tab("scan")
+        goal = (at_stop[0] if at_stop else 0) + 2
+        grew = wait(lambda: "waiting for reset" not in text("scan-progress")
+                    and (scan_points(text("scan-progress")) or (0, 0))[0] >= goal, 60, 0.2)
+        if not check(grew, f"link cut: the scan carries on: {text('scan-progress')!r} (it had {at_stop} at the stop)"):
+            log_lines_around_stop(log_path)
+        status = call(port, "GET", f"/api/v1/scans/{scan_id}", token=token, timeout=5)[1]
+        check(status.get("state") == "running" and (status.get("progress") or {}).get("phase") not in ("aborted", "failed"),
+              f"link cut: the same scan, not aborted: state {status.get('state')!r}, phase {(status.get('progress') or {}).get('phase')!r}")
+        check("abort" not in text("scan-info").lower() and "abort" not in text("verdict").lower(), "link cut: the page shows no abort")
+        shot("12-link-cut-carries-on")
+    finally:
+        stop(daemon)
+
+
 def main():
     bins = bin_dir(sys.argv[1] if len(sys.argv) > 1 else None)
     os.makedirs(OUT, exist_ok=True)
@@ -70,18 +225,8 @@ def main():
                                                             "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile"})
         driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
         driver.set_page_load_timeout(20)
-        by_id = lambda i: driver.find_element(By.ID, i)
-        text = lambda i: by_id(i).text
-        shot = lambda name: driver.save_screenshot(os.path.join(OUT, f"{name}.png"))
-        def tab(name):
-            element = driver.find_element(By.CSS_SELECTOR, f"[data-tab={name}]")
-            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
-            element.click()
-
-        def click(i):
-            element = by_id(i)
-            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
-            element.click()
+        page = Page(driver)
+        by_id, text, shot, tab, click = page.by_id, page.text, page.shot, page.tab, page.click
 
         driver.get(f"http://127.0.0.1:{port}/")
         check(by_id("estop").is_displayed(), "the e-stop button is visible before log-in")
@@ -160,6 +305,8 @@ def main():
         daemon.wait(timeout=60)
         check(wait(lambda: "LINK LOST" in text("banner") or "连接中断" in text("banner"), 5), "a lost link is shown")
         shot("08-link-lost")
+
+        scan_carries_on_after_link_cut(page, bins, work)
     finally:
         if driver:
             driver.quit()

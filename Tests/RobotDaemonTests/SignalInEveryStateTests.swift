@@ -19,7 +19,7 @@ import Testing
         let keepAlive: Task<Void, Never>
     }
 
-    func start(scenarioExtra: String = "") async throws -> Running {
+    func start(scenarioExtra: String = "", holdLease: Bool = true) async throws -> Running {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("signal-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let store = directory + "/scans.sqlite"
@@ -45,8 +45,8 @@ import Testing
             if ((state["devices"] as? [String: Any])?["lift"] as? [String: Any])?["lifecycle"] as? String != "unconfigured" { break }
             try await Task.sleep(nanoseconds: 200_000_000)
         }
-        #expect(try await client.acquireLease(client: "test").status == 200)
-        return Running(daemon: daemon, client: client, keepAlive: client.keepLeaseAlive())
+        if holdLease { #expect(try await client.acquireLease(client: "test").status == 200) }
+        return Running(daemon: daemon, client: client, keepAlive: holdLease ? client.keepLeaseAlive() : Task {})
     }
 
     func state(_ c: CommandClient) async throws -> [String: Any] { try await c.send("GET", "/api/v1/state").object }
@@ -108,5 +108,38 @@ import Testing
         try await Task.sleep(nanoseconds: 2_000_000_000)
         #expect(try await r.client.send("POST", "/api/v1/scans/\(id)/pause").status == 200)
         await terminate(r, "scan paused")
+    }
+
+    /// robotctl's way back to work for rigs: `estop` exits 0 only once latched,
+    /// `release` takes the lease, releases and returns it, `lease show` says who holds it.
+    @Test func robotctlEstopReleaseAndLease() async throws {
+        let r = try await start(holdLease: false)
+        defer { kill(r.daemon.process.processIdentifier, SIGTERM) }
+        let url = r.client.baseURL.absoluteString
+        func robotctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+            let process = Process()
+            process.executableURL = RobotdProcessTests.binDirectory.appendingPathComponent("robotctl")
+            process.arguments = arguments + ["--server", url]
+            var environment = ProcessInfo.processInfo.environment
+            environment["ROBOTD_TOKEN"] = r.client.token
+            process.environment = environment
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        let pressed = try robotctl(["estop"])
+        #expect(pressed.status == 0 && pressed.output.contains("latched"), "\(pressed.output)")
+        #expect(((try await state(r.client))["safety"] as? [String: Any])?["cause"] as? String == "softwareEstop")
+        let released = try robotctl(["release"])
+        #expect(released.status == 0, "\(released.output)")
+        #expect(((try await state(r.client))["safety"] as? [String: Any])?["stopped"] as? Bool == false)
+        let shown = try robotctl(["lease", "show"])
+        #expect(shown.status == 0 && shown.output.contains("\"held\""), "\(shown.output)")
+        let reset = try robotctl(["reset"])
+        #expect(reset.status == 0 && reset.output.contains("done"), "a reset with nothing to reset is done: \(reset.output)")
     }
 }

@@ -449,6 +449,8 @@ def main():
                 time.sleep(0.05)
             if not stopped:
                 not_stopped += 1
+            at_kill = (f"({t['x']:.3f}, {t['y']:.3f}), {container.clearance(t['x'], t['y']):.3f} m from the container, "
+                       f"lift {t['liftMetres']:.2f} m")
             # The officer drives the robot elsewhere (the simulator starts again from there).
             if move:
                 placed = place(round_number + 1)
@@ -465,7 +467,7 @@ def main():
             moved_on_restart += 1 if moved else 0
             print(f"round {round_number}: robot at {restarts[-1][1]}; the scan {'got going' if got_going else 'DID NOT get going'}"
                   f"{' (robotd exited, status ' + str(exited) + ')' if exited is not None else ''}; killed with {taken} readings stored "
-                  f"(+{taken - before}); robot {'stopped' if stopped else 'NOT stopped'} by the watchdog; "
+                  f"(+{taken - before}) at {at_kill}; robot {'stopped' if stopped else 'NOT stopped'} by the watchdog; "
                   f"{'moved to ' + placed + '; ' if move else ''}idle restart {'MOVED' if moved else 'did not move'}", flush=True)
         with sqlite3.connect(store) as db:
             unfinished = db.execute("SELECT COUNT(*) FROM scans WHERE status != 'done'").fetchone()[0] > 0

@@ -13,31 +13,41 @@ extension CommandServer {
         let profiles = desk.profiles
         let store = self.store
         let loop = self.loop
+        // Profile files (YAML parsing), the store and scrypt block: they run on the
+        // worker's thread, never on the cooperative pool that e-stops and keep-alives need.
+        let worker = self.reportWorker
         route(router, .get, "/api/v1/profiles", "List procedure profiles", role: .viewer, tag: "administration") { _ in
-            var entries: [ProfileLibrary.Entry] = []
-            for name in profiles.names() {
-                guard let p = try? profiles.load(name) else { continue }
-                entries.append(.init(name: name, version: p.version, title: p.name, faces: p.faces.map(\.rawValue), heightsMetres: p.heightsMetres))
+            let entries = try await worker.run { () throws(APIError) -> [ProfileLibrary.Entry] in
+                var entries: [ProfileLibrary.Entry] = []
+                for name in profiles.names() {
+                    guard let p = try? profiles.load(name) else { continue }
+                    entries.append(.init(name: name, version: p.version, title: p.name, faces: p.faces.map(\.rawValue), heightsMetres: p.heightsMetres))
+                }
+                return entries
             }
             return Self.json(entries)
         }
         route(router, .get, "/api/v1/profiles/{name}", "A profile (parsed)", role: .viewer, tag: "administration") { call in
-            Self.json(try profiles.load(try call.parameter("name")))
+            let name = try call.parameter("name")
+            return Self.json(try await worker.run { () throws(APIError) in try profiles.load(name) })
         }
         route(router, .get, "/api/v1/profiles/{name}/yaml", "A profile's file", role: .viewer, tag: "administration",
               produces: "application/yaml") { call in
-            Self.text(try profiles.text(try call.parameter("name")), type: "application/yaml; charset=utf-8")
+            let name = try call.parameter("name")
+            return Self.text(try await worker.run { () throws(APIError) in try profiles.text(name) }, type: "application/yaml; charset=utf-8")
         }
         route(router, .put, "/api/v1/profiles/{name}", "Add or replace a profile (YAML body; supervisor)", role: .supervisor,
               tag: "administration", schema: .object(["type": .string("string"), "description": .string("the profile file, YAML")])) { call in
             let name = try call.parameter("name")
-            let profile = try profiles.save(name, text: String(decoding: call.body, as: UTF8.self))
+            let text = String(decoding: call.body, as: UTF8.self)
+            let profile = try await worker.run { () throws(APIError) in try profiles.save(name, text: text) }
             call.auditDetail = "profile \(name) version \(profile.version)"
             return Self.json(profile)
         }
         route(router, .get, "/api/v1/instruments", "The detector: identity, calibration in force, calibration records", role: .viewer,
               tag: "administration") { _ in
-            var body: [String: JSONValue] = ["calibrations": JSONValue(encoding: (try? store.calibrations()) ?? []) ?? .array([])]
+            let calibrations = try await worker.run { () throws(APIError) in (try? store.calibrations()) ?? [] }
+            var body: [String: JSONValue] = ["calibrations": JSONValue(encoding: calibrations) ?? .array([])]
             if let d = loop.detectorInfo {
                 body["detector"] = .object([
                     "serialNumber": .string(d.serialNumber),
@@ -78,7 +88,8 @@ extension CommandServer {
             return Self.json(record, status: .created)
         }
         route(router, .get, "/api/v1/users", "List users (supervisor)", role: .supervisor, tag: "administration") { _ in
-            Self.json(((try? store.users()) ?? []).map { UserBody(name: $0.name, role: $0.role, createdAt: $0.createdAt, createdBy: $0.createdBy) })
+            let users = try await worker.run { () throws(APIError) in (try? store.users()) ?? [] }
+            return Self.json(users.map { UserBody(name: $0.name, role: $0.role, createdAt: $0.createdAt, createdBy: $0.createdBy) })
         }
         route(router, .post, "/api/v1/users", "Add a user (supervisor)", role: .supervisor, tag: "administration",
               schema: Schema.object(["name": Schema.userName, "role": Schema.oneOf(Role.allCases.map(\.rawValue)), "password": Schema.password],
@@ -88,16 +99,19 @@ extension CommandServer {
             guard let role = Role(rawValue: r.role) else {
                 throw APIError.invalid("role '\(r.role)' is not a role; allowed: viewer, operator, supervisor")
             }
-            let credential: String
-            do {
-                credential = try PasswordHasher.credential(for: r.password)
-            } catch let error as PasswordHasher.Refusal {
-                throw APIError.invalid(error.description)
-            }
-            do {
-                try store.addUser(name: r.name, role: role.rawValue, credential: credential, by: call.user)
-            } catch {
-                throw APIError.conflict("user_exists", "\(error)")
+            let user = call.user
+            try await worker.run { () throws(APIError) in
+                let credential: String
+                do {
+                    credential = try PasswordHasher.credential(for: r.password)
+                } catch {
+                    throw APIError.invalid("\(error)")
+                }
+                do {
+                    try store.addUser(name: r.name, role: role.rawValue, credential: credential, by: user)
+                } catch {
+                    throw APIError.conflict("user_exists", "\(error)")
+                }
             }
             call.auditDetail = "user \(r.name) role=\(role.rawValue)"
             return Self.json(["name": r.name, "role": role.rawValue], status: .created)
@@ -109,14 +123,17 @@ extension CommandServer {
             if let role = r.role, Role(rawValue: role) == nil {
                 throw APIError.invalid("role '\(role)' is not a role; allowed: viewer, operator, supervisor")
             }
-            var credential: String?
-            if let password = r.password {
-                do { credential = try PasswordHasher.credential(for: password) } catch let error as PasswordHasher.Refusal { throw APIError.invalid(error.description) }
-            }
-            do {
-                try store.updateUser(name: name, role: r.role, credential: credential, by: call.user)
-            } catch {
-                throw APIError.notFound("\(error)")
+            let user = call.user
+            try await worker.run { () throws(APIError) in
+                var credential: String?
+                if let password = r.password {
+                    do { credential = try PasswordHasher.credential(for: password) } catch { throw APIError.invalid("\(error)") }
+                }
+                do {
+                    try store.updateUser(name: name, role: r.role, credential: credential, by: user)
+                } catch {
+                    throw APIError.notFound("\(error)")
+                }
             }
             // A new password or role ends the user's sessions and WebSockets.
             self.authenticator.accountChanged(name)
@@ -140,11 +157,14 @@ extension CommandServer {
             let limit = call.request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 200
             let after = call.request.uri.queryParameters.get("after").flatMap { Int64($0) } ?? 0
             guard (1...10_000).contains(limit) else { throw APIError.invalid("limit \(limit) is out of range; allowed 1 to 10000") }
-            do {
-                return Self.json(try store.auditEntries(limit: limit, afterSeq: after))
-            } catch {
-                throw APIError(.serviceUnavailable, "store_unavailable", "the audit log could not be read: \(error)")
+            let entries = try await worker.run { () throws(APIError) in
+                do {
+                    return try store.auditEntries(limit: limit, afterSeq: after)
+                } catch {
+                    throw APIError(.serviceUnavailable, "store_unavailable", "the audit log could not be read; try again")
+                }
             }
+            return Self.json(entries)
         }
     }
 

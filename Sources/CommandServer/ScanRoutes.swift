@@ -58,7 +58,9 @@ extension CommandServer {
                                "only \(free / 1_048_576) MiB free where the store is (\(minimumFree / 1_048_576) MiB needed to start a scan); "
                                + "free space or move old reports before scanning")
             }
-            let session = try desk.start(id, by: call.user)
+            let user = call.user
+            // Creating the record writes to the store: on the worker, off the cooperative pool.
+            let session = try await worker.run { () throws(APIError) in try desk.start(id, by: user) }
             call.auditDetail = "scan \(id)"
             return Self.json(["id": .string(session.scanId), "state": .string("running"),
                               "points": .number(Double(session.plan.points.count))] as [String: JSONValue], status: .accepted)

@@ -78,10 +78,12 @@ import Testing
         #expect(try rig.store.auditEntries(limit: 500).contains { $0.actor == "otto" && $0.action == "POST /api/v1/scans/{id}/start" })
     }
 
-    /// A link lost mid-scan stops the robot; the officer's one resetFault through the API
-    /// (with the lease) clears it and the same scan carries on by itself. It used to be
-    /// refused ("pause or abort it first"), also after pausing.
-    @Test func aScanStoppedByALostLinkCarriesOnAfterTheOfficersReset() async throws {
+    /// A link lost during the background, at a point, or during a re-measure stops the
+    /// robot; the officer's one resetFault through the API (with the lease) clears it and
+    /// the same scan carries on by itself. It used to be refused ("pause or abort it
+    /// first"), also after pausing.
+    @Test(arguments: ["background", "point", "remeasure"])
+    func aScanStoppedByALostLinkCarriesOnAfterTheOfficersReset(phase: String) async throws {
         let rig = try await ServerRig(timeScale: 10, scenarioFile: "hil/scenarios/cs137-40ft.yaml")
         let otto = try await rig.client("otto")
         let planned = try await otto.send("POST", "/api/v1/scans", json: [
@@ -94,39 +96,67 @@ import Testing
         func progress() async throws -> [String: Any] {
             (try await otto.send("GET", "/api/v1/scans/\(id)").object["progress"] as? [String: Any]) ?? [:]
         }
-        // Into the survey, then pull the link for 1.5 s.
-        var deadline = Date().addingTimeInterval(120)
-        while Date() < deadline, (try await progress())["phase"] as? String != "survey" { try await Task.sleep(nanoseconds: 200_000_000) }
+        // Wait for the phase, then pull the link for 1.5 s.
+        var deadline = Date().addingTimeInterval(180)
+        var exceedingPoint: Int?
+        while Date() < deadline {
+            let p = try await progress()
+            if phase == "background", p["phase"] as? String == "background", (p["backgroundReadings"] as? Double ?? 0) >= 1 { break }
+            if phase == "point", p["phase"] as? String == "survey" { break }
+            if phase == "remeasure" {
+                // A point above background + 0.25: its re-measure starts at once.
+                let readings = (try? rig.store.readings(scanId: id)) ?? []
+                let background = readings.filter { $0.kind == .background }.map(\.reading.grossDoseRate)
+                let mean = background.isEmpty ? 1 : background.reduce(0, +) / Double(background.count)
+                if let hot = readings.first(where: { $0.kind == .point && $0.reading.grossDoseRate > mean + 0.3 }) {
+                    exceedingPoint = hot.pointIndex
+                    break
+                }
+            }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
         rig.simulator.faults.enqueue(.linkDrop(milliseconds: 1500))
         deadline = Date().addingTimeInterval(20)
         var waiting: String?
         while Date() < deadline, waiting == nil {
             waiting = (try await progress())["waitingForReset"] as? String
-            try await Task.sleep(nanoseconds: 100_000_000)
+            try await Task.sleep(nanoseconds: 50_000_000)
         }
         // The lost link, or the firmware watchdog it lets expire: either way a stop that waits for a person.
-        #expect(waiting != nil, "the scan waits for a reset")
+        #expect(waiting != nil, "\(phase): the scan waits for a reset")
         let pointsAtStop = (try await progress())["completedPoints"] as? Double ?? 0
         // Once the link is back, one reset through the API; the scan is not paused or aborted.
         try await Task.sleep(nanoseconds: 2_000_000_000)
         let reset = try await otto.command(["type": "resetFault"], wait: true)
-        #expect(reset.status == 200, "\(reset.text)")
-        #expect(reset.object["state"] as? String == "done", "\(reset.text)")
-        deadline = Date().addingTimeInterval(60)
-        var after: [String: Any] = [:]
-        while Date() < deadline {
-            after = try await progress()
-            if after["waitingForReset"] == nil || after["waitingForReset"] is NSNull,
-               (after["completedPoints"] as? Double ?? 0) >= pointsAtStop + 2 { break }
-            try await Task.sleep(nanoseconds: 200_000_000)
-        }
-        #expect((after["completedPoints"] as? Double ?? 0) >= pointsAtStop + 2, "the scan carried on: \(after)")
-        let status = try await otto.send("GET", "/api/v1/scans/\(id)").object
-        #expect(status["state"] as? String == "running", "\(status)")
+        #expect(reset.status == 200 && reset.object["state"] as? String == "done", "\(phase): \(reset.text)")
         // Other commands are still refused while the scan drives, with what is allowed.
         let busy = try await otto.command(["type": "walk", "metres": 1])
         #expect(busy.status == 409 && busy.errorMessage?.contains("resetFault") == true)
-        _ = try await otto.send("POST", "/api/v1/scans/\(id)/abort")
+        if phase == "remeasure" {
+            // Through to the end: the point was re-measured and the scan judged.
+            deadline = Date().addingTimeInterval(240)
+            var state = ""
+            while Date() < deadline {
+                state = try await otto.send("GET", "/api/v1/scans/\(id)").object["state"] as? String ?? ""
+                if state != "running" && state != "paused" { break }
+                try await Task.sleep(nanoseconds: 500_000_000)
+            }
+            #expect(state == "done")
+            let readings = try rig.store.readings(scanId: id)
+            #expect(readings.contains { $0.kind == .remeasure && $0.pointIndex == exceedingPoint }, "the re-measure was taken")
+            #expect(try rig.store.verify().isValid)
+        } else {
+            deadline = Date().addingTimeInterval(60)
+            var after: [String: Any] = [:]
+            while Date() < deadline {
+                after = try await progress()
+                if after["waitingForReset"] == nil || after["waitingForReset"] is NSNull,
+                   (after["completedPoints"] as? Double ?? 0) >= pointsAtStop + 2 { break }
+                try await Task.sleep(nanoseconds: 200_000_000)
+            }
+            #expect((after["completedPoints"] as? Double ?? 0) >= pointsAtStop + 2, "\(phase): the scan carried on: \(after)")
+            _ = try await otto.send("POST", "/api/v1/scans/\(id)/abort")
+        }
     }
 
     /// The comms-loss policy: an automated scan rides out a gap in the phone's keep-alives

@@ -454,6 +454,8 @@ def main():
             # The officer drives the robot elsewhere (the simulator starts again from there).
             if move:
                 placed = place(round_number + 1)
+            else:
+                placed = f"where the watchdog stopped it, {at_kill}"
             # A restart that is not told to scan must not move the robot.
             mark(f"round {round_number}: idle robotd (no --scan)")
             idle = subprocess.Popen([os.path.join(bin_dir, "robotd"), "--config", config, "--no-server"], cwd=ROOT,

@@ -77,7 +77,7 @@ extension CommandServer {
         route(router, .post, "/api/v1/lease", "Acquire the motion lease", role: .operator, tag: "lease",
               schema: Schema.object(["client": Schema.string])) { call in
             let client = call.body.isEmpty ? "api" : (try call.decode(LeaseRequest.self).client ?? "api")
-            let holder = try lease.acquire(user: call.user, client: String(client.prefix(64)))
+            let holder = try lease.acquire(user: call.user, client: StoredText.capped(client, bytes: 64))
             call.auditDetail = "client=\(holder.client)"
             return Self.json(["lease": .string(holder.leaseId), "user": .string(holder.user), "client": .string(holder.client),
                               "timeoutSeconds": .number(lease.timeoutSeconds)] as [String: JSONValue])
@@ -105,7 +105,7 @@ extension CommandServer {
         route(router, .post, "/api/v1/lease/takeover", "Take the motion lease over (supervisor)", role: .supervisor, tag: "lease",
               schema: Schema.object(["client": Schema.string])) { call in
             let client = call.body.isEmpty ? "api" : (try call.decode(LeaseRequest.self).client ?? "api")
-            let (holder, previous) = lease.takeOver(user: call.user, client: String(client.prefix(64)))
+            let (holder, previous) = lease.takeOver(user: call.user, client: StoredText.capped(client, bytes: 64))
             call.auditDetail = "took over from \(previous.map { "\($0.user) (\($0.client))" } ?? "nobody")"
             return Self.json(["lease": .string(holder.leaseId), "user": .string(holder.user), "client": .string(holder.client),
                               "previousHolder": previous.map { .string($0.user) } ?? .null,

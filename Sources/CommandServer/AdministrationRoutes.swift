@@ -73,16 +73,21 @@ extension CommandServer {
             guard Self.validDate(r.calibrationDate), Self.validDate(r.calibrationExpiry), r.calibrationExpiry > r.calibrationDate else {
                 throw APIError.invalid("calibrationDate and calibrationExpiry must be dates as YYYYMMDD, expiry after the date")
             }
-            guard !r.serialNumber.isEmpty, r.serialNumber.count <= 64, !r.certificate.isEmpty, r.certificate.count <= 200 else {
-                throw APIError.invalid("serialNumber (1 to 64 characters) and certificate (1 to 200) are required")
+            // Bytes, not characters: one character can carry thousands of combining marks.
+            guard !r.serialNumber.isEmpty, r.serialNumber.utf8.count <= 64, !r.certificate.isEmpty, r.certificate.utf8.count <= 200,
+                  StoredText.capped(r.serialNumber, bytes: 64) == r.serialNumber, StoredText.capped(r.certificate, bytes: 200) == r.certificate else {
+                throw APIError.invalid("serialNumber (1 to 64 bytes of UTF-8) and certificate (1 to 200) are required, without control characters")
             }
             let record = ScanStore.CalibrationRecord(serialNumber: r.serialNumber, calibrationFactor: r.calibrationFactor,
                                                      calibrationDate: r.calibrationDate, calibrationExpiry: r.calibrationExpiry,
                                                      certificate: r.certificate)
-            do {
-                try store.addCalibration(record, by: call.user)
-            } catch {
-                throw APIError(.serviceUnavailable, "store_unavailable", "the calibration could not be stored: \(error)")
+            let user = call.user
+            try await worker.run { () throws(APIError) in
+                do {
+                    try store.addCalibration(record, by: user)
+                } catch {
+                    throw APIError(.serviceUnavailable, "store_unavailable", "the calibration could not be stored; try again")
+                }
             }
             call.auditDetail = "calibration \(r.serialNumber)"
             return Self.json(record, status: .created)

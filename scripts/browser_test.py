@@ -23,6 +23,7 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 
 from campaign import ROOT, add_user, bin_dir, call, check, free_port, log_in, start_robotd, stop, summary
@@ -67,14 +68,29 @@ class Page:
         self.driver.save_screenshot(os.path.join(OUT, f"{name}.png"))
 
     def tab(self, name):
-        element = self.driver.find_element(By.CSS_SELECTOR, f"[data-tab={name}]")
-        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
-        element.click()
+        self.tap(self.driver.find_element(By.CSS_SELECTOR, f"[data-tab={name}]"))
 
     def click(self, i):
-        element = self.by_id(i)
-        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
-        element.click()
+        self.tap(self.by_id(i))
+
+    def tap(self, element):
+        """Scrolls the element to the middle of the screen and taps its middle, where the
+        officer sees it. While the page is wider than the phone (the top bar overflows 390 px),
+        the visual viewport is smaller than the layout viewport and, scrolled near the page's
+        end, sits up to 57 px lower in it; ChromeDriver's element click then lands that far
+        below the element (Home hit nothing, Go hit Reset fault). So the pointer goes to the
+        element's middle in visual-viewport coordinates, after checking nothing covers it."""
+        x, y, covered = self.driver.execute_script("""
+            const element = arguments[0];
+            element.scrollIntoView({block: 'center'});
+            const r = element.getBoundingClientRect(), v = window.visualViewport;
+            const x = r.left + r.width / 2, y = r.top + r.height / 2, hit = document.elementFromPoint(x, y);
+            return [x - v.offsetLeft, y - v.offsetTop, hit && !element.contains(hit) ? (hit.id || hit.tagName) : null];""", element)
+        if covered:
+            raise RuntimeError(f"#{element.get_attribute('id')} is covered by {covered}")
+        actions = ActionBuilder(self.driver)
+        actions.pointer_action.move_to_location(round(x), round(y)).click()
+        actions.perform()
 
 
 # When the second robotd's simulator cuts the serial link, in simulated seconds after it

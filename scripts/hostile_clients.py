@@ -842,7 +842,10 @@ def main():
     config = os.path.join(work, "robotd.yaml")
     with open(config, "w") as f:
         f.write(f"store: {store}\nserver:\n  port: {port}\n  profiles: {ROOT}/profiles\n  defaultProfile: demo\n"
-                f"  reports: {work}/reports\n")
+                f"  reports: {work}/reports\n"
+                # Room for the 100 telemetry clients of campaign 3 (the default caps are 64 in
+                # all and 8 per user; their refusals are checked by HostileClientTests).
+                f"  maximumWebSockets: 128\n  maximumWebSocketsPerUser: 16\n")
     log_path = os.path.join(work, "robotd.log")
     daemon = start_robotd(bins, ["--config", config, "--sim"], log_path)
     if daemon is None:

@@ -201,7 +201,8 @@ extension CommandServer {
             let scan = desk.active.map { ($0.progress.completedPoints, $0.progress.totalPoints) }
             let bytes = metrics.scrape(loop: loop, webSocketClients: telemetry.clientCount,
                                        framesSent: telemetry.framesSent.load(ordering: .relaxed), watchedCommands: telemetry.watchedCount, scan: scan,
-                                       slowConnectionsClosed: connections.timedOut.load(ordering: .relaxed))
+                                       slowConnectionsClosed: connections.timedOut.load(ordering: .relaxed),
+                                       diskFreeBytes: desk.disk.freeBytes == Int64.max ? nil : desk.disk.freeBytes)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }

@@ -115,7 +115,8 @@ public final class CommandServer: Sendable {
                            configuration: .init(address: address, serverName: "robotd",
                                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections)),
                            services: [TelemetryService(hub: telemetry), RefusalLogService(log: refusals, store: store),
-                                      CommsSupervisorService(supervisor: commsSupervisor)],
+                                      CommsSupervisorService(supervisor: commsSupervisor,
+                                                             minimumFreeDiskBytes: configuration.minimumFreeDiskBytes)],
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
                            logger: logger)
     }
@@ -188,6 +189,8 @@ public final class CommandServer: Sendable {
                              "wakeLatencyMaxMicroseconds": .number(Double(stats.wakeLatencyMax))]),
             "lease": .object(["held": .bool(l.held), "user": l.user.map { .string($0) } ?? .null,
                               "client": l.client.map { .string($0) } ?? .null, "stale": .bool(l.stale)]),
+            "store": .object(["diskLow": .bool(desk.disk.low),
+                              "freeMegabytes": desk.disk.freeBytes == Int64.max ? .null : .number(Double(desk.disk.freeBytes / 1_048_576))]),
         ]
         if let active = desk.active {
             frame["scan"] = .object(["id": .string(active.id), "containerNumber": .string(active.container),

@@ -88,13 +88,31 @@ final class CommsSupervisor: Sendable {
 
 struct CommsSupervisorService: Service {
     let supervisor: CommsSupervisor
+    let minimumFreeDiskBytes: Int64
 
     func run() async throws {
+        let supervisor = self.supervisor, minimum = minimumFreeDiskBytes
         await cancelWhenGracefulShutdown {
+            var looks = 0
             while !Task.isCancelled {
                 await supervisor.check()
+                // The disk every 10 s: an alarm when the store's space falls below the floor.
+                if looks % 200 == 0 { await supervisor.checkDisk(minimum: minimum) }
+                looks += 1
                 try? await Task.sleep(nanoseconds: 50_000_000)
             }
         }
+    }
+}
+
+extension CommsSupervisor {
+    func checkDisk(minimum: Int64) async {
+        let store = self.store, desk = self.desk
+        let fell = await Task.detached { desk.disk.refresh(path: store.path, minimum: minimum) }.value
+        guard fell else { return }
+        let free = desk.disk.freeBytes / 1_048_576
+        logger.critical("disk nearly full where the store is: new scans are refused until space is freed",
+                        metadata: ["freeMegabytes": "\(free)", "floorMegabytes": "\(minimum / 1_048_576)"])
+        try? await store.recordAudit(actor: "robotd", action: "disk.low", detail: "\(free) MiB free, floor \(minimum / 1_048_576) MiB")
     }
 }

@@ -36,6 +36,8 @@ public final class ScanDesk: Sendable {
     let reportDirectory: String
     let logger: Logger
     let state = Mutex(State())
+    /// Free space where the store lives (refreshed by `CommsSupervisorService`).
+    let disk = DiskWatch()
 
     init(store: ScanStore, loop: ControlLoop, profiles: ProfileLibrary, robotId: String, timeScale: Double, reportDirectory: String, logger: Logger) {
         self.store = store

@@ -31,7 +31,7 @@ final class ServerMetrics: Sendable {
 
     /// Refreshes the gauges read from the loop, then writes everything.
     func scrape(loop: ControlLoop, webSocketClients: Int, framesSent: UInt64, watchedCommands: Int, scan: (completed: Int, total: Int)?,
-                slowConnectionsClosed: Int = 0) -> [UInt8] {
+                slowConnectionsClosed: Int = 0, diskFreeBytes: Int64? = nil) -> [UInt8] {
         let stats = loop.statistics()
         let s = loop.snapshot()
         func gauge(_ name: String, _ value: Double, _ help: String, _ labels: [(String, String)] = []) {
@@ -68,6 +68,7 @@ final class ServerMetrics: Sendable {
         gauge("robotd_memory_heap_in_use_bytes", Double(memory.heapBytes), "malloc heap in use (mallinfo2), SQLite's share included")
         gauge("robotd_memory_sqlite_bytes", Double(memory.sqliteBytes), "Memory SQLite holds (sqlite3_memory_used)")
         gauge("robotd_slow_connections_closed", Double(slowConnectionsClosed), "Connections closed for not sending a whole request in time")
+        if let diskFreeBytes { gauge("robotd_store_disk_free_bytes", Double(diskFreeBytes), "Free space on the store's file system") }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer

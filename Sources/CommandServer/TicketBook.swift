@@ -61,3 +61,23 @@ enum DiskSpace {
         return Int64(stats.f_bavail) * Int64(stats.f_frsize)
     }
 }
+
+/// The free space where the store lives, looked at every few seconds: shown in telemetry
+/// and metrics, and an alarm (log and audit) when it falls below the floor at which new
+/// scans are refused.
+final class DiskWatch: Sendable {
+    private let state = Mutex<(freeBytes: Int64, low: Bool)>((Int64.max, false))
+
+    var freeBytes: Int64 { state.withLock { $0.freeBytes } }
+    var low: Bool { state.withLock { $0.low } }
+
+    /// Updates the figure; true when it has just fallen below `minimum`.
+    func refresh(path: String, minimum: Int64) -> Bool {
+        guard let free = DiskSpace.freeBytes(near: path) else { return false }
+        return state.withLock { s in
+            let wasLow = s.low
+            s = (free, free < minimum)
+            return s.low && !wasLow
+        }
+    }
+}

@@ -159,4 +159,17 @@ import Testing
         #expect(audit.filter { $0.action == "POST /api/v1/estop" && $0.detail.hasPrefix("ok 200") }.count == 2)
         #expect(audit.contains { $0.action == "POST /api/v1/estop" && $0.actor == "olga" })
     }
+
+    /// An e-stop the loop does not latch is reported as not latched (503), never as done:
+    /// here the loop thread has been stopped.
+    @Test func anEstopTheLoopCannotLatchIsReportedAsRefused() async throws {
+        let rig = try await ServerRig()
+        let vera = try await rig.client("vera")
+        rig.loop.stop()
+        let pressed = try await vera.send("POST", "/api/v1/estop")
+        #expect(pressed.status == 503 && pressed.errorCode == "estop_not_latched", "\(pressed.status) \(pressed.text)")
+        #expect(pressed.errorMessage?.contains("red mushroom button") == true)
+        let audit = try rig.store.auditEntries(limit: 50)
+        #expect(audit.contains { $0.action == "POST /api/v1/estop" && $0.detail.hasPrefix("refused 503 estop_not_latched") })
+    }
 }

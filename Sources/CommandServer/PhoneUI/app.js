@@ -14,7 +14,8 @@ const I18N = {
     estopPressed: "E-STOP sent — waiting for the robot to confirm…", estopLatched: "E-STOP LATCHED — drive power cut",
     estopFailed: "E-STOP NOT CONFIRMED — press the robot's red button", points: "points", eta: "ETA", verdict: "Verdict", pass: "PASS", anomalous: "ANOMALOUS",
     exceeds: "EXCEEDS LIMIT", background: "background", maxNet: "max net", report: "Report", waiting: "waiting for reset",
-    needControl: "Take control first", logOut: "Log out", planned: "planned", source: "Source near", done: "done",
+    needControl: "Take control first", logOut: "Log out",
+    diskLow: "DISK NEARLY FULL on the robot — new scans are refused; tell the supervisor.", planned: "planned", source: "Source near", done: "done",
   },
   zh: {
     title: "查验机器人", offline: "离线", online: "在线", noControl: "未控制", inControl: "控制中", heldBy: "控制者",
@@ -27,6 +28,7 @@ const I18N = {
     estopPressed: "已发送急停 — 等待机器人确认…", estopLatched: "急停已锁定 — 驱动已断电",
     estopFailed: "急停未确认 — 请按机器人上的红色急停按钮", points: "点", eta: "剩余", verdict: "判定", pass: "合格", anomalous: "异常",
     exceeds: "超标", background: "本底", maxNet: "最大净值", report: "报告", waiting: "等待复位", needControl: "请先获取控制", logOut: "退出",
+    diskLow: "机器人磁盘将满 — 无法开始新扫描；请通知主管。",
     planned: "已规划", source: "源位置",
   },
 };
@@ -125,6 +127,8 @@ function render(f) {
   $("dose").textContent = `${fmt(f.dose.microsievertsPerHour, 3)} ± ${fmt(f.dose.uncertaintyMicrosievertsPerHour, 3)} μSv/h`;
   const s = f.safety;
   state.lastCause = s.stopped ? s.cause : null;
+  const diskLow = !!(f.store && f.store.diskLow);
+  if (diskLow !== state.diskLow) { state.diskLow = diskLow; renderBanner(); }
   const cause = s.cause && lang === "zh" && I18N.zh["cause_" + s.cause] ? `${I18N.zh["cause_" + s.cause]}（${s.message}）` : s.message;
   $("safety").textContent = s.stopped ? `${t("stopped")}: ${cause}` : `${t("ok")}${s.motionPowerOn ? "" : " (power off)"}`;
   $("safety").className = "value " + (s.stopped ? "error" : "");
@@ -163,6 +167,7 @@ function renderBanner() {
   const parts = [];
   if (state.linkLost) parts.push(t("linkLost"));
   if (state.leaseLost) parts.push(t("leaseLost"));
+  if (state.diskLow) parts.push(t("diskLow"));
   if (state.estopNote) parts.push(t(state.estopNote));
   $("banner").textContent = parts.join(" ");
   $("banner").classList.toggle("hidden", parts.length === 0);

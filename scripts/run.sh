@@ -18,7 +18,8 @@ scripts/setup.sh
 swift build
 bin="$(swift build --show-bin-path)"
 mkdir -p demo
-rm -f demo/scans.sqlite demo/scans.sqlite-wal demo/scans.sqlite-shm
+# A fresh demo store: the database, its WAL files, its signing key and audit checkpoints.
+rm -f demo/scans.sqlite demo/scans.sqlite-wal demo/scans.sqlite-shm demo/scans.sqlite.signing-key demo/scans.sqlite.checkpoints
 
 port="${PORT:-8080}"
 password="demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"

@@ -81,7 +81,7 @@ import textwrap
 import threading
 import time
 
-from campaign import ROOT, add_user, bin_dir as find_bin_dir
+from campaign import ROOT, add_user, bin_dir as find_bin_dir, stop as stop_process
 
 ROBOT_ADDRESS, PHONE_ADDRESS, PREFIX = "10.213.0.1", "10.213.0.2", 30
 BASELINE = "delay 50ms 20ms loss 2%"     # netem
@@ -378,17 +378,6 @@ def die_with_parent():
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):
         pass
-
-
-def stop_process(process, seconds=20):
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def request(port, method, path, token=None, body=None, lease=None, timeout=5.0):

@@ -19,21 +19,3 @@ public struct RobotRequestContext: RequestContext, WebSocketRequestContext, Remo
     /// The peer's IP address as text ("unknown" if the channel has none).
     public var sourceAddress: String { remoteAddress?.ipAddress ?? "unknown" }
 }
-
-/// Text from outside, made safe to keep: control characters dropped and the UTF-8 length
-/// capped on a character boundary. A cap in `Character`s would not do: one character may
-/// carry thousands of combining marks.
-public enum StoredText {
-    public static func capped(_ text: String, bytes: Int) -> String {
-        var result = String.UnicodeScalarView()
-        var used = 0
-        for scalar in text.unicodeScalars {
-            if scalar.properties.generalCategory == .control || scalar.properties.generalCategory == .format { continue }
-            let size = String(scalar).utf8.count
-            if used + size > bytes { break }
-            used += size
-            result.append(scalar)
-        }
-        return String(result)
-    }
-}

@@ -22,9 +22,9 @@ extension ScanStore {
     public static let auditFieldBytes = (actor: 64, action: 128, detail: 1024)
 
     static func appendAudit(_ db: Database, actor rawActor: String, action rawAction: String, detail rawDetail: String) throws {
-        let actor = capped(rawActor, auditFieldBytes.actor)
-        let action = capped(rawAction, auditFieldBytes.action)
-        let detail = capped(rawDetail, auditFieldBytes.detail)
+        let actor = StoredText.capped(rawActor, bytes: auditFieldBytes.actor)
+        let action = StoredText.capped(rawAction, bytes: auditFieldBytes.action)
+        let detail = StoredText.capped(rawDetail, bytes: auditFieldBytes.detail)
         let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? hex("audit")
         let at = isoFormatter.string(from: Date())
         // The sequence number is part of what the hash covers, so it is fixed here.
@@ -67,19 +67,5 @@ extension ScanStore {
         let bytes = Array(line.utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == bytes.count else { throw Failure(description: "cannot write audit checkpoints to \(checkpointPath)") }
-    }
-
-    /// At most `bytes` of UTF-8, cut on a scalar boundary.
-    static func capped(_ text: String, _ bytes: Int) -> String {
-        if text.utf8.count <= bytes { return text }
-        var result = String.UnicodeScalarView()
-        var used = 0
-        for scalar in text.unicodeScalars {
-            let size = String(scalar).utf8.count
-            if used + size > bytes { break }
-            used += size
-            result.append(scalar)
-        }
-        return String(result)
     }
 }

@@ -21,39 +21,32 @@ public struct KeepOutZone: Sendable, Equatable, Codable {
 
     /// How far the straight segment from (x0, y0) to (x1, y1) runs inside the zone, in metres.
     public func lengthInside(fromX x0: Double, fromY y0: Double, toX x1: Double, toY y1: Double) -> Double {
-        var t0 = 0.0
-        var t1 = 1.0
-        let dx = x1 - x0
-        let dy = y1 - y0
-        for (p, q) in [(-dx, x0 - minX), (dx, maxX - x0), (-dy, y0 - minY), (dy, maxY - y0)] {
-            if p == 0 {
-                if q <= 0 { return 0 }
-            } else {
-                let r = q / p
-                if p < 0 { t0 = max(t0, r) } else { t1 = min(t1, r) }
-                if t0 >= t1 { return 0 }
-            }
-        }
-        return (t1 - t0) * (dx * dx + dy * dy).squareRoot()
+        guard let (t0, t1) = clip(x0, y0, x1, y1) else { return 0 }
+        return (t1 - t0) * ((x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)).squareRoot()
     }
 
     /// True if the straight segment from (x0, y0) to (x1, y1) enters the zone.
     public func intersects(fromX x0: Double, fromY y0: Double, toX x1: Double, toY y1: Double) -> Bool {
-        // Liang-Barsky clipping of the segment against the rectangle.
+        clip(x0, y0, x1, y1) != nil
+    }
+
+    /// Liang-Barsky clipping of the segment against the rectangle: the part inside as
+    /// parameters along the segment, or nil if none is.
+    private func clip(_ x0: Double, _ y0: Double, _ x1: Double, _ y1: Double) -> (Double, Double)? {
         var t0 = 0.0
         var t1 = 1.0
         let dx = x1 - x0
         let dy = y1 - y0
         for (p, q) in [(-dx, x0 - minX), (dx, maxX - x0), (-dy, y0 - minY), (dy, maxY - y0)] {
             if p == 0 {
-                if q <= 0 { return false }
+                if q <= 0 { return nil }
             } else {
                 let r = q / p
                 if p < 0 { t0 = max(t0, r) } else { t1 = min(t1, r) }
-                if t0 >= t1 { return false }
+                if t0 >= t1 { return nil }
             }
         }
-        return true
+        return (t0, t1)
     }
 }
 

@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "RobotControl", targets: ["RobotControl"]),
         .library(name: "Inspection", targets: ["Inspection"]),
         .library(name: "RobotSimulator", targets: ["RobotSimulator"]),
+        .library(name: "RobotTesting", targets: ["RobotTesting"]),
         .library(name: "CommandServer", targets: ["CommandServer"]),
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "robotctl", targets: ["robotctl"]),
@@ -164,6 +165,11 @@ let package = Package(
             dependencies: ["FirmwareProtocol", "CModbus", "StrictYAML"],
             path: "hil/Sources/RobotSimulator"
         ),
+        // Test support, like HummingbirdTesting: the robot in virtual time, test tiers.
+        .target(
+            name: "RobotTesting",
+            dependencies: ["RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol"]
+        ),
         .executableTarget(
             name: "robot-sim",
             dependencies: [
@@ -239,37 +245,37 @@ let package = Package(
 
         .testTarget(
             name: "FirmwareProtocolTests",
-            dependencies: ["FirmwareProtocol"]
+            dependencies: ["RobotTesting", "FirmwareProtocol"]
         ),
         .testTarget(
             name: "InspectionTests",
-            dependencies: ["Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "StrictYAML",
+            dependencies: ["RobotTesting", "Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "StrictYAML",
                            .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "FuzzCorpusTests",
-            dependencies: ["FuzzTargets"]
+            dependencies: ["RobotTesting", "FuzzTargets"]
         ),
         .testTarget(
             name: "CommandServerTests",
-            dependencies: ["CommandServer", "CommandClient", "RobotControl", "RobotIO", "Inspection", "InspectionStore", "RobotSimulator", "FirmwareProtocol",
+            dependencies: ["RobotTesting", "CommandServer", "CommandClient", "RobotControl", "RobotIO", "Inspection", "InspectionStore", "RobotSimulator", "FirmwareProtocol",
                            .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "RobotDaemonTests",
-            dependencies: ["RobotDaemon", "RobotControl", "InspectionStore", "CommandServer", "CommandClient"]
+            dependencies: ["RobotTesting", "RobotDaemon", "RobotControl", "InspectionStore", "CommandServer", "CommandClient"]
         ),
         .testTarget(
             name: "RobotControlTests",
-            dependencies: ["RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol"]
+            dependencies: ["RobotTesting", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol"]
         ),
         .testTarget(
             name: "HILTests",
-            dependencies: ["RobotIO", "RobotSimulator", "FirmwareProtocol"]
+            dependencies: ["RobotTesting", "RobotIO", "RobotSimulator", "FirmwareProtocol"]
         ),
         .testTarget(
             name: "RobotIOTests",
-            dependencies: ["RobotIO", "RobotSimulator", "FirmwareProtocol", "CModbus"]
+            dependencies: ["RobotTesting", "RobotIO", "RobotSimulator", "FirmwareProtocol", "CModbus"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Foundation
+import RobotIO
 
 /// Where a scan's readings go as they are taken, and where a resumed scan finds
 /// them. Every append must be durable when it returns: a crash after it loses nothing.
@@ -47,17 +48,29 @@ public final class InMemoryScanRecord: ScanRecord, @unchecked Sendable {
     public func backgroundReadings() -> [DoseReading] { lock.withLock { recorded.filter { $0.kind == .background }.map(\.reading) } }
 }
 
-/// How the executor waits (settling). Tests against a time-scaled simulator pass a
-/// scaled one, so the procedure's seconds are the simulator's seconds.
+/// How the executor waits (settling, polling for a reset). Tests against a time-scaled
+/// simulator pass a scaled one, so the procedure's seconds are the simulator's seconds;
+/// virtual-time tests pass the robot's `VirtualClock`, so a wait is virtual time too.
 public struct Sleeper: Sendable {
     public let timeScale: Double
+    private let virtualClock: VirtualClock?
 
     public init(timeScale: Double = 1) {
         self.timeScale = timeScale
+        self.virtualClock = nil
+    }
+
+    public init(virtualClock: VirtualClock) {
+        self.timeScale = 1
+        self.virtualClock = virtualClock
     }
 
     public func sleep(seconds: Double) async {
         guard seconds > 0 else { return }
-        try? await Task.sleep(nanoseconds: UInt64(seconds / timeScale * 1e9))
+        if let virtualClock {
+            await virtualClock.sleep(nanoseconds: UInt64(seconds * 1e9))
+        } else {
+            try? await Task.sleep(nanoseconds: UInt64(seconds / timeScale * 1e9))
+        }
     }
 }

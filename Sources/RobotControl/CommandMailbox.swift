@@ -21,7 +21,10 @@ final class CommandMailbox: @unchecked Sendable {
     private var nextId: UInt64 = 1
     private var feedback: [CommandFeedback?]
 
-    init(capacity: Int = 64, feedbackCapacity: Int = 1024) {
+    private let clock: any LoopClock
+
+    init(clock: any LoopClock = SystemClock(), capacity: Int = 64, feedbackCapacity: Int = 1024) {
+        self.clock = clock
         ring = Array(repeating: nil, count: capacity)
         feedback = Array(repeating: nil, count: feedbackCapacity)
     }
@@ -32,7 +35,7 @@ final class CommandMailbox: @unchecked Sendable {
         defer { lock.unlock() }
         let id = nextId
         nextId += 1
-        let now = MonotonicClock.nanoseconds()
+        let now = clock.nanoseconds()
         guard count < ring.count else {
             feedback[Int(id % UInt64(feedback.count))] = CommandFeedback(
                 id: id, command: command, state: .blocked, problem: .mailboxFull, reading: nil, updatedAtNanoseconds: now)
@@ -53,7 +56,7 @@ final class CommandMailbox: @unchecked Sendable {
         let id = nextId
         nextId += 1
         feedback[Int(id % UInt64(feedback.count))] = CommandFeedback(
-            id: id, command: command, state: .accepted, problem: nil, reading: nil, updatedAtNanoseconds: MonotonicClock.nanoseconds())
+            id: id, command: command, state: .accepted, problem: nil, reading: nil, updatedAtNanoseconds: clock.nanoseconds())
         return id
     }
 
@@ -62,7 +65,7 @@ final class CommandMailbox: @unchecked Sendable {
     func completeUnqueuedEstops() {
         lock.lock()
         defer { lock.unlock() }
-        let now = MonotonicClock.nanoseconds()
+        let now = clock.nanoseconds()
         for slot in feedback.indices {
             guard var entry = feedback[slot], entry.command == .estop, entry.state == .accepted else { continue }
             entry.state = .done
@@ -72,6 +75,13 @@ final class CommandMailbox: @unchecked Sendable {
     }
 
     /// The oldest queued command (loop side).
+    /// True while a command waits to be taken.
+    var hasQueued: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return count > 0
+    }
+
     func take() -> Entry? {
         lock.lock()
         defer { lock.unlock() }
@@ -92,7 +102,7 @@ final class CommandMailbox: @unchecked Sendable {
         entry.state = state
         entry.problem = problem
         if let reading { entry.reading = reading }
-        entry.updatedAtNanoseconds = MonotonicClock.nanoseconds()
+        entry.updatedAtNanoseconds = clock.nanoseconds()
         feedback[slot] = entry
     }
 

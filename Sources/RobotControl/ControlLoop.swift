@@ -14,8 +14,10 @@ import Synchronization
 /// Nothing in the steady-state tick allocates, logs or waits on the command side.
 public final class ControlLoop: @unchecked Sendable {
     public let configuration: ControlConfiguration
-    public let bus: ModbusBus
-    private let mailbox = CommandMailbox()
+    public let bus: any ControlBus
+    /// The loop's time: CLOCK_MONOTONIC on a robot, a `VirtualClock` in virtual-time tests.
+    public let clock: any LoopClock
+    private let mailbox: CommandMailbox
 
     // Fixed at start from the detector's instrument record.
     public private(set) var detectorInfo: DetectorInfo?
@@ -62,6 +64,8 @@ public final class ControlLoop: @unchecked Sendable {
     private var unreportedOverruns: UInt64 = 0
 
     private let stopFlag = StopFlag()
+    /// Started with `startStepped()`: ticks come from `step()`, not from a thread.
+    private var stepped = false
     private var thread: RealtimeThread?
     /// Why the loop is not real-time, if it is not (set once it started).
     public private(set) var realtimeNotes: [String] = []
@@ -70,8 +74,11 @@ public final class ControlLoop: @unchecked Sendable {
     public var tickObserver: (@Sendable (_ phase: TickPhase) -> Void)?
     public enum TickPhase: Sendable { case begin, end }
 
-    public init(bus: ModbusBus, configuration: ControlConfiguration = ControlConfiguration()) {
+    public init(bus: any ControlBus, configuration: ControlConfiguration = ControlConfiguration(),
+                clock: any LoopClock = SystemClock()) {
         self.bus = bus
+        self.clock = clock
+        self.mailbox = CommandMailbox(clock: clock)
         self.configuration = configuration
         let chassisSlot = bus.makeOutputSlot(unit: RegisterMap.chassis.unitId, address: ChassisCommand.spec.start,
                                              capacity: ChassisCommand.spec.count, priority: .command)
@@ -111,25 +118,7 @@ public final class ControlLoop: @unchecked Sendable {
     /// Checks every unit's identity and protocol version, reads the detector's record,
     /// starts the status polls and the loop thread. The robot does not move until told to.
     public func start() async throws(StartError) {
-        let problems = configuration.problems()
-        guard problems.isEmpty else { throw .invalidConfiguration(problems) }
-        bus.start()
-        do {
-            for device in RegisterMap.devices {
-                let identity = try await bus.identify(device)
-                firmwareVersions[device.name] = "\(identity.firmwareVersionText) (protocol \(identity.protocolVersion))"
-            }
-            detectorInfo = try await bus.read(DetectorInfo.self, unit: RegisterMap.detector.unitId)
-            // Clear any old set-point the drives hold from a previous run (no jump on start).
-            try await bus.write(ChassisCommand(controlword: [], mode: .idle), unit: RegisterMap.chassis.unitId)
-            try await bus.write(LiftCommand(controlword: [], mode: .idle), unit: RegisterMap.lift.unitId)
-        } catch {
-            throw .device(error)
-        }
-        bus.addPoll(unit: RegisterMap.safety.unitId, block: SafetyStatus.spec, periodMilliseconds: configuration.safetyPollMilliseconds)
-        bus.addPoll(unit: RegisterMap.chassis.unitId, block: ChassisStatus.spec, periodMilliseconds: configuration.chassisPollMilliseconds)
-        bus.addPoll(unit: RegisterMap.lift.unitId, block: LiftStatus.spec, periodMilliseconds: configuration.liftPollMilliseconds)
-        bus.addPoll(unit: RegisterMap.detector.unitId, block: DetectorStatus.spec, periodMilliseconds: configuration.detectorPollMilliseconds)
+        try await prepare()
         let loopThread = RealtimeThread(priority: configuration.realtimePriority) { [self] me in
             self.run(thread: me)
         }
@@ -138,6 +127,53 @@ public final class ControlLoop: @unchecked Sendable {
         // Wait for the first tick so callers see a live snapshot.
         for _ in 0..<200 where snapshot().tick == 0 { try? await Task.sleep(nanoseconds: 5_000_000) }
         realtimeNotes = loopThread.notes
+    }
+
+    /// The same checks and polls as `start()`, but no thread: whoever drives the loop
+    /// calls `step()` once per period, with the clock advanced in between. This is how
+    /// virtual-time tests (`RobotTesting.VirtualRobot`) run the very same tick.
+    public func startStepped() async throws(StartError) {
+        try await prepare()
+        startedAtNanoseconds = clock.nanoseconds()
+        stepped = true
+    }
+
+    /// One tick at the clock's present time. Only for a loop started with
+    /// `startStepped()`, and always from one thread.
+    public func step() {
+        guard stepped else { return }
+        step(now: clock.nanoseconds())
+    }
+
+    /// True when the loop has nothing in hand: no queued command, no axis moving to a
+    /// target, no dwell, no reset. A virtual-time stepper may then hold time still until
+    /// someone asks for something. Call from the thread that steps.
+    public var isIdle: Bool {
+        !mailbox.hasQueued && !chassis.isBusy && !lift.isBusy && !measurement.active && !reset.active
+            && estopRequests.load(ordering: .relaxed) == estopRequestsServed
+            && haltRequests.load(ordering: .relaxed) == haltRequestsServed
+    }
+
+    private func prepare() async throws(StartError) {
+        let problems = configuration.problems()
+        guard problems.isEmpty else { throw .invalidConfiguration(problems) }
+        bus.start()
+        do {
+            for device in RegisterMap.devices {
+                let identity = try await bus.identify(device, required: .current)
+                firmwareVersions[device.name] = "\(identity.firmwareVersionText) (protocol \(identity.protocolVersion))"
+            }
+            detectorInfo = try await bus.read(DetectorInfo.self, unit: RegisterMap.detector.unitId, priority: .command)
+            // Clear any old set-point the drives hold from a previous run (no jump on start).
+            try await bus.write(ChassisCommand(controlword: [], mode: .idle), unit: RegisterMap.chassis.unitId, priority: .command)
+            try await bus.write(LiftCommand(controlword: [], mode: .idle), unit: RegisterMap.lift.unitId, priority: .command)
+        } catch {
+            throw .device(error)
+        }
+        bus.addPoll(unit: RegisterMap.safety.unitId, block: SafetyStatus.spec, periodMilliseconds: configuration.safetyPollMilliseconds)
+        bus.addPoll(unit: RegisterMap.chassis.unitId, block: ChassisStatus.spec, periodMilliseconds: configuration.chassisPollMilliseconds)
+        bus.addPoll(unit: RegisterMap.lift.unitId, block: LiftStatus.spec, periodMilliseconds: configuration.liftPollMilliseconds)
+        bus.addPoll(unit: RegisterMap.detector.unitId, block: DetectorStatus.spec, periodMilliseconds: configuration.detectorPollMilliseconds)
     }
 
     /// Stops the loop thread (after a last tick that halts both axes). The bus keeps running.
@@ -154,7 +190,7 @@ public final class ControlLoop: @unchecked Sendable {
     /// An `.estop` is not queued: it goes through `requestSoftwareEstop()`.
     @discardableResult
     public func submit(_ command: RobotCommand, expiresIn seconds: Double = 5) -> UInt64 {
-        let expiry = MonotonicClock.nanoseconds() &+ UInt64(max(0, seconds) * 1e9)
+        let expiry = clock.nanoseconds() &+ UInt64(max(0, seconds) * 1e9)
         return submit(command, expiresAtNanoseconds: expiry)
     }
 
@@ -236,13 +272,13 @@ public final class ControlLoop: @unchecked Sendable {
     public func armDeadman(_ armed: Bool) {
         shared.lock()
         deadmanArmed = armed
-        lastKeepAliveNanoseconds = MonotonicClock.nanoseconds()
+        lastKeepAliveNanoseconds = clock.nanoseconds()
         shared.unlock()
     }
 
     public func keepAlive() {
         shared.lock()
-        lastKeepAliveNanoseconds = MonotonicClock.nanoseconds()
+        lastKeepAliveNanoseconds = clock.nanoseconds()
         shared.unlock()
     }
 

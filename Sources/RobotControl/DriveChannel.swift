@@ -41,7 +41,7 @@ struct DriveChannel {
     var isBusy: Bool { phase != .idle }
 
     /// Posts the block image with `controlword`, replacing the first word.
-    mutating func post(_ bus: ModbusBus, controlword: Controlword) {
+    mutating func post(_ bus: any ControlBus, controlword: Controlword) {
         words[0] = controlword.rawValue
         postedForCommand = commandId
         postedSequence = bus.post(slot) { buffer in
@@ -51,13 +51,13 @@ struct DriveChannel {
     }
 
     /// Copies the set-point into the image and posts it with `controlword`.
-    mutating func postSetpoint(_ bus: ModbusBus, controlword: Controlword) {
+    mutating func postSetpoint(_ bus: any ControlBus, controlword: Controlword) {
         for i in 1..<words.count { words[i] = setpoint[i] }
         post(bus, controlword: controlword)
     }
 
     /// Posts an idle block (mode 0, so no old target survives) with `controlword`.
-    mutating func postIdle(_ bus: ModbusBus, controlword: Controlword) {
+    mutating func postIdle(_ bus: any ControlBus, controlword: Controlword) {
         words[1] = 0
         post(bus, controlword: controlword)
     }

@@ -31,7 +31,7 @@ public struct RobotService: Service {
             throw error
         }
         let rate = loop.configuration.loopRateHertz
-        logger.info("control loop running", metadata: ["rateHertz": "\(rate)", "bus": "\(loop.bus.configuration.endpoint)"])
+        logger.info("control loop running", metadata: ["rateHertz": "\(rate)", "bus": "\(loop.bus.endpointDescription)"])
         for note in loop.realtimeNotes { logger.notice("\(note)") }
         let monitor = Task { [loop, logger] in
             while !Task.isCancelled {

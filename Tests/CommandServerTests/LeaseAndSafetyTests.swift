@@ -2,10 +2,11 @@ import CommandClient
 import CommandServer
 import Foundation
 import RobotControl
+import RobotTesting
 import Testing
 
 /// The motion lease, the deadman behind it, and e-stop, against the real loop and simulator.
-@Suite(.serialized) struct LeaseAndSafetyTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct LeaseAndSafetyTests {
     @Test func motionNeedsTheLeaseAndARefusalSaysWhoHoldsIt() async throws {
         let rig = try await ServerRig()
         let otto = try await rig.client("otto")

@@ -12,6 +12,11 @@ import Testing
 
 /// A real command server on a loopback port, in front of the real control loop driving
 /// the firmware simulator over a pty, with a real SQLite store in a temporary directory.
+struct ServerRigError: Error, CustomStringConvertible {
+    static func serverDidNotStart(_ why: String) -> ServerRigError { ServerRigError(description: "the command server did not start within 30 s: \(why)") }
+    let description: String
+}
+
 final class ServerRig: @unchecked Sendable {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let password = "correct horse battery"
@@ -73,9 +78,18 @@ final class ServerRig: @unchecked Sendable {
         server = CommandServer(configuration: configuration, loop: loop, store: store, logger: logger)
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let app = try server.makeApplication { port in portContinuation.yield(port) }
-        serverTask = Task { try await app.runService(gracefulShutdownSignals: []) }
+        let task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        serverTask = task
+        // If the server stops before it binds, the port stream ends instead of waiting for ever.
+        Task { _ = await task.result; portContinuation.finish() }
+        let timeout = Task { try await Task.sleep(nanoseconds: 30_000_000_000); portContinuation.finish() }
         var bound = 0
         for await p in portStream { bound = p; break }
+        timeout.cancel()
+        guard bound > 0 else {
+            task.cancel()
+            throw ServerRigError.serverDidNotStart(String(describing: await task.result))
+        }
         port = bound
     }
 

@@ -1,12 +1,15 @@
 import Foundation
+import RobotTesting
 import Testing
 
 /// TLS from configuration: with a certificate and key the server speaks HTTPS only.
-@Suite(.serialized) struct TLSTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct TLSTests {
+    /// Runs a tool under coreutils' `timeout` (a tool that never ends must not hang the
+    /// suite: `waitUntilExit` cannot be cancelled).
     func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["--kill-after=5", "30", tool] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

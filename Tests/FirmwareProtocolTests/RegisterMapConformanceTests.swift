@@ -1,9 +1,10 @@
 import FirmwareProtocol
 import Foundation
+import RobotTesting
 import Testing
 
 /// The Swift register map must say exactly what `firmware-protocol/register-map.json` says.
-@Suite struct RegisterMapConformanceTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct RegisterMapConformanceTests {
     let map: [String: Any]
 
     init() throws {

@@ -2,11 +2,12 @@ import FirmwareProtocol
 import Foundation
 import RobotIO
 import RobotSimulator
+import RobotTesting
 import Testing
 
 /// Checks that run on any rig: the simulator (default) or real hardware named by the
 /// rig file in `HIL_RIG`. They use only the bus, as the controller does.
-@Suite(.serialized) struct RigTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct RigTests {
     /// A bus to the rig, with the simulator behind it when the rig is the simulator.
     func connect() throws -> (ModbusBus, Simulator?) {
         let rig = try Rig.file()

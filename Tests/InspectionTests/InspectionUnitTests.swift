@@ -3,9 +3,10 @@ import Foundation
 import RobotControl
 import RobotSimulator
 import StrictYAML
+import RobotTesting
 import Testing
 
-@Suite struct ContainerNumberTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ContainerNumberTests {
     @Test(arguments: ["CSQU3054383", "MSKU9070323", "csqu 305438 3"])
     func validNumbersAreAccepted(_ text: String) throws {
         let number = try ContainerNumber(text)
@@ -36,7 +37,7 @@ import Testing
     }
 }
 
-@Suite struct ScanPlanTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ScanPlanTests {
     func plan(_ size: ContainerSize, profile: ProcedureProfile = ProcedureProfile()) throws -> ScanPlan {
         ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: size, xMetres: 0, yMetres: 0),
                  profile: profile)
@@ -109,7 +110,7 @@ import Testing
     }
 }
 
-@Suite struct CountingStatisticsTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct CountingStatisticsTests {
     @Test func quantilesOfTheNormalDistribution() {
         #expect(abs(CountingStatistics.quantile(alpha: 0.05) - 1.6448536) < 1e-6)
         #expect(abs(CountingStatistics.quantile(alpha: 0.025) - 1.9599640) < 1e-6)
@@ -170,7 +171,7 @@ import Testing
     }
 }
 
-@Suite struct JudgementTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct JudgementTests {
     let instrument = InstrumentRecord(serialNumber: "GD-1", sensitivityCountsPerSecondPerMicrosievertPerHour: 300,
                                       calibrationFactor: 1, calibrationDate: 20260301, calibrationExpiry: 20270301)
 
@@ -266,7 +267,7 @@ import Testing
     }
 }
 
-@Suite struct ProcedureProfileTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ProcedureProfileTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func theShippedProfilesLoad() throws {
@@ -308,7 +309,7 @@ import Testing
 
 /// Hostile YAML (PUT /api/v1/profiles, robotd's configuration, scenario files) is refused
 /// with a message, in bounded time, and never traps. Found by libFuzzer.
-@Suite struct HostileYAMLTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct HostileYAMLTests {
     static let demo = (try? String(contentsOfFile: ProcedureProfileTests.root.appendingPathComponent("profiles/demo.yaml").path,
                                    encoding: .utf8)) ?? ""
 
@@ -365,7 +366,7 @@ import Testing
     }
 }
 
-@Suite struct SourceLocalisationTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct SourceLocalisationTests {
     @Test func anInverseSquareSourceIsFoundWhereItIs() throws {
         let plan = ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0),
                             profile: ProcedureProfile())
@@ -391,7 +392,7 @@ import Testing
     }
 }
 
-@Suite struct PlanPreviewTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct PlanPreviewTests {
     @Test func thePictureShowsTheContainerTheStationAndEveryStand() throws {
         let plan = ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0),
                             profile: ProcedureProfile())
@@ -434,7 +435,7 @@ struct PoissonTable {
 }
 
 /// The way round the container from wherever a resumed scan finds the robot.
-@Suite struct ContainerRouteTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ContainerRouteTests {
     let container = ContainerPlacement(number: try! ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0)
     let zone = KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)
 
@@ -476,7 +477,7 @@ struct PoissonTable {
 }
 
 /// Which readings count: one whole set per point from the newest survey round.
-@Suite struct AcceptedReadingsTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct AcceptedReadingsTests {
     func reading(_ rate: Double, at seconds: Double = 0) -> DoseReading {
         DoseReading(counts: UInt32(rate * 300), seconds: 1, countRatePerSecond: rate * 300, rawDoseRate: rate, grossDoseRate: rate,
                     instrumentDoseRate: rate, overload: false, takenAt: Date(timeIntervalSince1970: 1_800_000_000 + seconds))

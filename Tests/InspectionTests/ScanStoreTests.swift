@@ -2,9 +2,10 @@ import Foundation
 import GRDB
 import Inspection
 import InspectionStore
+import RobotTesting
 import Testing
 
-@Suite struct ScanStoreTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ScanStoreTests {
     func temporaryPath() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("scanstore-\(UUID().uuidString).sqlite").path
     }

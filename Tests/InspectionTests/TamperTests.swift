@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Inspection
 @testable import InspectionStore
+import RobotTesting
 import Testing
 
 /// An insider with root edits the store with the sqlite3 tools (triggers dropped first, as
@@ -9,7 +10,7 @@ import Testing
 /// the signed seal, the recomputed verdict, the signed audit checkpoints), or only a head
 /// held elsewhere (a printed report's seal line, the central service's copy) when the
 /// insider also holds the signing key and rewrites everything consistently.
-@Suite struct TamperTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct TamperTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// A finished demo-profile scan of a clean 20 ft container: readings, a real verdict

@@ -3,10 +3,11 @@ import Foundation
 import RobotControl
 import RobotIO
 import RobotSimulator
+import RobotTesting
 import Testing
 
 /// The real loop against the simulator over a pty, in real time.
-@Suite(.serialized) struct ControlLoopHILTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct ControlLoopHILTests {
     @Test func walksAndRaisesToTargetsWithinTolerance() async throws {
         let h = try await LoopHarness()
         let start = h.truth

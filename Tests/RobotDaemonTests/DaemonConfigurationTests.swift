@@ -2,9 +2,10 @@ import RobotControl
 import RobotDaemon
 import RobotIO
 import StrictYAML
+import RobotTesting
 import Testing
 
-@Suite struct DaemonConfigurationTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct DaemonConfigurationTests {
     @Test func aFullFileIsRead() throws {
         let yaml = """
         robot: RIR-07

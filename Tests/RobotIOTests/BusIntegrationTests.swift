@@ -2,11 +2,12 @@ import FirmwareProtocol
 import Foundation
 import RobotIO
 import RobotSimulator
+import RobotTesting
 import Testing
 
 /// The real bus layer (libmodbus on its own thread) against the simulator's libmodbus
 /// server on a pseudo-terminal. No socat, no mocks.
-@Suite(.serialized) struct BusIntegrationTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct BusIntegrationTests {
     @Test func readsEveryUnitsIdentityAndChecksTheProtocolVersion() async throws {
         let h = try SimulatorHarness()
         for device in RegisterMap.devices {

@@ -1,0 +1,68 @@
+import Foundation
+import Synchronization
+
+/// A clock that moves only when told to: the time base of virtual-time tests.
+///
+/// Whoever steps the world (`RobotTesting.VirtualRobot`) advances it one loop period at
+/// a time. Code that waits for time to pass (a settle, a poll for a reset) calls
+/// `sleep(nanoseconds:)`, which parks until the clock has moved that far; while anyone
+/// is parked, `hasSleepers` tells the stepper that time is wanted.
+public final class VirtualClock: LoopClock, @unchecked Sendable {
+    private let now: Atomic<UInt64>
+    private let lock = NSLock()
+    private var sleepers: [(wakeAt: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+
+    /// Starts at `startNanoseconds` (not 0: "sampled at 0" means "never" to some readers).
+    public init(startNanoseconds: UInt64 = 1_000_000_000) {
+        now = Atomic(startNanoseconds)
+    }
+
+    public func nanoseconds() -> UInt64 { now.load(ordering: .acquiring) }
+
+    public var seconds: Double { Double(nanoseconds()) / 1e9 }
+
+    /// Moves time forward and wakes every sleeper whose time has come.
+    public func advance(byNanoseconds step: UInt64) {
+        let t = now.add(step, ordering: .acquiringAndReleasing).newValue
+        lock.lock()
+        guard sleepers.contains(where: { $0.wakeAt <= t }) else {
+            lock.unlock()
+            return
+        }
+        let due = sleepers.filter { $0.wakeAt <= t }
+        sleepers.removeAll { $0.wakeAt <= t }
+        lock.unlock()
+        for sleeper in due { sleeper.continuation.resume() }
+    }
+
+    /// True while some task waits for virtual time to pass.
+    public var hasSleepers: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return !sleepers.isEmpty
+    }
+
+    /// Wakes every sleeper now (the world is being torn down; nobody is left to step it).
+    public func wakeAll() {
+        lock.lock()
+        let all = sleepers
+        sleepers.removeAll()
+        lock.unlock()
+        for sleeper in all { sleeper.continuation.resume() }
+    }
+
+    /// Suspends until the clock has advanced by `nanoseconds`.
+    public func sleep(nanoseconds: UInt64) async {
+        let wakeAt = self.nanoseconds() &+ nanoseconds
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if self.nanoseconds() >= wakeAt {
+                lock.unlock()
+                continuation.resume()
+                return
+            }
+            sleepers.append((wakeAt, continuation))
+            lock.unlock()
+        }
+    }
+}

@@ -102,8 +102,8 @@ public final class ScanExecutor: @unchecked Sendable {
             // resumed scan with points still to measure measures it again and surveys again;
             // the earlier round's readings stay in the record, superseded.
             if background.count >= profile.backgroundReadings, complete.count < plan.points.count,
-               let taken = accepted.backgroundTakenAt, Date().timeIntervalSince(taken) * sleeper.timeScale > profile.backgroundMaxAgeSeconds {
-                let minutes = Int(Date().timeIntervalSince(taken) * sleeper.timeScale / 60)
+               let taken = accepted.backgroundTakenAt, sleeper.now().timeIntervalSince(taken) * sleeper.timeScale > profile.backgroundMaxAgeSeconds {
+                let minutes = Int(sleeper.now().timeIntervalSince(taken) * sleeper.timeScale / 60)
                 update { $0.note = "the background is \(minutes) min old (limit \(Int(profile.backgroundMaxAgeSeconds / 60)) min): "
                     + "measuring it again and surveying again; the earlier readings are kept, superseded" }
                 epoch += 1
@@ -140,7 +140,7 @@ public final class ScanExecutor: @unchecked Sendable {
                 $0.completedPoints = complete.count
             }
             try await ensureHomed()
-            let started = Date()
+            let started = sleeper.now()
             var done = 0
             for point in plan.points {
                 let needsRemeasure = { (r: [DoseReading]) in
@@ -198,7 +198,7 @@ public final class ScanExecutor: @unchecked Sendable {
                     taken += 1
                 }
                 done += 1
-                let elapsed = Date().timeIntervalSince(started)
+                let elapsed = sleeper.now().timeIntervalSince(started)
                 secondsPerPoint = elapsed / Double(done)
                 update {
                     $0.completedPoints = complete.count
@@ -340,6 +340,6 @@ public final class ScanExecutor: @unchecked Sendable {
         let raw = r.doseRateMicrosievertsPerHour / instrument.calibrationFactor
         return DoseReading(counts: r.counts, seconds: r.seconds, countRatePerSecond: r.countRatePerSecond, rawDoseRate: raw,
                            grossDoseRate: raw * instrument.calibrationFactor, instrumentDoseRate: r.instrumentDoseRateMicrosievertsPerHour,
-                           overload: r.overload, takenAt: Date())
+                           overload: r.overload, takenAt: sleeper.now())
     }
 }

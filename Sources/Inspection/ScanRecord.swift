@@ -65,6 +65,11 @@ public struct Sleeper: Sendable {
         self.virtualClock = virtualClock
     }
 
+    /// The time to stamp a reading with: the calendar, or the virtual clock's.
+    public func now() -> Date {
+        virtualClock?.date ?? Date()
+    }
+
     public func sleep(seconds: Double) async {
         guard seconds > 0 else { return }
         if let virtualClock {

@@ -12,18 +12,35 @@ public final class VirtualClock: LoopClock, @unchecked Sendable {
     private let lock = NSLock()
     private var sleepers: [(wakeAt: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
 
+    /// The calendar time at which the clock started: fixed by default, so two runs
+    /// stamp their readings alike and a verdict that weighs readings by time is the same.
+    public let epoch: Date
+    private let startNanoseconds: UInt64
+
     /// Starts at `startNanoseconds` (not 0: "sampled at 0" means "never" to some readers).
-    public init(startNanoseconds: UInt64 = 1_000_000_000) {
+    public init(startNanoseconds: UInt64 = 1_000_000_000, epoch: Date = Date(timeIntervalSince1970: 1_796_000_000)) {
         now = Atomic(startNanoseconds)
+        self.startNanoseconds = startNanoseconds
+        self.epoch = epoch
     }
+
+    /// The calendar time now: the epoch plus the virtual time elapsed.
+    public var date: Date { epoch.addingTimeInterval(Double(nanoseconds() &- startNanoseconds) / 1e9) }
 
     public func nanoseconds() -> UInt64 { now.load(ordering: .acquiring) }
 
     public var seconds: Double { Double(nanoseconds()) / 1e9 }
 
-    /// Moves time forward and wakes every sleeper whose time has come.
+    /// Moves time forward. Sleepers whose time has come are woken by `wakeDueSleepers()`,
+    /// which the stepper calls once the tick at this time is done: a task woken earlier
+    /// could post its next command before or after that tick, and two runs would differ.
     public func advance(byNanoseconds step: UInt64) {
-        let t = now.add(step, ordering: .acquiringAndReleasing).newValue
+        now.add(step, ordering: .acquiringAndReleasing)
+    }
+
+    /// Wakes every sleeper whose time has come.
+    public func wakeDueSleepers() {
+        let t = nanoseconds()
         lock.lock()
         guard sleepers.contains(where: { $0.wakeAt <= t }) else {
             lock.unlock()
@@ -56,7 +73,7 @@ public final class VirtualClock: LoopClock, @unchecked Sendable {
         let wakeAt = self.nanoseconds() &+ nanoseconds
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             lock.lock()
-            if self.nanoseconds() >= wakeAt {
+            if nanoseconds == 0 {
                 lock.unlock()
                 continuation.resume()
                 return

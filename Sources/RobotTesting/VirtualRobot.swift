@@ -75,6 +75,7 @@ public final class VirtualRobot: @unchecked Sendable {
         clock.advance(byNanoseconds: periodNanoseconds)
         bus.pump()
         loop.step()
+        clock.wakeDueSleepers()
     }
 
     public func run(seconds: Double) {

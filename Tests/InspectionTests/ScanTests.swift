@@ -19,7 +19,8 @@ import Testing
         var loop: ControlLoop { robot.loop }
         var model: FirmwareModel { robot.model }
 
-        init(scenarioFile: String, start: (x: Double, y: Double, headingDegrees: Double)? = nil) async throws {
+        init(scenarioFile: String, start: (x: Double, y: Double, headingDegrees: Double)? = nil,
+             idleWallSeconds: Double = 0.2) async throws {
             var scenario = try Scenario.load(path: ScanTests.root.appendingPathComponent(scenarioFile).path)
             scenario.startLiftMetres = 0.4
             if let start {
@@ -30,15 +31,16 @@ import Testing
             var configuration = ControlConfiguration()
             configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
             robot = try await VirtualRobot(scenario: scenario, configuration: configuration)
-            robot.startRunning()
+            robot.startRunning(idleWallSeconds: idleWallSeconds)
         }
 
         deinit {
             robot.stopFreeRunning()
         }
 
-        func executor(record: ScanRecord = InMemoryScanRecord(), readingsPerPoint: Int? = nil) throws -> ScanExecutor {
-            var profile = try ProcedureProfile.load(path: ScanTests.root.appendingPathComponent("profiles/demo.yaml").path)
+        func executor(record: ScanRecord = InMemoryScanRecord(), readingsPerPoint: Int? = nil,
+                      profileFile: String = "profiles/demo.yaml") throws -> ScanExecutor {
+            var profile = try ProcedureProfile.load(path: ScanTests.root.appendingPathComponent(profileFile).path)
             if let readingsPerPoint { profile.readingsPerPoint = readingsPerPoint }
             let placement = ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0)
             let plan = ScanPlan(container: placement, profile: profile)
@@ -121,7 +123,7 @@ import Testing
         let executor = try rig.executor(record: record)
         let profile = executor.plan.profile
         // Background and the first two points, three hours ago.
-        let old = Date().addingTimeInterval(-3 * 3600)
+        let old = rig.robot.clock.date.addingTimeInterval(-3 * 3600)
         let reading = DoseReading(counts: 32, seconds: 1, countRatePerSecond: 32, rawDoseRate: 0.1, grossDoseRate: 0.1,
                                   instrumentDoseRate: 0.1, overload: false, takenAt: old)
         for i in 0..<profile.backgroundReadings { try await record.appendBackground(reading, ordinal: i) }
@@ -221,5 +223,30 @@ import Testing
         #expect(executor.progress.phase == .aborted)
         #expect(executor.progress.completedPoints < executor.plan.points.count)
         #expect(executor.progress.etaSeconds >= 0)
+    }
+
+    /// The standard procedure (SN/T 0570-2007 profile: 300 points round a 40 ft container,
+    /// two 10-reading backgrounds) in virtual time, twice on the same seed: the same
+    /// verdict and every reading the same, bit for bit. The wall time goes in the log.
+    @Test func aStandard300PointScanIsTheSameBitForBitForTheSameSeed() async throws {
+        func scan() async throws -> (readings: [UInt32], verdict: Verdict, virtualSeconds: Double, wallSeconds: Double) {
+            // A long idle allowance: time must not move while the executor is between steps,
+            // even on a loaded machine, or the two runs could differ.
+            let rig = try await Rig(scenarioFile: "hil/scenarios/cs137-40ft.yaml", idleWallSeconds: 5)
+            let record = InMemoryScanRecord()
+            let executor = try rig.executor(record: record, profileFile: "profiles/snt0570-2007.yaml")
+            let started = Date()
+            let verdict = try await executor.run(scanDate: 20261207)
+            rig.robot.stopFreeRunning()
+            return (record.recordedReadings().map(\.reading.counts), verdict, rig.robot.seconds, Date().timeIntervalSince(started))
+        }
+        let first = try await scan()
+        let second = try await scan()
+        print("standard scan in virtual time: \(first.readings.count) readings, \(Int(first.virtualSeconds)) s virtual in \(String(format: "%.1f", first.wallSeconds)) s wall")
+        #expect(first.verdict.points.count == 300)
+        #expect(first.verdict.outcome == .exceeds)
+        #expect(first.readings == second.readings, "the same seed must give the same counts")
+        #expect(first.verdict.maxNet == second.verdict.maxNet)
+        #expect(first.virtualSeconds == second.virtualSeconds)
     }
 }

@@ -1,0 +1,77 @@
+import FirmwareProtocol
+import Foundation
+import Histogram
+import RobotIO
+import Synchronization
+
+/// Publishing: the snapshot the command side reads, and device lifecycles.
+extension ControlLoop {
+    // MARK: Publishing
+
+    func publish(_ inputs: Inputs) {
+        var s = RobotSnapshot()
+        s.tick = tick
+        if let c = inputs.chassis {
+            s.xMetres = c.positionXMetres
+            s.yMetres = c.positionYMetres
+            s.headingDegrees = c.headingDegrees
+            s.speedMetresPerSecond = Double(c.velocityMillimetresPerSecond) / 1000
+            s.chassisState = c.driveState
+            s.chassisMoving = c.flags.contains(.moving)
+        }
+        if let l = inputs.lift {
+            s.liftHeightMetres = l.heightMetres
+            s.liftState = l.driveState
+            s.liftHomed = l.flags.contains(.homed)
+            s.liftMoving = l.flags.contains(.moving)
+        }
+        if let d = inputs.detector, let block = inputs.detectorBlock {
+            s.instrumentDoseRateMicrosievertsPerHour = d.doseRateMicrosievertsPerHour
+            s.detectorOverload = d.flags.contains(.overload)
+            rateWindow.add(d, sequence: block.sequence)
+            if let (counts, ms) = rateWindow.span(atLeastMilliseconds: 1000), ms > 0, let info = detectorInfo {
+                let seconds = Double(ms) / 1000
+                let m = Double(counts) / seconds
+                let correction = max(1e-9, 1 - m * configuration.detectorDeadTimeSeconds)
+                s.countRatePerSecond = m / correction
+                s.countRateUncertaintyPerSecond = Double(counts).squareRoot() / seconds / (correction * correction)
+                let scale = info.calibrationFactor / info.sensitivityCountsPerSecondPerMicrosievertPerHour
+                s.doseRateMicrosievertsPerHour = s.countRatePerSecond * scale
+                s.doseRateUncertaintyMicrosievertsPerHour = s.countRateUncertaintyPerSecond * scale
+            }
+        }
+        if let safety = inputs.safety {
+            s.motionPowerOn = safety.flags.contains(.motionPowerOn)
+            s.estopButton = safety.flags.contains(.estopButton)
+        }
+        s.detectorAvailable = (inputs.detectorBlock?.consecutiveFailures ?? 1) == 0
+        s.linkUp = ((inputs.safetyBlock?.consecutiveFailures ?? 1) == 0, (inputs.chassisBlock?.consecutiveFailures ?? 1) == 0,
+                    (inputs.liftBlock?.consecutiveFailures ?? 1) == 0, s.detectorAvailable)
+        s.lifecycle = (
+            lifecycle(inputs.safetyBlock, operating: inputs.safety?.flags.contains(.motionPowerOn) == true, fault: false),
+            lifecycle(inputs.chassisBlock, operating: inputs.chassis?.driveState == .operationEnabled,
+                      fault: inputs.chassis?.driveState == .fault),
+            lifecycle(inputs.liftBlock, operating: inputs.lift?.driveState == .operationEnabled,
+                      fault: inputs.lift?.driveState == .fault),
+            lifecycle(inputs.detectorBlock, operating: inputs.detector?.flags.contains(.dataValid) == true,
+                      fault: inputs.detector?.flags.contains(.fault) == true))
+        s.stopCause = stopCause
+        s.estopRequestsServed = estopRequestsServed
+        s.estopServedAtTick = estopServedAtTick
+        s.haltRequestsServed = haltRequestsServed
+        s.haltServedAtTick = haltServedAtTick
+        shared.lock()
+        s.deadmanArmed = deadmanArmed
+        s.overruns = overruns
+        snapshotValue = s
+        shared.unlock()
+    }
+}
+
+extension ControlLoop {
+    func lifecycle(_ block: PolledBlock?, operating: Bool, fault: Bool) -> DeviceLifecycle {
+        guard let block, block.sequence > 0 else { return .unconfigured }
+        if block.consecutiveFailures >= configuration.lostLinkMissedPolls || fault { return .error }
+        return operating ? .active : .inactive
+    }
+}

@@ -1,0 +1,142 @@
+import FirmwareProtocol
+import Foundation
+import Histogram
+import RobotIO
+import Synchronization
+
+/// The safety supervisor: stop causes, tripping, and the watchdog and safety outputs.
+extension ControlLoop {
+    // MARK: Safety supervisor
+
+    func supervise(_ inputs: Inputs) {
+        if let cause = detectCause(inputs) { trip(cause, inputs) }
+    }
+
+    /// The first stop condition present now, if any.
+    func detectCause(_ inputs: Inputs) -> StopCause? {
+        let c = configuration
+        let graceOver = inputs.now &- startedAtNanoseconds > 1_000_000_000
+        if let lost = lostLink("safety", inputs.safetyBlock, graceOver) { return lost }
+        if let lost = lostLink("chassis", inputs.chassisBlock, graceOver) { return lost }
+        if let lost = lostLink("lift", inputs.liftBlock, graceOver) { return lost }
+        if let s = inputs.safety {
+            if s.flags.contains(.estopButton) { return .hardwareEstop }
+            if s.flags.contains(.watchdogExpired) && !reset.active { return .watchdogExpired }
+        }
+        let refresh = bus.status(of: safetySlot)
+        if refresh.consecutiveFailures >= 3 {
+            // Silence on the watchdog writes is a lost link to the safety unit; refusals
+            // (exceptions) while the unit answers are a watchdog problem of their own.
+            switch refresh.lastError {
+            case .timeout?, .linkDown?, .crcMismatch?, .malformedReply?:
+                return .lostLink(device: "safety", missedPolls: refresh.consecutiveFailures)
+            default:
+                return .watchdogWritesFailing
+            }
+        }
+        if let ch = inputs.chassis, ch.flags.contains(.bumperFront) || ch.flags.contains(.bumperRear) { return .bumper }
+        if let l = inputs.lift {
+            let homing = lift.isBusy && lift.setpoint[1] == LiftMode.homing.rawValue
+            if l.flags.contains(.upperLimit) { return .liftLimitSwitch(upper: true) }
+            if l.flags.contains(.lowerLimit) && l.velocityMillimetresPerSecond < 0 && !homing { return .liftLimitSwitch(upper: false) }
+            if l.flags.contains(.homed) {
+                let h = Double(l.heightMillimetres) / 1000
+                if h < c.liftMinimumMetres - 0.1 && !homing && l.heightMillimetres != 300 || h > c.liftMaximumMetres + 0.03 {
+                    return .liftOutOfRange(heightMetres: h)
+                }
+            }
+        }
+        if !reset.active {
+            if let ch = inputs.chassis, ch.driveState == .fault { return .driveFault(device: "chassis", code: ch.faultCode) }
+            if let l = inputs.lift, l.driveState == .fault { return .driveFault(device: "lift", code: l.faultCode) }
+        }
+        if measurement.active, let d = inputs.detector, d.flags.contains(.overload) { return .detectorOverload }
+        shared.lock()
+        let armed = deadmanArmed
+        let last = lastKeepAliveNanoseconds
+        shared.unlock()
+        if armed, inputs.now > last, Double(inputs.now - last) / 1e9 > c.deadmanTimeoutSeconds {
+            return .deadman(secondsSinceKeepAlive: Double(inputs.now - last) / 1e9)
+        }
+        return nil
+    }
+
+    /// A lost-link cause if `block` has missed too many polls (or never arrived after the grace time).
+    func lostLink(_ device: String, _ block: PolledBlock?, _ graceOver: Bool) -> StopCause? {
+        let limit = configuration.lostLinkMissedPolls
+        if let block {
+            return block.consecutiveFailures >= limit ? .lostLink(device: device, missedPolls: block.consecutiveFailures) : nil
+        }
+        return graceOver ? .lostLink(device: device, missedPolls: limit) : nil
+    }
+
+    /// Latches a stop: cuts power (immediate causes) or decelerates, and ends motion commands.
+    func trip(_ cause: StopCause, _ inputs: Inputs) {
+        guard stopCause == nil || cause == .softwareEstop && stopCause != .softwareEstop else { return }
+        stopCause = cause
+        if cause.isImmediate { softwareEstopRequested = true }
+        haltAxes()
+        if chassis.isBusy { mailbox.update(chassis.commandId, .failed, problem: .stopped(cause)) }
+        if lift.isBusy { mailbox.update(lift.commandId, .failed, problem: .stopped(cause)) }
+        chassis.phase = .idle
+        lift.phase = .idle
+        if measurement.active {
+            mailbox.update(measurement.commandId, .failed, problem: .stopped(cause))
+            measurement.active = false
+        }
+        if cause.isImmediate { postSafety(now: inputs.now) }
+        if case .deadman = cause {
+            shared.lock()
+            deadmanArmed = false
+            shared.unlock()
+        }
+    }
+
+    /// A stop cause that is still there (button still pressed, link still down).
+    func causeStillPresent(_ inputs: Inputs) -> StopCause? {
+        let saved = stopCause
+        stopCause = nil
+        defer { stopCause = saved }
+        guard let cause = detectCause(inputs) else { return nil }
+        switch cause {
+        case .watchdogExpired, .driveFault: return nil  // cleared by the reset itself
+        default: return cause
+        }
+    }
+
+    // MARK: Watchdog and safety outputs
+
+    func refreshWatchdog(now: UInt64) {
+        let period = UInt64(configuration.watchdogRefreshMilliseconds) * 1_000_000
+        if now &- lastRefreshNanoseconds >= period {
+            postSafety(now: now)
+        }
+    }
+
+    /// Posts the safety block: a fresh watchdog token, the timeout, and the outputs the
+    /// loop's state calls for. Every post refreshes the watchdog.
+    @discardableResult
+    func postSafety(now: UInt64) -> UInt64 {
+        watchdogToken &+= 1
+        lastRefreshNanoseconds = now
+        var outputs: SafetyCommand.Outputs = []
+        if softwareEstopRequested { outputs.insert(.softwareEstop) }
+        if reset.active && reset.pulse { outputs.insert(.estopReset) }
+        if chassis.isBusy || lift.isBusy { outputs.insert(.beacon) }
+        let token = watchdogToken
+        let timeout = configuration.watchdogTimeoutMilliseconds
+        return bus.post(safetySlot) { buffer in
+            buffer[0] = token
+            buffer[1] = timeout
+            buffer[2] = outputs.rawValue
+            return 3
+        }
+    }
+
+    func postDetectorControl(_ control: DetectorCommand.Control) -> UInt64 {
+        bus.post(detectorControlSlot) { buffer in
+            buffer[0] = control.rawValue
+            return 1
+        }
+    }
+}

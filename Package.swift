@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "RobotSimulator", targets: ["RobotSimulator"]),
         .library(name: "RobotTesting", targets: ["RobotTesting"]),
         .library(name: "CommandServer", targets: ["CommandServer"]),
+        .library(name: "RobotAPI", targets: ["RobotAPI"]),
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "robotctl", targets: ["robotctl"]),
         .executable(name: "robotd", targets: ["robotd"]),
@@ -95,6 +96,7 @@ let package = Package(
         .target(
             name: "CommandServer",
             dependencies: [
+                "RobotAPI",
                 "RobotControl", "RobotIO", "Inspection", "InspectionStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -114,10 +116,13 @@ let package = Package(
             resources: [.copy("PhoneUI")]
         ),
 
+        // The API's wire types, shared by the server, the client and the tests.
+        .target(name: "RobotAPI"),
         // A client of the command server's API, for robotctl, rigs, tests and benchmarks.
         .target(
             name: "CommandClient",
             dependencies: [
+                "RobotAPI",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -168,7 +173,7 @@ let package = Package(
         // Test support, like HummingbirdTesting: the robot in virtual time, test tiers.
         .target(
             name: "RobotTesting",
-            dependencies: ["RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol"]
+            dependencies: ["Inspection", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol"]
         ),
         .executableTarget(
             name: "robot-sim",
@@ -197,14 +202,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "LoopBench",
-            dependencies: ["RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "MallocCounter",
+            dependencies: ["RobotTesting", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "MallocCounter",
                            .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Benchmarks/LoopBench"
         ),
 
         .executableTarget(
             name: "ServerBench",
-            dependencies: ["CommandServer", "CommandClient", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "ProcessMemory",
+            dependencies: ["RobotTesting", "CommandServer", "CommandClient", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "ProcessMemory",
                            .product(name: "Histogram", package: "hdrhistogram-swift"),
                            .product(name: "WSClient", package: "swift-websocket"),
                            .product(name: "Logging", package: "swift-log")],
@@ -220,7 +225,7 @@ let package = Package(
         // Reliability campaigns (issue 7): fault soak.
         .executableTarget(
             name: "FaultSoak",
-            dependencies: ["Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "ProcessMemory"],
+            dependencies: ["RobotTesting", "Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "ProcessMemory"],
             path: "Reliability/FaultSoak"
         ),
         // The process's memory for the soak and the load bench: resident set split into
@@ -239,7 +244,7 @@ let package = Package(
 
         .executableTarget(
             name: "ScanBench",
-            dependencies: ["Inspection", "RobotControl", "RobotIO", "RobotSimulator"],
+            dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotIO", "RobotSimulator"],
             path: "Benchmarks/ScanBench"
         ),
 

@@ -4,6 +4,7 @@ import MallocCounter
 import RobotControl
 import RobotIO
 import RobotSimulator
+import RobotTesting
 
 /// Control-loop timing against cyclictest, allocations per tick, and e-stop latency.
 ///
@@ -58,20 +59,16 @@ struct LoopBench {
         let simulator: Simulator
         let bus: ModbusBus
         let loop: ControlLoop
+        let robot: PtyRobot
     }
 
     static func makeRig(rate: Double, tickObserver: (@Sendable (ControlLoop.TickPhase) -> Void)? = nil) async throws -> Rig {
         var scenario = Scenario(name: "bench yard")
         scenario.startLiftMetres = 0.36
-        let simulator = try Simulator(scenario: scenario)
-        try simulator.start()
-        let bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath)), maxRetries: 1))
         var configuration = ControlConfiguration()
         configuration.loopRateHertz = rate
-        let loop = ControlLoop(bus: bus, configuration: configuration)
-        loop.tickObserver = tickObserver
-        try await loop.start()
-        return Rig(simulator: simulator, bus: bus, loop: loop)
+        let robot = try await PtyRobot(scenario: scenario, configuration: configuration, tickObserver: tickObserver)
+        return Rig(simulator: robot.simulator, bus: robot.bus, loop: robot.loop, robot: robot)
     }
 
     static func benchmark(rate: Double, seconds: Double) async throws {

@@ -3,6 +3,7 @@ import Inspection
 import RobotControl
 import RobotIO
 import RobotSimulator
+import RobotTesting
 
 /// Scan time against the plan's lower bound (Σ settle and dwell + minimum travel
 /// under the limits), for a clean 40 ft container with the default SN/T 0570 profile
@@ -34,15 +35,12 @@ struct ScanBench {
         scenario.lineTiming = LineTiming(enabled: true, baud: 115_200, bitsPerCharacter: 10, turnaroundMicroseconds: 500)
         scenario.field = RadiationField(backgroundMicrosievertsPerHour: 0.1, driftAmplitude: 0.1, driftPeriodSeconds: 7200,
                                         containers: [PlacedContainer(number: "MSKU9070323", type: .fortyFoot, x: 0, y: 0)])
-        let simulator = try Simulator(scenario: scenario)
-        try simulator.start()
-        let bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 100),
-                                                            maxRetries: 1))
-        var configuration = ControlConfiguration()
-        configuration.watchdogTimeoutMilliseconds = UInt16(min(10_000, 500 * timeScale))
-        configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
-        let loop = ControlLoop(bus: bus, configuration: configuration)
-        try await loop.start()
+        var requested = ControlConfiguration()
+        requested.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
+        // PtyRobot stretches the firmware watchdog by the time scale (its time runs faster).
+        let robot = try await PtyRobot(scenario: scenario, configuration: requested)
+        let (simulator, bus, loop) = (robot.simulator, robot.bus, robot.loop)
+        let configuration = loop.configuration
         _ = await loop.run(.homeLift, timeout: 120)
 
         let placement = ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0)
@@ -90,9 +88,7 @@ struct ScanBench {
         let stats = loop.statistics()
         say("  safety stops during the scan (reset by the officer task): \(stops.entries.count)" + (stops.entries.isEmpty ? "" : " — " + stops.entries.joined(separator: "; ")))
         say("  loop overruns \(stats.overruns); bus: " + bus.statisticsSnapshot().map { "\($0.device) \($0.transactions) tx, \($0.failures) failed, p99 \($0.latencyP99Microseconds) µs" }.joined(separator: "; "))
-        loop.stop()
-        bus.stop()
-        simulator.stop()
+        robot.stop()
     }
 }
 

@@ -8,6 +8,7 @@ import ProcessMemory
 import RobotControl
 import RobotIO
 import RobotSimulator
+import RobotTesting
 import Synchronization
 import WSClient
 
@@ -222,9 +223,9 @@ final class LoadStatistics: @unchecked Sendable {
 /// The loop, the simulator and the server, in one process, as in robotd.
 final class Rig: @unchecked Sendable {
     static let password = "bench password 1"
-    let simulator: Simulator
-    let bus: ModbusBus
-    let loop: ControlLoop
+    let robot: PtyRobot
+    var simulator: Simulator { robot.simulator }
+    var loop: ControlLoop { robot.loop }
     let server: CommandServer
     let directory: URL
     var port = 0
@@ -238,13 +239,9 @@ final class Rig: @unchecked Sendable {
             scenario.field = RadiationField(backgroundMicrosievertsPerHour: 0.1, driftAmplitude: 0.1, driftPeriodSeconds: 7200,
                                             containers: [PlacedContainer(number: "MSKU9070323", type: .fortyFoot, x: 0, y: 0)])
         }
-        simulator = try Simulator(scenario: scenario)
-        try simulator.start()
-        bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 100), maxRetries: 1))
         var control = ControlConfiguration()
         if withContainer { control.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)] }
-        loop = ControlLoop(bus: bus, configuration: control)
-        try await loop.start()
+        robot = try await PtyRobot(scenario: scenario, configuration: control)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try ScanStore(path: directory.appendingPathComponent("scans.sqlite").path)
@@ -256,7 +253,7 @@ final class Rig: @unchecked Sendable {
         configuration.maximumWebSocketsPerUser = 512
         var logger = Logger(label: "server-bench")
         logger.logLevel = .critical
-        server = CommandServer(configuration: configuration, loop: loop, store: store, logger: logger)
+        server = CommandServer(configuration: configuration, loop: robot.loop, store: store, logger: logger)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = try server.makeApplication { continuation.yield($0) }
         serverTask = Task { try await app.runService(gracefulShutdownSignals: []) }
@@ -267,9 +264,7 @@ final class Rig: @unchecked Sendable {
 
     func stop() {
         serverTask?.cancel()
-        loop.stop()
-        bus.stop()
-        simulator.stop()
+        robot.stop()
         try? FileManager.default.removeItem(at: directory)
     }
 }

@@ -6,6 +6,7 @@ import ProcessMemory
 import RobotControl
 import RobotIO
 import RobotSimulator
+import RobotTesting
 
 /// Fault soak: repeated demo scans on the simulator while it injects faults at random.
 ///
@@ -52,22 +53,19 @@ struct FaultSoak {
         var scenario = try Scenario.load(path: root.appendingPathComponent("hil/scenarios/clean-20ft.yaml").path)
         scenario.timeScale = timeScale
         scenario.startLiftMetres = 0.4
-        let simulator = try Simulator(scenario: scenario)
-        try simulator.start()
         var rates = FaultInjector.Rates()
         rates.crcError = 0.02
         rates.noReply = 0.003
         rates.lateReply = 0.003
         rates.junkBytes = 0.003
-        let bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 50),
-                                                        maxRetries: 1, reconnectIntervalMilliseconds: 100))
         var control = ControlConfiguration()
-        control.watchdogTimeoutMilliseconds = UInt16(min(10_000, 500 * timeScale))
         let footprint = KeepOutZone(minX: -0.05, minY: -2.488, maxX: 6.108, maxY: 0.05)
         control.keepOutZones = [footprint]
         let deadmanSeconds = control.deadmanTimeoutSeconds
-        let loop = ControlLoop(bus: bus, configuration: control)
-        try await loop.start()
+        // PtyRobot stretches the firmware watchdog by the time scale (its time runs faster).
+        let robot = try await PtyRobot(scenario: scenario, configuration: control, responseTimeoutMilliseconds: 50,
+                                       reconnectIntervalMilliseconds: 100)
+        let (simulator, loop) = (robot.simulator, robot.loop)
         simulator.faults.setRates(rates)
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("soak-\(UUID().uuidString)")
@@ -253,9 +251,7 @@ struct FaultSoak {
         let verification = try store.verify()
         let stats = loop.statistics()
         memorySamples.append((Date(), MemoryUse.now()))
-        loop.stop()
-        bus.stop()
-        simulator.stop()
+        robot.stop()
         try? FileManager.default.removeItem(at: directory)
 
         say("")

@@ -3,19 +3,30 @@ import Foundation
 import FoundationNetworking
 #endif
 import Logging
+@_exported import RobotAPI
+import Synchronization
 import WSClient
 
 /// A client of robotd's command API (REST + WebSocket), for robotctl, test rigs, tests
 /// and benchmarks. It speaks JSON and hands back what the server said, errors included.
 public final class CommandClient: @unchecked Sendable {
     public let baseURL: URL
-    public var token: String?
-    public var leaseId: String?
+    /// The session token and the motion lease, under a lock: a keep-alive task reads them
+    /// while the caller logs in, takes a lease or returns it.
+    private let credentials = Mutex<(token: String?, leaseId: String?)>((nil, nil))
+    public var token: String? {
+        get { credentials.withLock { $0.token } }
+        set { credentials.withLock { $0.token = newValue } }
+    }
+    public var leaseId: String? {
+        get { credentials.withLock { $0.leaseId } }
+        set { credentials.withLock { $0.leaseId = newValue } }
+    }
     let session: URLSession
 
     public init(baseURL: URL, token: String? = nil) {
         self.baseURL = baseURL
-        self.token = token
+        credentials.withLock { $0.token = token }
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 130
         configuration.httpMaximumConnectionsPerHost = 8
@@ -35,6 +46,20 @@ public final class CommandClient: @unchecked Sendable {
         public var errorCode: String? { (object["error"] as? [String: Any])?["code"] as? String }
         public var errorMessage: String? { (object["error"] as? [String: Any])?["message"] as? String }
         public var isSuccess: Bool { (200..<300).contains(status) }
+
+        /// The body as one of the API's wire types (`RobotAPI`).
+        public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(T.self, from: body)
+        }
+    }
+
+    /// The robot's state, typed (`GET /api/v1/state`).
+    public func state() async throws -> TelemetryFrame {
+        let reply = try await send("GET", "/api/v1/state")
+        guard reply.isSuccess else { throw Failure(description: "GET /api/v1/state: \(reply.status) \(reply.text)") }
+        return try reply.decode(TelemetryFrame.self)
     }
 
     public struct Failure: Error, Sendable, CustomStringConvertible {

@@ -7,6 +7,7 @@ import InspectionStore
 import Logging
 import NIOCore
 import Prometheus
+import RobotAPI
 import RobotControl
 import ServiceLifecycle
 import Synchronization
@@ -158,47 +159,43 @@ public final class CommandServer: Sendable {
 
     // MARK: Telemetry frame
 
-    static func telemetryFrame(loop: ControlLoop, lease: MotionLease, desk: ScanDesk) -> JSONValue {
+    static func telemetryFrame(loop: ControlLoop, lease: MotionLease, desk: ScanDesk) -> TelemetryFrame {
         let s = loop.snapshot()
         let stats = loop.statistics()
         let l = lease.status()
-        var frame: [String: JSONValue] = [
-            "tick": .number(Double(s.tick)),
-            "pose": .object(["xMetres": .number(s.xMetres), "yMetres": .number(s.yMetres), "headingDegrees": .number(s.headingDegrees),
-                             "speedMetresPerSecond": .number(s.speedMetresPerSecond), "moving": .bool(s.chassisMoving)]),
-            "lift": .object(["heightMetres": .number(s.liftHeightMetres), "homed": .bool(s.liftHomed), "moving": .bool(s.liftMoving),
-                             "state": .string(s.liftState.rawValue)]),
-            "dose": .object(["microsievertsPerHour": .number(s.doseRateMicrosievertsPerHour),
-                             "uncertaintyMicrosievertsPerHour": .number(s.doseRateUncertaintyMicrosievertsPerHour),
-                             "countRatePerSecond": .number(s.countRatePerSecond),
-                             "instrumentMicrosievertsPerHour": .number(s.instrumentDoseRateMicrosievertsPerHour),
-                             "overload": .bool(s.detectorOverload)]),
-            "devices": .object([
-                "safety": .object(["lifecycle": .string(s.lifecycle.safety.rawValue), "linkUp": .bool(s.linkUp.safety)]),
-                "chassis": .object(["lifecycle": .string(s.lifecycle.chassis.rawValue), "linkUp": .bool(s.linkUp.chassis),
-                                    "state": .string(s.chassisState.rawValue)]),
-                "lift": .object(["lifecycle": .string(s.lifecycle.lift.rawValue), "linkUp": .bool(s.linkUp.lift)]),
-                "detector": .object(["lifecycle": .string(s.lifecycle.detector.rawValue), "linkUp": .bool(s.linkUp.detector)]),
-            ]),
-            "safety": .object(["stopped": .bool(s.stopCause != nil), "cause": s.stopCause.map { .string($0.code) } ?? .null,
-                               "message": s.stopCause.map { .string($0.description) } ?? .null,
-                               "estopButton": .bool(s.estopButton), "motionPowerOn": .bool(s.motionPowerOn),
-                               "deadmanArmed": .bool(s.deadmanArmed)]),
-            "loop": .object(["ticks": .number(Double(stats.ticks)), "overruns": .number(Double(stats.overruns)),
-                             "wakeLatencyP99Microseconds": .number(Double(stats.wakeLatencyP99)),
-                             "wakeLatencyMaxMicroseconds": .number(Double(stats.wakeLatencyMax))]),
-            "lease": .object(["held": .bool(l.held), "user": l.user.map { .string($0) } ?? .null,
-                              "client": l.client.map { .string($0) } ?? .null, "stale": .bool(l.stale)]),
-            "store": .object(["diskLow": .bool(desk.disk.low),
-                              "freeMegabytes": desk.disk.freeBytes == Int64.max ? .null : .number(Double(desk.disk.freeBytes / 1_048_576))]),
-        ]
-        if let active = desk.active {
-            frame["scan"] = .object(["id": .string(active.id), "containerNumber": .string(active.container),
-                                     "progress": JSONValue(encoding: active.progress) ?? .null])
-        } else {
-            frame["scan"] = .null
+        func lifecycle(_ value: RobotControl.DeviceLifecycle) -> RobotAPI.DeviceLifecycle {
+            RobotAPI.DeviceLifecycle(rawValue: value.rawValue) ?? .error
         }
-        return .object(frame)
+        let scan = desk.active.map { active in
+            let p = active.progress
+            return TelemetryFrame.Scan(
+                id: active.id, containerNumber: active.container,
+                progress: TelemetryFrame.ScanProgress(
+                    phase: ScanPhase(rawValue: p.phase.rawValue) ?? .failed, completedPoints: p.completedPoints,
+                    totalPoints: p.totalPoints, backgroundReadings: p.backgroundReadings, paused: p.paused,
+                    waitingForReset: p.waitingForReset, pausedReason: p.pausedReason, note: p.note, etaSeconds: p.etaSeconds))
+        }
+        return TelemetryFrame(
+            tick: s.tick,
+            pose: .init(xMetres: s.xMetres, yMetres: s.yMetres, headingDegrees: s.headingDegrees,
+                        speedMetresPerSecond: s.speedMetresPerSecond, moving: s.chassisMoving),
+            lift: .init(heightMetres: s.liftHeightMetres, homed: s.liftHomed, moving: s.liftMoving, state: s.liftState.rawValue),
+            dose: .init(microsievertsPerHour: s.doseRateMicrosievertsPerHour,
+                        uncertaintyMicrosievertsPerHour: s.doseRateUncertaintyMicrosievertsPerHour,
+                        countRatePerSecond: s.countRatePerSecond,
+                        instrumentMicrosievertsPerHour: s.instrumentDoseRateMicrosievertsPerHour, overload: s.detectorOverload),
+            devices: .init(safety: .init(lifecycle: lifecycle(s.lifecycle.safety), linkUp: s.linkUp.safety),
+                           chassis: .init(lifecycle: lifecycle(s.lifecycle.chassis), linkUp: s.linkUp.chassis, state: s.chassisState.rawValue),
+                           lift: .init(lifecycle: lifecycle(s.lifecycle.lift), linkUp: s.linkUp.lift),
+                           detector: .init(lifecycle: lifecycle(s.lifecycle.detector), linkUp: s.linkUp.detector)),
+            safety: .init(stopped: s.stopCause != nil, cause: s.stopCause.flatMap { StopCauseCode(rawValue: $0.code) },
+                          message: s.stopCause?.description, estopButton: s.estopButton, motionPowerOn: s.motionPowerOn,
+                          deadmanArmed: s.deadmanArmed),
+            loop: .init(ticks: stats.ticks, overruns: stats.overruns, wakeLatencyP99Microseconds: stats.wakeLatencyP99,
+                        wakeLatencyMaxMicroseconds: stats.wakeLatencyMax),
+            lease: .init(held: l.held, user: l.user, client: l.client, stale: l.stale),
+            store: .init(diskLow: desk.disk.low, freeMegabytes: desk.disk.freeBytes == Int64.max ? nil : desk.disk.freeBytes / 1_048_576),
+            scan: scan)
     }
 }
 

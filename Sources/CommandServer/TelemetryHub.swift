@@ -1,4 +1,5 @@
 import Foundation
+import RobotAPI
 import RobotControl
 import Synchronization
 
@@ -16,11 +17,11 @@ final class TelemetryHub: Sendable {
 
     let periodSeconds: Double
     let subscribers = Mutex(Subscribers())
-    let frame: @Sendable () -> JSONValue
+    let frame: @Sendable () -> TelemetryFrame
     let loop: ControlLoop
     let framesSent = Atomic<UInt64>(0)
 
-    init(rateHertz: Double, loop: ControlLoop, frame: @escaping @Sendable () -> JSONValue) {
+    init(rateHertz: Double, loop: ControlLoop, frame: @escaping @Sendable () -> TelemetryFrame) {
         periodSeconds = 1 / rateHertz
         self.loop = loop
         self.frame = frame
@@ -67,7 +68,7 @@ final class TelemetryHub: Sendable {
             let events = commandEvents()
             if clientCount > 0 {
                 for event in events { broadcast(event) }
-                if let text = Self.encode(["type": .string("telemetry"), "data": frame()]) {
+                if let text = Self.encode(TelemetryMessage(data: frame())) {
                     broadcast(text)
                     framesSent.add(1, ordering: .relaxed)
                 }
@@ -103,7 +104,13 @@ final class TelemetryHub: Sendable {
         return events
     }
 
-    static func encode(_ value: [String: JSONValue]) -> String? {
+    /// `{"type": "telemetry", "data": frame}`.
+    struct TelemetryMessage: Encodable {
+        let type = "telemetry"
+        let data: TelemetryFrame
+    }
+
+    static func encode<T: Encodable>(_ value: T) -> String? {
         (try? JSONCoding.encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -120,21 +120,34 @@ public struct ChassisCommand: RegisterBlock {
     }
 
     public func registers() throws(ProtocolError) -> [UInt16] {
+        var r = [UInt16](repeating: 0, count: Self.spec.count)
+        try encode(into: &r)
+        return r
+    }
+
+    /// Encodes into `words` (which must already hold `spec.count` registers), checking
+    /// every field as `registers()` does, without allocating: the control loop's tick
+    /// builds its set-points this way.
+    public func encode(into words: inout [UInt16]) throws(ProtocolError) {
+        try Self.checkLength(words)
         try Self.check("targetA", targetA)
         try Self.check("targetB", targetB)
         try Self.check("speed", speedMillimetresPerSecond)
         try Self.check("turnRate", turnRateCentidegreesPerSecond)
         try Self.check("acceleration", accelerationMillimetresPerSecond2)
-        var r = [UInt16](repeating: 0, count: Self.spec.count)
-        r[0] = controlword.rawValue
-        r[1] = mode.rawValue
-        RegisterWords.put(targetA, &r, 2)
-        RegisterWords.put(targetB, &r, 4)
-        r[6] = speedMillimetresPerSecond
-        r[7] = turnRateCentidegreesPerSecond
-        r[8] = accelerationMillimetresPerSecond2
-        return r
+        words[0] = controlword.rawValue
+        words[1] = mode.rawValue
+        RegisterWords.put(targetA, &words, 2)
+        RegisterWords.put(targetB, &words, 4)
+        words[6] = speedMillimetresPerSecond
+        words[7] = turnRateCentidegreesPerSecond
+        words[8] = accelerationMillimetresPerSecond2
     }
+
+    /// The map's raw ranges of the profile fields (the one place the limits live).
+    public static let speedRange = spec.field("speed")!.effectiveRange
+    public static let turnRateRange = spec.field("turnRate")!.effectiveRange
+    public static let accelerationRange = spec.field("acceleration")!.effectiveRange
 
     /// Absolute address of the controlword, for single-register state changes.
     public static let controlwordAddress = spec.start

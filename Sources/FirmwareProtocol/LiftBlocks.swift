@@ -85,12 +85,29 @@ public struct LiftCommand: RegisterBlock {
     }
 
     public func registers() throws(ProtocolError) -> [UInt16] {
+        var r = [UInt16](repeating: 0, count: Self.spec.count)
+        try encode(into: &r)
+        return r
+    }
+
+    /// Encodes into `words` (which must already hold `spec.count` registers) without
+    /// allocating, checking every field as `registers()` does.
+    public func encode(into words: inout [UInt16]) throws(ProtocolError) {
+        try Self.checkLength(words)
         try Self.check("targetHeight", targetHeightMillimetres)
         try Self.check("speed", speedMillimetresPerSecond)
         try Self.check("acceleration", accelerationMillimetresPerSecond2)
-        return [controlword.rawValue, mode.rawValue, targetHeightMillimetres,
-                speedMillimetresPerSecond, accelerationMillimetresPerSecond2]
+        words[0] = controlword.rawValue
+        words[1] = mode.rawValue
+        words[2] = targetHeightMillimetres
+        words[3] = speedMillimetresPerSecond
+        words[4] = accelerationMillimetresPerSecond2
     }
+
+    /// The map's raw ranges of the set-point fields (the one place the limits live).
+    public static let targetHeightRange = spec.field("targetHeight")!.effectiveRange
+    public static let speedRange = spec.field("speed")!.effectiveRange
+    public static let accelerationRange = spec.field("acceleration")!.effectiveRange
 
     public static let controlwordAddress = spec.start
 }

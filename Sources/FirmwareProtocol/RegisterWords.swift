@@ -47,6 +47,14 @@ enum RegisterWords {
 }
 
 /// A block that can be read from or written to a unit in one transaction.
+/// A value in raw register units, rounded and held inside a field's range (NaN goes to
+/// the bottom of the range). For set-points the loop computes from its configuration.
+public func clampedRaw(_ value: Double, to range: ClosedRange<Int64>) -> UInt16 {
+    let low = Double(range.lowerBound), high = Double(range.upperBound)
+    guard !value.isNaN else { return UInt16(clamping: range.lowerBound) }
+    return UInt16(clamping: Int64(max(low, min(high, value.rounded()))))
+}
+
 public protocol RegisterBlock: Sendable, Equatable {
     /// Where the block sits and what its fields are.
     static var spec: BlockSpec { get }

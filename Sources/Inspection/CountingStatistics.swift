@@ -1,7 +1,7 @@
 import Foundation
 
 /// ISO 11929-style counting statistics for a gross count rate against a background
-/// count rate (shared/domain/inspection-procedure.md §6). Rates in counts per second,
+/// count rate (`docs/domain.md`, Counting statistics). Rates in counts per second,
 /// times in seconds.
 public enum CountingStatistics {
     /// The one-sided standard normal quantile k for a significance level α (k(0.05) = 1.645).

@@ -2,7 +2,7 @@ import Foundation
 import StrictYAML
 
 /// Every parameter of the inspection procedure, versioned and stored with each scan.
-/// Defaults are those of `shared/domain/inspection-procedure.md` (SN/T 0570-2007 as
+/// Defaults are those of `docs/domain.md`, Inspection procedure (SN/T 0570-2007 as
 /// reconstructed there).
 public struct ProcedureProfile: Sendable, Equatable, Codable {
     public enum DoseUnit: String, Sendable, Codable { case microsievertPerHour = "uSv/h", micrograyPerHour = "uGy/h" }

@@ -51,7 +51,7 @@ public struct KeepOutZone: Sendable, Equatable, Codable {
 }
 
 /// Everything the control loop needs to know about the robot and its limits.
-/// Defaults are the robot described in `shared/domain/containers-and-physics.md`.
+/// Defaults are the robot described in `docs/domain.md`, Robot.
 public struct ControlConfiguration: Sendable, Equatable {
     /// Loop rate; every tick reads the newest state, runs safety, and queues set-points.
     public var loopRateHertz: Double = 100

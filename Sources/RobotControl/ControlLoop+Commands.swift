@@ -97,7 +97,7 @@ extension ControlLoop {
             let ty = pose.positionYMetres + metres * sin(h)
             if let problem = checkPath(fromX: pose.positionXMetres, fromY: pose.positionYMetres, toX: tx, toY: ty) { return problem }
             if let problem = checkSpeed(speed) { return problem }
-            fillChassis(mode: .moveRelative, a: Int32((metres * 1000).rounded()), b: 0, speed: speed)
+            if let problem = fillChassis(mode: .moveRelative, a: Int32((metres * 1000).rounded()), b: 0, speed: speed) { return problem }
         case let .walkTo(x, y, speed):
             guard let pose = inputs.chassis else { return .deviceUnavailable(device: "chassis") }
             let distance = ((x - pose.positionXMetres) * (x - pose.positionXMetres) + (y - pose.positionYMetres) * (y - pose.positionYMetres)).squareRoot()
@@ -106,27 +106,27 @@ extension ControlLoop {
             }
             if let problem = checkPath(fromX: pose.positionXMetres, fromY: pose.positionYMetres, toX: x, toY: y) { return problem }
             if let problem = checkSpeed(speed) { return problem }
-            fillChassis(mode: .moveTo, a: Int32((x * 1000).rounded()), b: Int32((y * 1000).rounded()), speed: speed)
+            if let problem = fillChassis(mode: .moveTo, a: Int32((x * 1000).rounded()), b: Int32((y * 1000).rounded()), speed: speed) { return problem }
         case .turn(let degrees):
             guard abs(degrees) <= 360, degrees.isFinite else {
                 return .outOfRange(what: "turn", value: degrees, minimum: -360, maximum: 360, unit: "deg")
             }
-            fillChassis(mode: .turnRelative, a: Int32((degrees * 100).rounded()), b: 0, speed: nil)
+            if let problem = fillChassis(mode: .turnRelative, a: Int32((degrees * 100).rounded()), b: 0, speed: nil) { return problem }
         case .turnTo(let heading):
             guard abs(heading) <= 180, heading.isFinite else {
                 return .outOfRange(what: "heading", value: heading, minimum: -180, maximum: 180, unit: "deg")
             }
-            fillChassis(mode: .turnTo, a: Int32((heading * 100).rounded()), b: 0, speed: nil)
+            if let problem = fillChassis(mode: .turnTo, a: Int32((heading * 100).rounded()), b: 0, speed: nil) { return problem }
         case .lift(let height):
             guard height >= c.liftMinimumMetres, height <= c.liftMaximumMetres, height.isFinite else {
                 return .outOfRange(what: "lift height", value: height, minimum: c.liftMinimumMetres, maximum: c.liftMaximumMetres, unit: "m")
             }
             guard let l = inputs.lift else { return .deviceUnavailable(device: "lift") }
             guard l.flags.contains(.homed) else { return .liftNotHomed }
-            fillLift(mode: .profilePosition, heightMetres: height)
+            if let problem = fillLift(mode: .profilePosition, heightMetres: height) { return problem }
         case .homeLift:
             guard inputs.lift != nil else { return .deviceUnavailable(device: "lift") }
-            fillLift(mode: .homing, heightMetres: c.liftMinimumMetres)
+            if let problem = fillLift(mode: .homing, heightMetres: c.liftMinimumMetres) { return problem }
         default:
             return nil
         }
@@ -159,26 +159,39 @@ extension ControlLoop {
     /// How much of a path leaving a keep-out zone may run inside it.
     static let keepOutEscapeMetres = 0.25
 
-    func fillChassis(mode: ChassisMode, a: Int32, b: Int32, speed: Double?) {
+    /// The chassis set-point, through the typed block codec (ranges from the map).
+    func fillChassis(mode: ChassisMode, a: Int32, b: Int32, speed: Double?) -> CommandProblem? {
         let c = configuration
         let v = speed ?? c.chassisMaxSpeedMetresPerSecond
-        chassis.setpoint[1] = mode.rawValue
-        chassis.setpoint[2] = UInt16(truncatingIfNeeded: UInt32(bitPattern: a) >> 16)
-        chassis.setpoint[3] = UInt16(truncatingIfNeeded: UInt32(bitPattern: a))
-        chassis.setpoint[4] = UInt16(truncatingIfNeeded: UInt32(bitPattern: b) >> 16)
-        chassis.setpoint[5] = UInt16(truncatingIfNeeded: UInt32(bitPattern: b))
-        chassis.setpoint[6] = UInt16(max(1, min(500, (v * 1000).rounded())))
-        chassis.setpoint[7] = UInt16(max(1, min(9000, (c.turnRateDegreesPerSecond * 100).rounded())))
-        chassis.setpoint[8] = UInt16(max(1, min(500, (c.chassisAccelerationMetresPerSecond2 * 1000).rounded())))
+        let command = ChassisCommand(
+            controlword: [], mode: mode, targetA: a, targetB: b,
+            speedMillimetresPerSecond: clampedRaw(v * 1000, to: ChassisCommand.speedRange),
+            turnRateCentidegreesPerSecond: clampedRaw(c.turnRateDegreesPerSecond * 100, to: ChassisCommand.turnRateRange),
+            accelerationMillimetresPerSecond2: clampedRaw(c.chassisAccelerationMetresPerSecond2 * 1000, to: ChassisCommand.accelerationRange))
+        do {
+            try command.encode(into: &chassis.setpoint)
+        } catch {
+            return .busError("the chassis set-point does not fit the register map: \(error)")
+        }
         chassisTarget = (mode, Double(a), Double(b))
+        return nil
     }
 
-    func fillLift(mode: LiftMode, heightMetres: Double) {
+    /// The lift set-point, through the typed block codec (ranges from the map).
+    func fillLift(mode: LiftMode, heightMetres: Double) -> CommandProblem? {
         let c = configuration
-        lift.setpoint[1] = mode.rawValue
-        lift.setpoint[2] = UInt16(max(300, min(2800, (heightMetres * 1000).rounded())))
-        lift.setpoint[3] = UInt16(max(1, min(200, (c.liftMaxSpeedMetresPerSecond * 1000).rounded())))
-        lift.setpoint[4] = UInt16(max(1, min(400, (c.liftAccelerationMetresPerSecond2 * 1000).rounded())))
+        let command = LiftCommand(
+            controlword: [], mode: mode,
+            targetHeightMillimetres: clampedRaw(heightMetres * 1000, to: LiftCommand.targetHeightRange),
+            speedMillimetresPerSecond: clampedRaw(c.liftMaxSpeedMetresPerSecond * 1000, to: LiftCommand.speedRange),
+            accelerationMillimetresPerSecond2: clampedRaw(c.liftAccelerationMetresPerSecond2 * 1000, to: LiftCommand.accelerationRange))
+        do {
+            try command.encode(into: &lift.setpoint)
+        } catch {
+            return .busError("the lift set-point does not fit the register map: \(error)")
+        }
+        liftTarget = command
+        return nil
     }
 
     func expectedSeconds(_ command: RobotCommand, _ inputs: Inputs) -> Double {

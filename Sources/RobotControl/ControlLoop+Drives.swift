@@ -90,9 +90,8 @@ extension ControlLoop {
     /// How far from its target the axis stopped (metres, or degrees for turns).
     func arrivalError(_ channel: DriveChannel, _ inputs: Inputs) -> Double? {
         if channel.unit == RegisterMap.lift.unitId {
-            // `channel` is the lift itself here (passed inout by `advance`): read it, not `self.lift`.
-            guard let l = inputs.lift, channel.setpoint[1] == LiftMode.profilePosition.rawValue else { return nil }
-            return abs(Double(l.heightMillimetres) - Double(channel.setpoint[2])) / 1000
+            guard let l = inputs.lift, liftTarget.mode == .profilePosition else { return nil }
+            return abs(Double(l.heightMillimetres) - Double(liftTarget.targetHeightMillimetres)) / 1000
         }
         guard let c = inputs.chassis else { return nil }
         let (mode, a, b) = chassisTarget

@@ -36,7 +36,7 @@ extension ControlLoop {
         }
         if let ch = inputs.chassis, ch.flags.contains(.bumperFront) || ch.flags.contains(.bumperRear) { return .bumper }
         if let l = inputs.lift {
-            let homing = lift.isBusy && lift.setpoint[1] == LiftMode.homing.rawValue
+            let homing = lift.isBusy && liftTarget.mode == .homing
             if l.flags.contains(.upperLimit) { return .liftLimitSwitch(upper: true) }
             if l.flags.contains(.lowerLimit) && l.velocityMillimetresPerSecond < 0 && !homing { return .liftLimitSwitch(upper: false) }
             if l.flags.contains(.homed) {

@@ -13,7 +13,7 @@ extension ControlLoop {
         let period = configuration.tickNanoseconds
         startedAtNanoseconds = MonotonicClock.nanoseconds()
         var next = startedAtNanoseconds + period
-        while !stopFlag.isSet {
+        while !stopRequested.load(ordering: .sequentiallyConsistent) {
             sleepUntil(nanoseconds: next)
             let woke = MonotonicClock.nanoseconds()
             tickObserver?(.begin)

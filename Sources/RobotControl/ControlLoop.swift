@@ -70,11 +70,15 @@ public final class ControlLoop: @unchecked Sendable {
     var overruns: UInt64 = 0
     var unreportedOverruns: UInt64 = 0
 
-    let stopFlag = StopFlag()
+    /// Set by `stop()`; the loop thread exits after its next tick.
+    let stopRequested = Atomic<Bool>(false)
     /// Started with `startStepped()`: ticks come from `step()`, not from a thread.
     var stepped = false
     /// What the chassis set-point means, for the arrival check: mode and targets as sent.
     var chassisTarget: (mode: ChassisMode, a: Double, b: Double) = (.idle, 0, 0)
+    /// The lift set-point as the loop last built it (mode and target), for the arrival
+    /// and limit-switch checks: read from the typed command, not back from register words.
+    var liftTarget = LiftCommand(controlword: [], mode: .idle)
     /// Pose when the current chassis command started (for relative moves).
     var chassisStartPose: (x: Double, y: Double, heading: Double) = (0, 0, 0)
     var thread: RealtimeThread?
@@ -190,7 +194,7 @@ public final class ControlLoop: @unchecked Sendable {
     /// Stops the loop thread (after a last tick that halts both axes). The bus keeps running.
     public func stop() {
         guard let thread else { return }
-        stopFlag.set()
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
         thread.join()
         self.thread = nil
     }
@@ -331,13 +335,4 @@ public final class ControlLoop: @unchecked Sendable {
         unreportedOverruns = 0
         return n
     }
-
-}
-
-/// A flag set once from another thread.
-final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-    func set() { lock.lock(); value = true; lock.unlock() }
 }

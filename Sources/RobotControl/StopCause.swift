@@ -18,7 +18,10 @@ public enum StopCause: Sendable, Equatable, CustomStringConvertible {
     public var isImmediate: Bool {
         switch self {
         case .deadman, .detectorOverload, .liftOutOfRange: return false
-        default: return true
+        // Listed one by one, so a new cause must be classified here to compile.
+        case .hardwareEstop, .softwareEstop, .lostLink, .watchdogExpired, .watchdogWritesFailing, .bumper,
+             .liftLimitSwitch, .driveFault:
+            return true
         }
     }
 

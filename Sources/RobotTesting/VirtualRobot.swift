@@ -1,5 +1,6 @@
 import FirmwareProtocol
 import Foundation
+import Inspection
 import RobotControl
 import RobotIO
 import RobotSimulator
@@ -21,7 +22,7 @@ extension FirmwareModel: RegisterDevice {}
 ///
 /// Timed device faults of the scenario are injected when virtual time reaches them.
 /// Bus faults (CRC errors, silent units) need a real line: they are the HIL tier's.
-public final class VirtualRobot: @unchecked Sendable {
+public final class VirtualRobot: RobotRig, @unchecked Sendable {
     public let scenario: Scenario
     public let model: FirmwareModel
     public let clock: VirtualClock
@@ -57,8 +58,8 @@ public final class VirtualRobot: @unchecked Sendable {
         clock.wakeAll()
     }
 
-    /// The simulator's truth (the controller sees only registers).
-    public var truth: FirmwareModel.Truth { model.truth() }
+    /// Waits in virtual time: for a `ScanExecutor` driven by a free-running robot.
+    public var sleeper: Sleeper { Sleeper(virtualClock: clock) }
 
     /// Virtual seconds since the robot was built.
     public var seconds: Double { model.simulatedSeconds }

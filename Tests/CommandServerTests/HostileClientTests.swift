@@ -178,8 +178,8 @@ import Testing
         #expect(refused.status == 507 && refused.errorCode == "disk_full", "\(refused.text)")
         #expect(refused.errorMessage?.contains("MiB free") == true)
         // And the alarm: in telemetry (the phone shows a banner), the audit log and /metrics.
-        let state = try await otto.send("GET", "/api/v1/state").object
-        #expect((state["store"] as? [String: Any])?["diskLow"] as? Bool == true, "\(state["store"] ?? "none")")
+        let store = try await otto.state().store
+        #expect(store.diskLow, "\(store)")
         #expect(try rig.store.auditEntries(limit: 50).contains { $0.action == "disk.low" })
         #expect(try await otto.send("GET", "/metrics").text.contains("robotd_store_disk_free_bytes"))
     }

@@ -86,9 +86,7 @@ import Testing
         #expect(stale.status == 409)
         #expect(stale.errorCode == "lease_stale")
         #expect(stale.errorMessage?.contains("the robot stopped") == true)
-        let state = try await otto.send("GET", "/api/v1/state")
-        let safety = state.object["safety"] as? [String: Any]
-        #expect(safety?["cause"] as? String == "deadman")
+        #expect(try await otto.state().safety.cause == .deadman)
         // Another operator may now take the stale lease.
         let olga = try await rig.client("olga")
         #expect(try await olga.acquireLease(client: "tablet").status == 200)

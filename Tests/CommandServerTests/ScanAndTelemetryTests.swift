@@ -34,7 +34,11 @@ import Testing
         let progressSeen = Mutex(0)
         let watcher = Task {
             try await otto.watch { text in
-                if text.contains("\"scan\":{") && text.contains("completedPoints") { progressSeen.withLock { $0 += 1 } }
+                struct Message: Decodable { let type: String; let data: TelemetryFrame? }
+                if let message = try? JSONDecoder().decode(Message.self, from: Data(text.utf8)), message.type == "telemetry",
+                   let scan = message.data?.scan, scan.progress.totalPoints > 0 {
+                    progressSeen.withLock { $0 += 1 }
+                }
                 return !Task.isCancelled
             }
         }
@@ -237,9 +241,19 @@ import Testing
         let all = frames.withLock { $0 }
         let telemetry = all.filter { $0.contains("\"type\":\"telemetry\"") }
         #expect(telemetry.count >= 20)
+        // Every frame decodes as the shared wire type (RobotAPI.TelemetryFrame), and the
+        // fields that may be empty are sent as null, not left out.
+        struct Message: Decodable { let type: String; let data: TelemetryFrame }
+        for text in telemetry {
+            let message = try JSONDecoder().decode(Message.self, from: Data(text.utf8))
+            #expect(message.type == "telemetry")
+            #expect(message.data.devices.chassis.state != nil)
+        }
         let first = try #require(telemetry.first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
         let data = try #require(first["data"] as? [String: Any])
-        for key in ["pose", "lift", "dose", "devices", "safety", "loop", "lease"] { #expect(data[key] != nil, "telemetry lacks \(key)") }
+        #expect(Set(data.keys) == ["tick", "pose", "lift", "dose", "devices", "safety", "loop", "lease", "store", "scan"])
+        #expect(data["scan"] is NSNull, "no scan under way: null, not missing")
+        #expect(Set((data["safety"] as? [String: Any] ?? [:]).keys).isSuperset(of: ["cause", "message"]))
         #expect(all.contains { $0.contains("\"type\":\"command\"") && $0.contains("\"state\":\"done\"") }, "command feedback over the socket")
         // The default rate is 10 Hz: 20 frames take about 2 s.
         let elapsed = Date().timeIntervalSince(started) + 0.3

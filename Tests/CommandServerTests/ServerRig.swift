@@ -8,6 +8,7 @@ import Logging
 import RobotControl
 import RobotIO
 import RobotSimulator
+import RobotTesting
 import Testing
 
 /// A real command server on a loopback port, in front of the real control loop driving
@@ -21,9 +22,9 @@ final class ServerRig: @unchecked Sendable {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let password = "correct horse battery"
 
-    let simulator: Simulator
-    let bus: ModbusBus
-    let loop: ControlLoop
+    let robot: PtyRobot
+    var simulator: Simulator { robot.simulator }
+    var loop: ControlLoop { robot.loop }
     let store: ScanStore
     let server: CommandServer
     let directory: URL
@@ -43,18 +44,12 @@ final class ServerRig: @unchecked Sendable {
         }
         scenario.timeScale = timeScale
         scenario.startLiftMetres = 0.4
-        simulator = try Simulator(scenario: scenario)
-        try simulator.start()
-        bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 100),
-                                                        maxRetries: 1, reconnectIntervalMilliseconds: 50))
         var control = ControlConfiguration()
-        control.watchdogTimeoutMilliseconds = UInt16(min(10_000, 500 * timeScale))
         control.deadmanTimeoutSeconds = deadmanTimeoutSeconds
         if scenarioFile != nil {
             control.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
         }
-        loop = ControlLoop(bus: bus, configuration: control)
-        try await loop.start()
+        robot = try await PtyRobot(scenario: scenario, configuration: control)
 
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-rig-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -75,7 +70,7 @@ final class ServerRig: @unchecked Sendable {
         configure(&configuration)
         var logger = Logger(label: "server-rig")
         logger.logLevel = .critical
-        server = CommandServer(configuration: configuration, loop: loop, store: store, logger: logger)
+        server = CommandServer(configuration: configuration, loop: robot.loop, store: store, logger: logger)
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let app = try server.makeApplication { port in portContinuation.yield(port) }
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
@@ -95,9 +90,7 @@ final class ServerRig: @unchecked Sendable {
 
     deinit {
         serverTask.cancel()
-        loop.stop()
-        bus.stop()
-        simulator.stop()
+        robot.stop()
         try? FileManager.default.removeItem(at: directory)
     }
 

@@ -4,19 +4,10 @@ import Testing
 
 /// TLS from configuration: with a certificate and key the server speaks HTTPS only.
 @Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct TLSTests {
-    /// Runs a tool under coreutils' `timeout` (a tool that never ends must not hang the
-    /// suite: `waitUntilExit` cannot be cancelled).
+    /// Runs a tool under a deadline (`ChildProcess`: a hung tool must not hang the suite).
     func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["--kill-after=5", "30", tool] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let outcome = try ChildProcess.run(URL(fileURLWithPath: "/usr/bin/env"), [tool] + arguments, timeoutSeconds: 45)
+        return (outcome.status, outcome.output)
     }
 
     @Test func withACertificateTheServerSpeaksHTTPSOnly() async throws {

@@ -5,7 +5,7 @@ import RobotTesting
 import Testing
 
 /// The simulated field and detector against the formulas of
-/// `shared/domain/containers-and-physics.md`, computed here independently.
+/// `docs/domain.md`, Radiation model, computed here independently.
 @Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct PhysicsTests {
     /// A 40 ft container at the yard origin (long axis along +x, spanning y from
     /// −2.438 to 0) with one Cs-137 source; no background drift.

@@ -16,50 +16,24 @@ import Testing
     static let timeScale = 10.0
 
     final class Rig: @unchecked Sendable {
-        let simulator: Simulator
-        let bus: ModbusBus
-        let loop: ControlLoop
+        let robot: PtyRobot
+        var loop: ControlLoop { robot.loop }
+        var simulator: Simulator { robot.simulator }
 
-        init(scenarioFile: String, start: (x: Double, y: Double, headingDegrees: Double)? = nil) async throws {
+        init(scenarioFile: String) async throws {
             var scenario = try Scenario.load(path: ScanHILTests.root.appendingPathComponent(scenarioFile).path)
             scenario.timeScale = ScanHILTests.timeScale
             scenario.startLiftMetres = 0.4
-            if let start {
-                scenario.startX = start.x
-                scenario.startY = start.y
-                scenario.startHeadingDegrees = start.headingDegrees
-            }
-            simulator = try Simulator(scenario: scenario)
-            try simulator.start()
-            bus = ModbusBus(configuration: BusConfiguration(endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: 50),
-                                                            maxRetries: 1))
             var configuration = ControlConfiguration()
-            // Firmware time runs ten times faster: the watchdog period is in its time.
-            configuration.watchdogTimeoutMilliseconds = 5000
             configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
-            loop = ControlLoop(bus: bus, configuration: configuration)
-            try await loop.start()
+            // The firmware's watchdog runs in its (ten times faster) time: PtyRobot stretches it.
+            robot = try await PtyRobot(scenario: scenario, configuration: configuration, responseTimeoutMilliseconds: 50)
         }
 
-        deinit {
-            loop.stop()
-            bus.stop()
-            simulator.stop()
-        }
-
-        func executor(record: ScanRecord = InMemoryScanRecord(), readingsPerPoint: Int? = nil) throws -> ScanExecutor {
-            var profile = try ProcedureProfile.load(path: ScanHILTests.root.appendingPathComponent("profiles/demo.yaml").path)
-            if let readingsPerPoint { profile.readingsPerPoint = readingsPerPoint }
+        func executor(record: ScanRecord = InMemoryScanRecord()) throws -> ScanExecutor {
+            let profile = try ProcedureProfile.load(path: ScanHILTests.root.appendingPathComponent("profiles/demo.yaml").path)
             let placement = ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0)
-            let plan = ScanPlan(container: placement, profile: profile)
-            let info = try #require(loop.detectorInfo)
-            let instrument = InstrumentRecord(
-                serialNumber: info.serialNumber,
-                sensitivityCountsPerSecondPerMicrosievertPerHour: info.sensitivityCountsPerSecondPerMicrosievertPerHour,
-                calibrationFactor: info.calibrationFactor, calibrationDate: info.calibrationDate,
-                calibrationExpiry: info.calibrationExpiry)
-            return ScanExecutor(loop: loop, plan: plan, instrument: instrument, record: record,
-                                sleeper: Sleeper(timeScale: ScanHILTests.timeScale))
+            return try robot.executor(plan: ScanPlan(container: placement, profile: profile), record: record)
         }
     }
 

@@ -43,15 +43,7 @@ import Testing
             var profile = try ProcedureProfile.load(path: ScanTests.root.appendingPathComponent(profileFile).path)
             if let readingsPerPoint { profile.readingsPerPoint = readingsPerPoint }
             let placement = ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0)
-            let plan = ScanPlan(container: placement, profile: profile)
-            let info = try #require(loop.detectorInfo)
-            let instrument = InstrumentRecord(
-                serialNumber: info.serialNumber,
-                sensitivityCountsPerSecondPerMicrosievertPerHour: info.sensitivityCountsPerSecondPerMicrosievertPerHour,
-                calibrationFactor: info.calibrationFactor, calibrationDate: info.calibrationDate,
-                calibrationExpiry: info.calibrationExpiry)
-            return ScanExecutor(loop: loop, plan: plan, instrument: instrument, record: record,
-                                sleeper: Sleeper(virtualClock: robot.clock))
+            return try robot.executor(plan: ScanPlan(container: placement, profile: profile), record: record)
         }
     }
 

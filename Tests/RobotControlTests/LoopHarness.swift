@@ -3,12 +3,15 @@ import Foundation
 import RobotControl
 import RobotIO
 import RobotSimulator
+import RobotTesting
 
-/// The real control loop, on its own thread, driving the simulator over a pty in real time.
+/// The real control loop, on its own thread, driving the simulator over a pty in real time
+/// (`RobotTesting.PtyRobot` with this suite's yard and a short bus timeout).
 final class LoopHarness: @unchecked Sendable {
-    let simulator: Simulator
-    let bus: ModbusBus
-    let loop: ControlLoop
+    let robot: PtyRobot
+    var simulator: Simulator { robot.simulator }
+    var bus: ModbusBus { robot.bus }
+    var loop: ControlLoop { robot.loop }
 
     static func scenario() -> Scenario {
         var scenario = Scenario(name: "loop test yard")
@@ -22,19 +25,9 @@ final class LoopHarness: @unchecked Sendable {
 
     init(configuration: ControlConfiguration = ControlConfiguration(), scenario: Scenario = LoopHarness.scenario(),
          responseTimeoutMilliseconds: Int = 30) async throws {
-        simulator = try Simulator(scenario: scenario)
-        try simulator.start()
-        bus = ModbusBus(configuration: BusConfiguration(
-            endpoint: .rtu(.path(simulator.serialPath), responseTimeoutMilliseconds: responseTimeoutMilliseconds),
-            maxRetries: 1, reconnectIntervalMilliseconds: 50))
-        loop = ControlLoop(bus: bus, configuration: configuration)
-        try await loop.start()
-    }
-
-    deinit {
-        loop.stop()
-        bus.stop()
-        simulator.stop()
+        robot = try await PtyRobot(scenario: scenario, configuration: configuration,
+                                   responseTimeoutMilliseconds: responseTimeoutMilliseconds, maxRetries: 1,
+                                   reconnectIntervalMilliseconds: 50)
     }
 
     var truth: FirmwareModel.Truth { simulator.model.truth() }

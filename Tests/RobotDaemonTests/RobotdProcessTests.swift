@@ -161,15 +161,10 @@ import Testing
         #expect(output.contains("verdict=pass"), "\(output)")
 
         // Check against the store: one reading per point, the background complete, nothing twice.
-        let check = Process()
-        check.executableURL = RobotdProcessTests.binDirectory.appendingPathComponent("robotctl")
-        check.arguments = ["verify", "--store", store]
-        let pipe = Pipe()
-        check.standardOutput = pipe
-        try check.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        check.waitUntilExit()
-        #expect(check.terminationStatus == 0, "\(text)")
+        let check = try ChildProcess.run(RobotdProcessTests.binDirectory.appendingPathComponent("robotctl"),
+                                         ["verify", "--store", store], timeoutSeconds: 60)
+        let text = check.output
+        #expect(check.status == 0, "\(text)")
         #expect(text.contains("integrity ok"), "\(text)")
         // 10 + 10 background (start and end) + 16 points (4 columns of 1.51 m on a 6.058 m wall × 2 heights
         // × 2 faces), once each: the store refuses a second reading with the same ordinal, so the count
@@ -208,17 +203,12 @@ import Testing
         defer { sim.terminate() }
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: link) { try await Task.sleep(nanoseconds: 50_000_000) }
 
-        let ctl = Process()
-        ctl.executableURL = RobotdProcessTests.binDirectory.appendingPathComponent("robotctl")
-        ctl.arguments = ["scan", "CSQU3054383", "--size", "22G1", "--port", link, "--profile", directory + "/tiny.yaml",
-                         "--store", directory + "/scans.sqlite", "--reports", directory + "/reports"]
-        let pipe = Pipe()
-        ctl.standardOutput = pipe
-        ctl.standardError = pipe
-        try ctl.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        ctl.waitUntilExit()
-        #expect(ctl.terminationStatus == 0, "\(output)")
+        let ctl = try ChildProcess.run(RobotdProcessTests.binDirectory.appendingPathComponent("robotctl"),
+                                       ["scan", "CSQU3054383", "--size", "22G1", "--port", link, "--profile", directory + "/tiny.yaml",
+                                        "--store", directory + "/scans.sqlite", "--reports", directory + "/reports"],
+                                       timeoutSeconds: 150)
+        let output = ctl.output
+        #expect(ctl.status == 0, "\(output)")
         #expect(output.contains("verdict=pass"), "\(output)")
         let reports = try FileManager.default.contentsOfDirectory(atPath: directory + "/reports")
         #expect(reports.filter { $0.hasSuffix(".html") }.count == 1)

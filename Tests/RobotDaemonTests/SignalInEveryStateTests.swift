@@ -42,15 +42,14 @@ import Testing
         // The loop starts after the server: wait for the robot to answer.
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            let state = try await client.send("GET", "/api/v1/state").object
-            if ((state["devices"] as? [String: Any])?["lift"] as? [String: Any])?["lifecycle"] as? String != "unconfigured" { break }
+            if let state = try? await client.state(), state.devices.lift.lifecycle != .unconfigured { break }
             try await Task.sleep(nanoseconds: 200_000_000)
         }
         if holdLease { #expect(try await client.acquireLease(client: "test").status == 200) }
         return Running(daemon: daemon, client: client, keepAlive: holdLease ? client.keepLeaseAlive() : Task {})
     }
 
-    func state(_ c: CommandClient) async throws -> [String: Any] { try await c.send("GET", "/api/v1/state").object }
+    func state(_ c: CommandClient) async throws -> TelemetryFrame { try await c.state() }
 
     /// Sends SIGTERM and checks the halt, the exit and its time.
     func terminate(_ r: Running, _ label: String) async {
@@ -94,7 +93,7 @@ import Testing
         let deadline = Date().addingTimeInterval(30)
         var cause: String?
         while Date() < deadline, cause == nil {
-            cause = ((try? await state(lost.client))?["safety"] as? [String: Any])?["cause"] as? String
+            cause = (try? await state(lost.client))?.safety.cause?.rawValue
             try await Task.sleep(nanoseconds: 200_000_000)
         }
         #expect(cause != nil, "the lost link stopped the robot")
@@ -118,26 +117,18 @@ import Testing
         defer { kill(r.daemon.process.processIdentifier, SIGTERM) }
         let url = r.client.baseURL.absoluteString
         func robotctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-            let process = Process()
-            process.executableURL = RobotdProcessTests.binDirectory.appendingPathComponent("robotctl")
-            process.arguments = arguments + ["--server", url]
             var environment = ProcessInfo.processInfo.environment
             environment["ROBOTD_TOKEN"] = r.client.token
-            process.environment = environment
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+            let outcome = try ChildProcess.run(RobotdProcessTests.binDirectory.appendingPathComponent("robotctl"),
+                                               arguments + ["--server", url], environment: environment, timeoutSeconds: 60)
+            return (outcome.status, outcome.output)
         }
         let pressed = try robotctl(["estop"])
         #expect(pressed.status == 0 && pressed.output.contains("latched"), "\(pressed.output)")
-        #expect(((try await state(r.client))["safety"] as? [String: Any])?["cause"] as? String == "softwareEstop")
+        #expect(try await state(r.client).safety.cause == .softwareEstop)
         let released = try robotctl(["release"])
         #expect(released.status == 0, "\(released.output)")
-        #expect(((try await state(r.client))["safety"] as? [String: Any])?["stopped"] as? Bool == false)
+        #expect(try await state(r.client).safety.stopped == false)
         let shown = try robotctl(["lease", "show"])
         #expect(shown.status == 0 && shown.output.contains("\"held\""), "\(shown.output)")
         let reset = try robotctl(["reset"])

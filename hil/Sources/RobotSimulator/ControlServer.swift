@@ -13,7 +13,7 @@ public final class ControlServer: @unchecked Sendable {
     private let simulator: Simulator
     private var listenSocket: Int32 = -1
     public private(set) var port: Int = 0
-    private let stopFlag = ManagedAtomicFlag()
+    private let stopFlag = StopRequest()
     private let exited = DispatchSemaphore(value: 0)
     private var started = false
 

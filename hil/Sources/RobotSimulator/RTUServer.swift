@@ -1,6 +1,7 @@
 import CModbus
 import FirmwareProtocol
 import Foundation
+import Synchronization
 import Glibc
 
 /// The firmware's Modbus RTU side on a pty master.
@@ -15,7 +16,7 @@ public final class RTUServer: @unchecked Sendable {
     private let fd: Int32
     private let timingLock = NSLock()
     private var timing: LineTiming
-    private let stopFlag = ManagedAtomicFlag()
+    private let stopFlag = StopRequest()
     private let exited = DispatchSemaphore(value: 0)
     private var started = false
 
@@ -246,10 +247,9 @@ public final class RTUServer: @unchecked Sendable {
     }
 }
 
-/// A flag set once from another thread.
-final class ManagedAtomicFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-    func set() { lock.lock(); value = true; lock.unlock() }
+/// A flag set once from another thread (stop requests): an atomic, not a lock.
+final class StopRequest: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }

@@ -1,5 +1,5 @@
 /// The simulated robot's hardware: limits and the detector's instrument record.
-/// Defaults are those of `shared/domain/containers-and-physics.md`.
+/// Defaults are those of `docs/domain.md`, Robot and Detector.
 public struct RobotSettings: Sendable, Codable, Equatable {
     public var chassisMaxSpeedMetresPerSecond = 0.5
     public var chassisAccelerationMetresPerSecond2 = 0.5

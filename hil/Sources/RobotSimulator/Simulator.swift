@@ -9,7 +9,7 @@ public final class Simulator: @unchecked Sendable {
     public let rtu: RTUServer
     public private(set) var tcp: TCPServer?
     public let timeScale: Double
-    private let stopFlag = ManagedAtomicFlag()
+    private let stopFlag = StopRequest()
     private let physicsExited = DispatchSemaphore(value: 0)
     private var running = false
 

@@ -12,7 +12,7 @@ public final class TCPServer: @unchecked Sendable {
     public let host: String
     public private(set) var port: Int
     private var listenSocket: Int32 = -1
-    private let stopFlag = ManagedAtomicFlag()
+    private let stopFlag = StopRequest()
     private let exited = DispatchSemaphore(value: 0)
     private var started = false
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import RobotSimulator
 
 @main
@@ -95,15 +96,11 @@ func waitForTermination() async {
     }
 }
 
-final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
+/// True for the first caller only (the first of several shutdown paths wins).
+final class OnceFlag: Sendable {
+    private let done = Atomic<Bool>(false)
     func claim() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if done { return false }
-        done = true
-        return true
+        done.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 }
 

@@ -86,6 +86,7 @@ let package = Package(
         .target(
             name: "InspectionStore",
             dependencies: [
+                "RobotAPI",
                 "Inspection", "RobotControl",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -184,6 +185,64 @@ let package = Package(
             path: "hil/Sources/robot-sim"
         ),
 
+        // The process's memory for the soak and the load bench: resident set split into
+        // anonymous and file pages, heap in use (mallinfo2) and SQLite's own count, so a
+        // leak can be told from memory kept for reuse.
+        .target(
+            name: "CProcessMemory",
+            path: "Reliability/CProcessMemory",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
+        .target(
+            name: "ProcessMemory",
+            dependencies: ["CProcessMemory"],
+            path: "Reliability/ProcessMemory"
+        ),
+
+
+        .testTarget(
+            name: "FirmwareProtocolTests",
+            dependencies: ["RobotTesting", "FirmwareProtocol"]
+        ),
+        .testTarget(
+            name: "InspectionTests",
+            dependencies: ["RobotTesting", "Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "StrictYAML",
+                           .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(
+            name: "FuzzCorpusTests",
+            dependencies: ["RobotTesting", "FuzzTargets"]
+        ),
+        .testTarget(
+            name: "CommandServerTests",
+            dependencies: ["RobotTesting", "CommandServer", "CommandClient", "RobotControl", "RobotIO", "Inspection", "InspectionStore", "RobotSimulator", "FirmwareProtocol",
+                           .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .testTarget(
+            name: "RobotDaemonTests",
+            dependencies: ["RobotTesting", "RobotDaemon", "RobotControl", "InspectionStore", "CommandServer", "CommandClient"]
+        ),
+        .testTarget(
+            name: "RobotControlTests",
+            dependencies: ["RobotTesting", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol"]
+        ),
+        .testTarget(
+            name: "HILTests",
+            dependencies: ["RobotTesting", "RobotIO", "RobotSimulator", "FirmwareProtocol"]
+        ),
+        .testTarget(
+            name: "RobotIOTests",
+            dependencies: ["RobotTesting", "RobotIO", "RobotSimulator", "FirmwareProtocol", "CModbus"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+// Benchmarks and the fault soak are built only when asked for (`ROBOT_BENCHMARKS=1`, as
+// `scripts/test.sh` and the commands in docs/performance.md do), so a plain `swift build`
+// builds the product and its tools only.
+if Context.environment["ROBOT_BENCHMARKS"] == "1" {
+    package.targets += [
         // Benchmarks: our bus layer against a plain C libmodbus loop.
         .target(
             name: "CModbusBaseline",
@@ -228,60 +287,10 @@ let package = Package(
             dependencies: ["RobotTesting", "Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "ProcessMemory"],
             path: "Reliability/FaultSoak"
         ),
-        // The process's memory for the soak and the load bench: resident set split into
-        // anonymous and file pages, heap in use (mallinfo2) and SQLite's own count, so a
-        // leak can be told from memory kept for reuse.
-        .target(
-            name: "CProcessMemory",
-            path: "Reliability/CProcessMemory",
-            linkerSettings: [.linkedLibrary("sqlite3")]
-        ),
-        .target(
-            name: "ProcessMemory",
-            dependencies: ["CProcessMemory"],
-            path: "Reliability/ProcessMemory"
-        ),
-
         .executableTarget(
             name: "ScanBench",
             dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotIO", "RobotSimulator"],
             path: "Benchmarks/ScanBench"
         ),
-
-        .testTarget(
-            name: "FirmwareProtocolTests",
-            dependencies: ["RobotTesting", "FirmwareProtocol"]
-        ),
-        .testTarget(
-            name: "InspectionTests",
-            dependencies: ["RobotTesting", "Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "StrictYAML",
-                           .product(name: "GRDB", package: "GRDB.swift")]
-        ),
-        .testTarget(
-            name: "FuzzCorpusTests",
-            dependencies: ["RobotTesting", "FuzzTargets"]
-        ),
-        .testTarget(
-            name: "CommandServerTests",
-            dependencies: ["RobotTesting", "CommandServer", "CommandClient", "RobotControl", "RobotIO", "Inspection", "InspectionStore", "RobotSimulator", "FirmwareProtocol",
-                           .product(name: "Crypto", package: "swift-crypto")]
-        ),
-        .testTarget(
-            name: "RobotDaemonTests",
-            dependencies: ["RobotTesting", "RobotDaemon", "RobotControl", "InspectionStore", "CommandServer", "CommandClient"]
-        ),
-        .testTarget(
-            name: "RobotControlTests",
-            dependencies: ["RobotTesting", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol"]
-        ),
-        .testTarget(
-            name: "HILTests",
-            dependencies: ["RobotTesting", "RobotIO", "RobotSimulator", "FirmwareProtocol"]
-        ),
-        .testTarget(
-            name: "RobotIOTests",
-            dependencies: ["RobotTesting", "RobotIO", "RobotSimulator", "FirmwareProtocol", "CModbus"]
-        ),
-    ],
-    swiftLanguageModes: [.v6]
-)
+    ]
+}

@@ -245,7 +245,7 @@ final class Rig: @unchecked Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try ScanStore(path: directory.appendingPathComponent("scans.sqlite").path)
-        try store.addUser(name: "bench", role: "supervisor", credential: try PasswordHasher.credential(for: Self.password), by: "bench")
+        try store.addUser(name: "bench", role: .supervisor, credential: try PasswordHasher.credential(for: Self.password), by: "bench")
         var configuration = ServerConfiguration()
         configuration.port = 0
         // The bench's 100 telemetry clients log in as one user: lift the per-user cap.

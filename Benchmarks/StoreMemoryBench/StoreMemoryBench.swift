@@ -56,7 +56,7 @@ struct StoreMemoryBench {
                 for point in 0..<16 {
                     for ordinal in 0..<2 { try await record.appendPoint(point, reading(0.1, &random), ordinal: ordinal, remeasure: false) }
                 }
-                try store.finish(scanId: id, verdict: nil, status: "aborted", actor: "bench")
+                try store.finish(scanId: id, verdict: nil, status: .aborted, actor: "bench")
                 ids.append(id)
             }
             // Read back as the server does: eight at once, old and new scans alike.

@@ -40,7 +40,7 @@ struct CommandRequest: Decodable {
     let wait: Bool?
     let waitSeconds: Double?
 
-    static let types = ["walk", "walkTo", "turn", "turnTo", "lift", "home", "measure", "resetFault", "stop"]
+    static let types = CommandType.allCases.map(\.rawValue)
 }
 
 struct ReadingBody: Encodable {
@@ -127,7 +127,7 @@ struct UserUpdateRequest: Decodable {
 
 struct UserBody: Encodable {
     let name: String
-    let role: String
+    let role: Role
     let createdAt: String
     let createdBy: String
 }

@@ -270,37 +270,38 @@ extension CommandServer {
             try check(try need(s, "speedMetresPerSecond"), "speed", 0.01, c.chassisMaxSpeedMetresPerSecond, "m/s")
             speed = s
         }
-        switch r.type {
-        case "walk":
+        guard let type = CommandType(rawValue: r.type) else {
+            throw .invalid("unknown command type '\(r.type)'; allowed: \(CommandRequest.types.joined(separator: ", "))")
+        }
+        switch type {
+        case .walk:
             let metres = try need(r.metres, "metres")
             try check(metres, "walk distance", -50, 50, "m")
             return .walk(metres: metres, speedMetresPerSecond: speed)
-        case "walkTo":
+        case .walkTo:
             let x = try need(r.xMetres, "xMetres"), y = try need(r.yMetres, "yMetres")
             try check(x, "x", -1000, 1000, "m")
             try check(y, "y", -1000, 1000, "m")
             return .walkTo(x: x, y: y, speedMetresPerSecond: speed)
-        case "turn":
+        case .turn:
             let degrees = try need(r.degrees, "degrees")
             try check(degrees, "turn", -360, 360, "degrees")
             return .turn(degrees: degrees)
-        case "turnTo":
+        case .turnTo:
             let heading = try need(r.headingDegrees, "headingDegrees")
             try check(heading, "heading", -180, 180, "degrees")
             return .turnTo(headingDegrees: heading)
-        case "lift":
+        case .lift:
             let height = try need(r.heightMetres, "heightMetres")
             try check(height, "lift height", c.liftMinimumMetres, c.liftMaximumMetres, "m")
             return .lift(heightMetres: height)
-        case "home": return .homeLift
-        case "measure":
+        case .home: return .homeLift
+        case .measure:
             let seconds = try need(r.seconds, "seconds")
             try check(seconds, "measurement time", 0.1, 600, "s")
             return .measure(seconds: seconds)
-        case "resetFault": return .resetFault
-        case "stop": return .stop
-        default:
-            throw .invalid("unknown command type '\(r.type)'; allowed: \(CommandRequest.types.joined(separator: ", "))")
+        case .resetFault: return .resetFault
+        case .stop: return .stop
         }
     }
 

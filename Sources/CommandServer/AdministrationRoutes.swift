@@ -93,7 +93,12 @@ extension CommandServer {
             return Self.json(record, status: .created)
         }
         route(router, .get, "/api/v1/users", "List users (supervisor)", role: .supervisor, tag: "administration") { _ in
-            let users = try await worker.run { () throws(APIError) in (try? store.users()) ?? [] }
+            // A store that cannot be read is said, not shown as an empty list.
+            let users = try await worker.run { () throws(APIError) in
+                do { return try store.users() } catch {
+                    throw APIError(.serviceUnavailable, "store_unavailable", "the user store could not be read (\(error)); try again")
+                }
+            }
             return Self.json(users.map { UserBody(name: $0.name, role: $0.role, createdAt: $0.createdAt, createdBy: $0.createdBy) })
         }
         route(router, .post, "/api/v1/users", "Add a user (supervisor)", role: .supervisor, tag: "administration",
@@ -113,7 +118,7 @@ extension CommandServer {
                     throw APIError.invalid("\(error)")
                 }
                 do {
-                    try store.addUser(name: r.name, role: role.rawValue, credential: credential, by: user)
+                    try store.addUser(name: r.name, role: role, credential: credential, by: user)
                 } catch {
                     throw APIError.conflict("user_exists", "\(error)")
                 }
@@ -125,9 +130,14 @@ extension CommandServer {
               tag: "administration", schema: Schema.object(["role": Schema.oneOf(Role.allCases.map(\.rawValue)), "password": Schema.password])) { call in
             let name = try call.parameter("name")
             let r = try call.decode(UserUpdateRequest.self)
-            if let role = r.role, Role(rawValue: role) == nil {
-                throw APIError.invalid("role '\(role)' is not a role; allowed: viewer, operator, supervisor")
+            var newRole: Role?
+            if let role = r.role {
+                guard let parsed = Role(rawValue: role) else {
+                    throw APIError.invalid("role '\(role)' is not a role; allowed: viewer, operator, supervisor")
+                }
+                newRole = parsed
             }
+            let changedRole = newRole
             let user = call.user
             try await worker.run { () throws(APIError) in
                 var credential: String?
@@ -135,7 +145,7 @@ extension CommandServer {
                     do { credential = try PasswordHasher.credential(for: password) } catch { throw APIError.invalid("\(error)") }
                 }
                 do {
-                    try store.updateUser(name: name, role: r.role, credential: credential, by: user)
+                    try store.updateUser(name: name, role: changedRole, credential: credential, by: user)
                 } catch {
                     throw APIError.notFound("\(error)")
                 }

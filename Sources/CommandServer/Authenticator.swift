@@ -216,11 +216,11 @@ public final class Authenticator: Sendable {
         } catch {
             throw APIError(.serviceUnavailable, "store_unavailable", "the user store could not be read; try again")
         }
-        guard let stored, let role = Role(rawValue: stored.role) else {
+        guard let stored else {
             _ = state.withLock { $0.accounts.removeValue(forKey: name) }
             return nil
         }
-        let account = Account(role: role, credential: stored.credential, loadedAt: now)
+        let account = Account(role: stored.role, credential: stored.credential, loadedAt: now)
         state.withLock { $0.accounts[name] = account }
         return account
     }

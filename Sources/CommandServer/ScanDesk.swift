@@ -140,19 +140,19 @@ public final class ScanDesk: Sendable {
     /// A scan's status for the API.
     func status(_ id: String) throws(APIError) -> [String: JSONValue] {
         if let draft = state.withLock({ $0.drafts[id] }) {
-            return ["id": .string(id), "containerNumber": .string(draft.plan.container.number.text), "state": .string("planned"),
+            return ["id": .string(id), "containerNumber": .string(draft.plan.container.number.text), "state": .string(ScanState.planned.rawValue),
                     "points": .number(Double(draft.plan.points.count)), "profile": .string(draft.profileName)]
         }
         if let active = state.withLock({ $0.active }), active.session.scanId == id {
             let p = active.session.executor.progress
             return ["id": .string(id), "containerNumber": .string(active.session.plan.container.number.text),
-                    "state": .string(p.paused ? "paused" : "running"), "progress": JSONValue(encoding: p) ?? .null]
+                    "state": .string((p.paused ? ScanState.paused : ScanState.running).rawValue), "progress": JSONValue(encoding: p) ?? .null]
         }
         guard let summary = (try? store.scanSummary(id: id)) ?? nil else {
             throw .notFound("no scan '\(id)'; GET /api/v1/scans lists them")
         }
         var body: [String: JSONValue] = ["id": .string(id), "containerNumber": .string(summary.containerNumber),
-                                         "state": .string(summary.status == "running" ? "interrupted" : summary.status),
+                                         "state": .string(summary.status == .running ? ScanState.interrupted.rawValue : summary.status.rawValue),
                                          "createdAt": .string(summary.createdAt)]
         if let ending = state.withLock({ $0.endings[id] }) { body["ending"] = .string(ending) }
         if let verdict = try? store.verdict(of: id) { body["outcome"] = .string(verdict.outcome.rawValue) }
@@ -163,7 +163,7 @@ public final class ScanDesk: Sendable {
     func list(limit: Int, before: String?) throws(APIError) -> [JSONValue] {
         var all: [JSONValue] = before != nil ? [] : state.withLock { s in
             s.drafts.values.map { d in
-                .object(["id": .string(d.id), "containerNumber": .string(d.plan.container.number.text), "state": .string("planned")])
+                .object(["id": .string(d.id), "containerNumber": .string(d.plan.container.number.text), "state": .string(ScanState.planned.rawValue)])
             }
         }
         let known: Bool
@@ -179,7 +179,8 @@ public final class ScanDesk: Sendable {
         }
         let activeId = state.withLock { $0.active?.session.scanId }
         for summary in summaries {
-            let stateName = summary.id == activeId ? "running" : (summary.status == "running" ? "interrupted" : summary.status)
+            let stateName = summary.id == activeId ? ScanState.running.rawValue
+                : (summary.status == .running ? ScanState.interrupted.rawValue : summary.status.rawValue)
             all.append(.object(["id": .string(summary.id), "containerNumber": .string(summary.containerNumber),
                                 "state": .string(stateName), "createdAt": .string(summary.createdAt)]))
         }

@@ -32,7 +32,7 @@ extension CommandServer {
             call.auditDetail = "scan \(draft.id) \(draft.plan.container.number.text)"
             return Self.json(["id": .string(draft.id), "containerNumber": .string(draft.plan.container.number.text),
                               "points": .number(Double(draft.plan.points.count)), "profile": .string(draft.profileName),
-                              "state": .string("planned")] as [String: JSONValue], status: .created)
+                              "state": .string(ScanState.planned.rawValue)] as [String: JSONValue], status: .created)
         }
         route(router, .get, "/api/v1/scans/{id}", "Scan status and progress", role: .viewer, tag: "scans") { call in
             Self.json(try desk.status(try call.parameter("id")))
@@ -62,21 +62,21 @@ extension CommandServer {
             // Creating the record writes to the store: on the worker, off the cooperative pool.
             let session = try await worker.run { () throws(APIError) in try desk.start(id, by: user) }
             call.auditDetail = "scan \(id)"
-            return Self.json(["id": .string(session.scanId), "state": .string("running"),
+            return Self.json(["id": .string(session.scanId), "state": .string(ScanState.running.rawValue),
                               "points": .number(Double(session.plan.points.count))] as [String: JSONValue], status: .accepted)
         }
         route(router, .post, "/api/v1/scans/{id}/pause", "Pause the running scan", role: .operator, tag: "scans") { call in
             let id = try call.parameter("id")
             try desk.running(id).executor.pause()
             call.auditDetail = "scan \(id)"
-            return Self.json(["id": id, "state": "paused"])
+            return Self.json(["id": id, "state": ScanState.paused.rawValue])
         }
         route(router, .post, "/api/v1/scans/{id}/resume", "Resume a paused scan (needs the lease)", role: .operator, tag: "scans") { call in
             try lease.check(call.leaseId, user: call.user)
             let id = try call.parameter("id")
             try desk.running(id).executor.resume()
             call.auditDetail = "scan \(id)"
-            return Self.json(["id": id, "state": "running"])
+            return Self.json(["id": id, "state": ScanState.running.rawValue])
         }
         route(router, .post, "/api/v1/scans/{id}/abort", "Abort the running scan (its readings stay; the lease holder or a supervisor)",
               role: .operator, tag: "scans") { call in

@@ -69,7 +69,7 @@ public final class ScanSession: Sendable {
         do {
             let verdict = try await executor.run(scanDate: scanDate)
             do {
-                try store.finish(scanId: scanId, verdict: verdict, status: "done", actor: officer)
+                try store.finish(scanId: scanId, verdict: verdict, status: .done, actor: officer)
             } catch {
                 return .failed("the verdict could not be stored: \(error)")
             }
@@ -77,10 +77,10 @@ public final class ScanSession: Sendable {
         } catch {
             switch error {
             case .refused:
-                try? store.finish(scanId: scanId, verdict: nil, status: "refused", actor: officer)
+                try? store.finish(scanId: scanId, verdict: nil, status: .refused, actor: officer)
                 return .refused(error.description)
             case .aborted:
-                try? store.finish(scanId: scanId, verdict: nil, status: "aborted", actor: officer)
+                try? store.finish(scanId: scanId, verdict: nil, status: .aborted, actor: officer)
                 return .aborted
             case .record, .step, .interrupted:
                 // Left 'running': its readings stay and the scan can be resumed.

@@ -1,4 +1,5 @@
 import Foundation
+import RobotAPI
 import GRDB
 
 /// Users, calibration records and reading the audit log back.
@@ -7,32 +8,32 @@ extension ScanStore {
     /// the store never sees a password.
     public struct UserAccount: Sendable, Equatable, Codable {
         public var name: String
-        public var role: String
+        public var role: Role
         public var credential: String
         public var createdAt: String
         public var createdBy: String
     }
 
-    public func addUser(name: String, role: String, credential: String, by actor: String) throws {
+    public func addUser(name: String, role: Role, credential: String, by actor: String) throws {
         do {
             try pool.write { db in
                 try db.execute(sql: "INSERT INTO users (name, role, credential, createdAt, createdBy) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [name, role, credential, Self.isoFormatter.string(from: Date()), actor])
+                               arguments: [name, role.rawValue, credential, Self.isoFormatter.string(from: Date()), actor])
             }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw Failure(description: "user '\(name)' already exists")
         }
-        try audit(actor: actor, action: "user.add", detail: "\(name) role=\(role)")
+        try audit(actor: actor, action: "user.add", detail: "\(name) role=\(role.rawValue)")
     }
 
     public func user(named name: String) throws -> UserAccount? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map(Self.account)
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map { try Self.account($0) }
         }
     }
 
     public func users() throws -> [UserAccount] {
-        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY name").map(Self.account) }
+        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY name").map { try Self.account($0) } }
     }
 
     public func userCount() throws -> Int {
@@ -40,15 +41,15 @@ extension ScanStore {
     }
 
     /// Changes a role or a credential (nil leaves it).
-    public func updateUser(name: String, role: String?, credential: String?, by actor: String) throws {
+    public func updateUser(name: String, role: Role?, credential: String?, by actor: String) throws {
         let changed = try pool.write { db -> Int in
-            if let role { try db.execute(sql: "UPDATE users SET role = ? WHERE name = ?", arguments: [role, name]) }
+            if let role { try db.execute(sql: "UPDATE users SET role = ? WHERE name = ?", arguments: [role.rawValue, name]) }
             if let credential { try db.execute(sql: "UPDATE users SET credential = ? WHERE name = ?", arguments: [credential, name]) }
             return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE name = ?", arguments: [name]) ?? 0
         }
         guard changed > 0 else { throw Failure(description: "no user '\(name)'") }
         var what: [String] = []
-        if let role { what.append("role=\(role)") }
+        if let role { what.append("role=\(role.rawValue)") }
         if credential != nil { what.append("password changed") }
         try audit(actor: actor, action: "user.update", detail: "\(name) \(what.joined(separator: " "))")
     }
@@ -62,8 +63,14 @@ extension ScanStore {
         try audit(actor: actor, action: "user.remove", detail: name)
     }
 
-    static func account(_ row: Row) -> UserAccount {
-        UserAccount(name: row["name"], role: row["role"], credential: row["credential"], createdAt: row["createdAt"], createdBy: row["createdBy"])
+    static func account(_ row: Row) throws -> UserAccount {
+        let name: String = row["name"]
+        let stored: String = row["role"]
+        guard let role = Role(rawValue: stored) else {
+            throw Failure(description: "user '\(name)' has role '\(stored)' in the store, which is not a role (allowed: "
+                          + Role.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+        }
+        return UserAccount(name: name, role: role, credential: row["credential"], createdAt: row["createdAt"], createdBy: row["createdBy"])
     }
 
     // MARK: Calibration records

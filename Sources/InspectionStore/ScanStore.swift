@@ -186,10 +186,16 @@ public final class ScanStore: Sendable {
 
     // MARK: Scans
 
+    /// Where a scan's record stands. It changes once, from running to its end (the
+    /// store's triggers refuse anything else).
+    public enum ScanStatus: String, Sendable, Codable, CaseIterable {
+        case running, done, aborted, refused
+    }
+
     public struct ScanSummary: Sendable, Equatable {
         public let id: String
         public let containerNumber: String
-        public let status: String
+        public let status: ScanStatus
         public let createdAt: String
     }
 
@@ -232,7 +238,7 @@ public final class ScanStore: Sendable {
     /// Ends a scan: its status, verdict and end time, and in the same transaction its
     /// signed seal (the scan's own fields at the end of its reading chain). A scan ends
     /// once; a second call is refused.
-    public func finish(scanId: String, verdict: Verdict?, status: String, actor: String) throws {
+    public func finish(scanId: String, verdict: Verdict?, status: ScanStatus, actor: String) throws {
         let verdictJSON = try verdict.map { try Self.json($0) }
         let finishedAt = Self.isoFormatter.string(from: Date())
         let signer = self.signer
@@ -244,13 +250,13 @@ public final class ScanStore: Sendable {
                 throw Failure(description: "scan \(scanId) has already ended (\(current)); a finished scan is never changed")
             }
             try db.execute(sql: "UPDATE scans SET status = ?, verdict = ?, finishedAt = ? WHERE id = ?",
-                           arguments: [status, verdictJSON, finishedAt, scanId])
+                           arguments: [status.rawValue, verdictJSON, finishedAt, scanId])
             guard let seal = try Self.sealContent(db, scanId: scanId) else { throw Failure(description: "no scan \(scanId)") }
             let hash = Self.hex(seal)
             try db.execute(sql: "INSERT INTO seals (scanId, sealedAt, content, hash, keyId, signature) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [scanId, finishedAt, seal, hash, signer?.keyId ?? "unsigned", signer?.sign(hash) ?? ""])
         }
-        try audit(actor: actor, action: "scan.\(status)", detail: scanId)
+        try audit(actor: actor, action: "scan.\(status.rawValue)", detail: scanId)
         try writeAuditCheckpoint()
     }
 
@@ -275,7 +281,11 @@ public final class ScanStore: Sendable {
     }
 
     static func summary(_ row: Row) -> ScanSummary {
-        ScanSummary(id: row["id"], containerNumber: row["containerNumber"], status: row["status"], createdAt: row["createdAt"])
+        let stored: String = row["status"]
+        // The table's CHECK constraint admits only these; a row that says otherwise was
+        // written outside the controller and is shown as still running (unfinished).
+        return ScanSummary(id: row["id"], containerNumber: row["containerNumber"], status: ScanStatus(rawValue: stored) ?? .running,
+                           createdAt: row["createdAt"])
     }
 
     public func verdict(of scanId: String) throws -> Verdict? {

@@ -23,6 +23,18 @@ public enum StopCauseCode: String, Codable, Sendable, CaseIterable {
          liftLimitSwitch, liftOutOfRange, detectorOverload, deadman, driveFault
 }
 
+/// The `type` of `POST /api/v1/commands`: what the robot is asked to do.
+public enum CommandType: String, Codable, Sendable, CaseIterable {
+    case walk, walkTo, turn, turnTo, lift, home, measure, resetFault, stop
+}
+
+/// A scan as the API lists it: planned (not started), running, paused, interrupted (the
+/// controller stopped while it ran: resumable), done, aborted, refused (no verdict could
+/// be computed).
+public enum ScanState: String, Codable, Sendable, CaseIterable {
+    case planned, running, paused, interrupted, done, aborted, refused
+}
+
 /// A scan's phase.
 public enum ScanPhase: String, Codable, Sendable, CaseIterable {
     case starting, background, survey, computing, done, aborted, failed

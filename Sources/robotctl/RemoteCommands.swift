@@ -301,7 +301,7 @@ struct UserAdd: ParsableCommand {
     @Option(help: "viewer, operator or supervisor.") var role = "operator"
 
     func run() throws {
-        guard Role(rawValue: role) != nil else { throw ValidationError("--role '\(role)': allowed viewer, operator, supervisor") }
+        guard let parsedRole = Role(rawValue: role) else { throw ValidationError("--role '\(role)': allowed viewer, operator, supervisor") }
         let password: String
         if let fromEnvironment = ProcessInfo.processInfo.environment["ROBOTD_PASSWORD"] {
             password = fromEnvironment
@@ -313,7 +313,7 @@ struct UserAdd: ParsableCommand {
         let credential: String
         do { credential = try PasswordHasher.credential(for: password) } catch { throw ValidationError(error.description) }
         do {
-            try ScanStore(path: store.store).addUser(name: name, role: role, credential: credential, by: "robotctl@\(ProcessInfo.processInfo.hostName)")
+            try ScanStore(path: store.store).addUser(name: name, role: parsedRole, credential: credential, by: "robotctl@\(ProcessInfo.processInfo.hostName)")
         } catch {
             throw ValidationError("\(error)")
         }

@@ -60,7 +60,7 @@ import Testing
                                           calibrationDate: 20260101, calibrationExpiry: 20270101)
         for i in 0..<5 {
             let id = try rig.store.createScan(plan: plan, instrument: instrument, robotId: "RIR-01", officer: "o", id: "paged-\(i)")
-            try rig.store.finish(scanId: id, verdict: nil, status: "aborted", actor: "o")
+            try rig.store.finish(scanId: id, verdict: nil, status: .aborted, actor: "o")
         }
         func ids(_ reply: CommandClient.Reply) -> [String] { ((reply.json as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String } }
         let newest = try await vera.send("GET", "/api/v1/scans?limit=2")

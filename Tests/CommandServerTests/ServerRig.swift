@@ -54,7 +54,7 @@ final class ServerRig: @unchecked Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-rig-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store = try ScanStore(path: directory.appendingPathComponent("scans.sqlite").path)
-        for (name, role) in [("vera", "viewer"), ("otto", "operator"), ("olga", "operator"), ("sam", "supervisor")] {
+        for (name, role) in [("vera", Role.viewer), ("otto", .operator), ("olga", .operator), ("sam", .supervisor)] {
             try store.addUser(name: name, role: role, credential: try PasswordHasher.credential(for: Self.password, rounds: 1 << 10), by: "test")
         }
         var configuration = ServerConfiguration()

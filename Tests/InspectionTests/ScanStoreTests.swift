@@ -89,14 +89,14 @@ import Testing
         var ids: [String] = []
         for i in 0..<7 {
             let id = try store.createScan(plan: try plan(), instrument: instrument, robotId: "RIR-01", officer: "o", id: "scan-\(i)")
-            if i != 1 { try store.finish(scanId: id, verdict: nil, status: "aborted", actor: "o") }
+            if i != 1 { try store.finish(scanId: id, verdict: nil, status: .aborted, actor: "o") }
             ids.append(id)
         }
         #expect(try store.scans(limit: 3).map(\.id) == ["scan-4", "scan-5", "scan-6"])
         #expect(try store.scans(limit: 3, before: "scan-4").map(\.id) == ["scan-1", "scan-2", "scan-3"])
         #expect(try store.scans(limit: 3, before: "scan-1").map(\.id) == ["scan-0"])
         #expect(try store.scans(limit: 100).map(\.id) == ids)
-        #expect(try store.scanSummary(id: "scan-5")?.status == "aborted")
+        #expect(try store.scanSummary(id: "scan-5")?.status == .aborted)
         #expect(try store.scanSummary(id: "scan-9") == nil)
         // The unfinished scan is found though it is older than any short page.
         #expect(try store.unfinishedScans().map(\.id) == ["scan-1"])
@@ -133,7 +133,7 @@ import Testing
         let verdict = Verdict(outcome: .pass, backgroundMean: 0.1, backgroundDeviation: 0, backgroundReadings: 1, limit: 0.25,
                               pointAlpha: 0.05, k: 1.645, decisionThreshold: 0.05, detectionLimit: 0.1, maxNet: 0,
                               maxNetPointIndex: nil, points: [], faces: [], flags: [])
-        try store.finish(scanId: scanId, verdict: verdict, status: "done", actor: "o")
+        try store.finish(scanId: scanId, verdict: verdict, status: .done, actor: "o")
         let report = try store.report(scanId: scanId)
         #expect(report.firmware == firmware)
         #expect(report.chainHash.count == 64)

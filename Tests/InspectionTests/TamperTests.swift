@@ -51,7 +51,7 @@ import Testing
         }
         let verdict = try Judgement.evaluate(plan: plan, instrument: instrument, scanDate: ScanStore.yyyymmdd(Date()), background: background,
                                              points: points, remeasures: [:])
-        try store.finish(scanId: session, verdict: verdict, status: "done", actor: "officer")
+        try store.finish(scanId: session, verdict: verdict, status: .done, actor: "officer")
         return Finished(store: store, path: path, scanId: session, verdict: verdict)
     }
 
@@ -74,7 +74,7 @@ import Testing
         #expect(sealed.seal?.keyId == f.store.signer?.keyId)
         #expect(sealed.html().contains(sealed.seal?.hash ?? "missing"))
         // A finished scan is never changed again through the store either.
-        #expect(throws: (any Error).self) { try f.store.finish(scanId: f.scanId, verdict: nil, status: "aborted", actor: "x") }
+        #expect(throws: (any Error).self) { try f.store.finish(scanId: f.scanId, verdict: nil, status: .aborted, actor: "x") }
     }
 
     @Test func theTriggersRefuseEditsWithoutDroppingThem() async throws {

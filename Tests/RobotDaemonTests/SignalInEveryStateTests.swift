@@ -24,7 +24,7 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("signal-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let store = directory + "/scans.sqlite"
-        try ScanStore(path: store).addUser(name: "otto", role: "operator",
+        try ScanStore(path: store).addUser(name: "otto", role: .operator,
                                            credential: try PasswordHasher.credential(for: Self.password, rounds: 1 << 10), by: "test")
         var scenario = try String(contentsOf: Self.root.appendingPathComponent("hil/scenarios/clean-20ft.yaml"), encoding: .utf8)
         scenario += scenarioExtra

@@ -7,7 +7,7 @@ public enum Role: String, Sendable, Codable, Comparable, CaseIterable {
     /// Also take over the lease, manage profiles, instruments and users, read the audit log.
     case supervisor
 
-    var rank: Int {
+    public var rank: Int {
         switch self {
         case .viewer: return 0
         case .operator: return 1

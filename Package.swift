@@ -185,6 +185,18 @@ let package = Package(
             path: "hil/Sources/robot-sim"
         ),
 
+        // Reliability campaign tools the test command runs: the fault soak and the store
+        // memory bench.
+        .executableTarget(
+            name: "FaultSoak",
+            dependencies: ["RobotTesting", "Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "ProcessMemory"],
+            path: "Reliability/FaultSoak"
+        ),
+        .executableTarget(
+            name: "StoreMemoryBench",
+            dependencies: ["Inspection", "InspectionStore", "ProcessMemory"],
+            path: "Benchmarks/StoreMemoryBench"
+        ),
         // The process's memory for the soak and the load bench: resident set split into
         // anonymous and file pages, heap in use (mallinfo2) and SQLite's own count, so a
         // leak can be told from memory kept for reuse.
@@ -238,9 +250,9 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
-// Benchmarks and the fault soak are built only when asked for (`ROBOT_BENCHMARKS=1`, as
-// `scripts/test.sh` and the commands in docs/performance.md do), so a plain `swift build`
-// builds the product and its tools only.
+// The benchmarks are built only when asked for (`ROBOT_BENCHMARKS=1`, as the commands in
+// docs/performance.md do), so neither a plain `swift build` nor the test command spends
+// time on them.
 if Context.environment["ROBOT_BENCHMARKS"] == "1" {
     package.targets += [
         // Benchmarks: our bus layer against a plain C libmodbus loop.
@@ -275,18 +287,7 @@ if Context.environment["ROBOT_BENCHMARKS"] == "1" {
             path: "Benchmarks/ServerBench"
         ),
 
-        .executableTarget(
-            name: "StoreMemoryBench",
-            dependencies: ["Inspection", "InspectionStore", "ProcessMemory"],
-            path: "Benchmarks/StoreMemoryBench"
-        ),
 
-        // Reliability campaigns (issue 7): fault soak.
-        .executableTarget(
-            name: "FaultSoak",
-            dependencies: ["RobotTesting", "Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "ProcessMemory"],
-            path: "Reliability/FaultSoak"
-        ),
         .executableTarget(
             name: "ScanBench",
             dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotIO", "RobotSimulator"],

@@ -15,7 +15,7 @@ campaigns=("$@")
 [ ${#campaigns[@]} -gt 0 ] || campaigns=(soak crash fuzz schemathesis load store)
 
 echo "== build (debug for robotd/robotctl/robot-sim, release for the soak and the load bench)"
-# Package.swift builds the soak and the benchmarks only when asked.
+# Package.swift builds the benchmarks (the load bench among them) only when asked.
 export ROBOT_BENCHMARKS=1
 swift build || exit 1
 swift build -c release --product FaultSoak || exit 1

@@ -49,9 +49,7 @@ public final class CommandClient: @unchecked Sendable {
 
         /// The body as one of the API's wire types (`RobotAPI`).
         public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-            let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601
-            return try decoder.decode(T.self, from: body)
+            try APICoding.decoder().decode(T.self, from: body)
         }
     }
 

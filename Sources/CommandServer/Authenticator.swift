@@ -214,7 +214,7 @@ public final class Authenticator: Sendable {
         do {
             stored = try store.user(named: name)
         } catch {
-            throw APIError(.serviceUnavailable, "store_unavailable", "the user store could not be read; try again")
+            throw APIError(.serviceUnavailable, "store_unavailable", "the user store could not be read (\(error)); try again")
         }
         guard let stored else {
             _ = state.withLock { $0.accounts.removeValue(forKey: name) }

@@ -159,6 +159,23 @@ public final class CommandServer: Sendable {
 
     // MARK: Telemetry frame
 
+    /// Every stop cause has its wire code; a new cause must be added here to compile.
+    static func wireCode(_ cause: StopCause) -> StopCauseCode {
+        switch cause {
+        case .hardwareEstop: return .hardwareEstop
+        case .softwareEstop: return .softwareEstop
+        case .lostLink: return .lostLink
+        case .watchdogExpired: return .watchdogExpired
+        case .watchdogWritesFailing: return .watchdogWritesFailing
+        case .bumper: return .bumper
+        case .liftLimitSwitch: return .liftLimitSwitch
+        case .liftOutOfRange: return .liftOutOfRange
+        case .detectorOverload: return .detectorOverload
+        case .deadman: return .deadman
+        case .driveFault: return .driveFault
+        }
+    }
+
     static func telemetryFrame(loop: ControlLoop, lease: MotionLease, desk: ScanDesk) -> TelemetryFrame {
         let s = loop.snapshot()
         let stats = loop.statistics()
@@ -188,7 +205,7 @@ public final class CommandServer: Sendable {
                            chassis: .init(lifecycle: lifecycle(s.lifecycle.chassis), linkUp: s.linkUp.chassis, state: s.chassisState.rawValue),
                            lift: .init(lifecycle: lifecycle(s.lifecycle.lift), linkUp: s.linkUp.lift),
                            detector: .init(lifecycle: lifecycle(s.lifecycle.detector), linkUp: s.linkUp.detector)),
-            safety: .init(stopped: s.stopCause != nil, cause: s.stopCause.flatMap { StopCauseCode(rawValue: $0.code) },
+            safety: .init(stopped: s.stopCause != nil, cause: s.stopCause.map(Self.wireCode),
                           message: s.stopCause?.description, estopButton: s.estopButton, motionPowerOn: s.motionPowerOn,
                           deadmanArmed: s.deadmanArmed),
             loop: .init(ticks: stats.ticks, overruns: stats.overruns, wakeLatencyP99Microseconds: stats.wakeLatencyP99,

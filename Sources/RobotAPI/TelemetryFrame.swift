@@ -2,8 +2,22 @@ import Foundation
 
 // The wire types of robotd's API, shared by the server (which encodes them), the client
 // (`CommandClient`, robotctl) and the tests (which decode them): one definition, so the
-// two sides cannot drift apart. Field names carry their units. Fields that may be empty
-// are sent as JSON null, never left out, so a reader can tell "none" from "not sent".
+// two sides cannot drift apart. Field names carry their units. The frame's optional
+// top-level and safety, lease and store fields are sent as JSON null when empty (a reader
+// can tell "none" from "not sent"); the optional notes of a scan's progress and a device's
+// drive state are left out when empty, as they always were. A number that is not finite
+// (a detector with a zero sensitivity) is sent as the string "nan", "inf" or "-inf":
+// decode with `APICoding.decoder()`.
+
+/// The JSON coding the API uses on both sides.
+public enum APICoding {
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+}
 
 /// What a device is doing, as the loop sees it.
 public enum DeviceLifecycle: String, Codable, Sendable, CaseIterable {

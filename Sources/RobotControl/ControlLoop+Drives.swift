@@ -17,7 +17,14 @@ extension ControlLoop {
         // A missed poll is not a lost drive: hold, and let the safety supervisor declare a
         // lost link after `lostLinkMissedPolls` (it stops the robot and names the device).
         // Failing the command at the first miss turned one CRC error into a failed walk.
-        guard status.available else { return }
+        guard status.available else {
+            // ...but never past the command's own deadline: that bound holds whatever the link.
+            if inputs.now > channel.deadlineNanoseconds {
+                fail(&channel, .timedOut(seconds: channel.allowedSeconds))
+                channel.postIdle(bus, controlword: Controlword.enableOperationCommand.union(.halt))
+            }
+            return
+        }
         // One write in flight at a time, and act only on state sampled after it landed:
         // that keeps the CiA 402 edges and the one-step-per-write rule intact.
         let slotStatus = bus.status(of: channel.slot)

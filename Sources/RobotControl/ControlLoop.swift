@@ -120,12 +120,15 @@ public final class ControlLoop: @unchecked Sendable {
         case invalidConfiguration([String])
         case device(BusError)
         case thread
+        /// `start()` runs on the wall clock; a loop built on another clock is stepped.
+        case needsStepping
 
         public var description: String {
             switch self {
             case .invalidConfiguration(let problems): return "invalid control configuration: " + problems.joined(separator: "; ")
             case .device(let error): return error.description
             case .thread: return "could not start the control loop thread"
+            case .needsStepping: return "this loop runs on a virtual clock: start it with startStepped() and drive it with step()"
             }
         }
     }
@@ -133,6 +136,9 @@ public final class ControlLoop: @unchecked Sendable {
     /// Checks every unit's identity and protocol version, reads the detector's record,
     /// starts the status polls and the loop thread. The robot does not move until told to.
     public func start() async throws(StartError) {
+        // The thread schedules itself on CLOCK_MONOTONIC and stamps ticks with it; a loop
+        // whose commands and keep-alives run on a virtual clock would mix the two.
+        guard clock is SystemClock else { throw .needsStepping }
         try await prepare()
         let loopThread = RealtimeThread(priority: configuration.realtimePriority) { [self] me in
             self.run(thread: me)

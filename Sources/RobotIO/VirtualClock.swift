@@ -11,6 +11,8 @@ public final class VirtualClock: LoopClock, @unchecked Sendable {
     private let now: Atomic<UInt64>
     private let lock = NSLock()
     private var sleepers: [(wakeAt: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+    /// Set by `wakeAll()`: nobody steps the clock any more, so nobody may wait on it.
+    private var closed = false
 
     /// The calendar time at which the clock started: fixed by default, so two runs
     /// stamp their readings alike and a verdict that weighs readings by time is the same.
@@ -62,6 +64,7 @@ public final class VirtualClock: LoopClock, @unchecked Sendable {
     /// Wakes every sleeper now (the world is being torn down; nobody is left to step it).
     public func wakeAll() {
         lock.lock()
+        closed = true
         let all = sleepers
         sleepers.removeAll()
         lock.unlock()
@@ -73,7 +76,7 @@ public final class VirtualClock: LoopClock, @unchecked Sendable {
         let wakeAt = self.nanoseconds() &+ nanoseconds
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             lock.lock()
-            if nanoseconds == 0 {
+            if nanoseconds == 0 || closed {
                 lock.unlock()
                 continuation.resume()
                 return

@@ -110,6 +110,9 @@ public final class VirtualRobot: RobotRig, @unchecked Sendable {
     /// (someone is about to ask for something), then moves anyway. `speedLimit` caps
     /// virtual time at that many times wall time (nil: as fast as the machine steps),
     /// for clients that keep real-time keep-alives.
+    ///
+    /// The stepping thread holds the robot: call `stopFreeRunning()` when done (a test
+    /// rig's `deinit` does), or the robot and its thread outlive the test.
     public func startRunning(speedLimit: Double? = nil, idleWallSeconds: Double = 0.2) {
         guard runner == nil else { return }
         stopRunning.store(false, ordering: .sequentiallyConsistent)

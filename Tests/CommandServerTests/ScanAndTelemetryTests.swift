@@ -35,7 +35,7 @@ import Testing
         let watcher = Task {
             try await otto.watch { text in
                 struct Message: Decodable { let type: String; let data: TelemetryFrame? }
-                if let message = try? JSONDecoder().decode(Message.self, from: Data(text.utf8)), message.type == "telemetry",
+                if let message = try? APICoding.decoder().decode(Message.self, from: Data(text.utf8)), message.type == "telemetry",
                    let scan = message.data?.scan, scan.progress.totalPoints > 0 {
                     progressSeen.withLock { $0 += 1 }
                 }
@@ -250,7 +250,7 @@ import Testing
         // fields that may be empty are sent as null, not left out.
         struct Message: Decodable { let type: String; let data: TelemetryFrame }
         for text in telemetry {
-            let message = try JSONDecoder().decode(Message.self, from: Data(text.utf8))
+            let message = try APICoding.decoder().decode(Message.self, from: Data(text.utf8))
             #expect(message.type == "telemetry")
             #expect(message.data.devices.chassis.state != nil)
         }

@@ -9,8 +9,9 @@ import Testing
 
 /// Whole scans over a real link in real time (HIL tier): the real loop drives the
 /// simulator over a pty, ten times faster than real time, through background and every
-/// point, then the verdict. The other scan behaviours run in virtual time (`ScanTests`);
-/// these two show the same on a real line with its timing, and an e-stop over the wire.
+/// point, then the verdict. The scan behaviours run in virtual time (`ScanTests`), and a
+/// whole Cs-137 scan over a pty runs through the API (`ScanAndTelemetryTests`); this one
+/// shows an e-stop over the wire mid-scan with no reading lost or duplicated.
 @Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct ScanHILTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let timeScale = 10.0
@@ -35,27 +36,6 @@ import Testing
             let placement = ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0)
             return try robot.executor(plan: ScanPlan(container: placement, profile: profile), record: record)
         }
-    }
-
-    @Test func aContainerWithACs137SourceExceedsOnTheLeftFace() async throws {
-        let rig = try await Rig(scenarioFile: "hil/scenarios/cs137-40ft.yaml")
-        let executor = try rig.executor()
-        let verdict = try await executor.run(scanDate: 20261129)
-        #expect(verdict.outcome == .exceeds)
-        let hot = try #require(verdict.maxNetPointIndex)
-        let point = executor.plan.points[hot]
-        #expect(point.face == .left)
-        // The source is 7.5 m from the doors; the hottest column is the nearest one.
-        #expect(abs(point.positionAlongFaceMetres - 7.5) < 1.0, "hot spot at \(point.positionAlongFaceMetres) m")
-        #expect(abs(verdict.backgroundMean - 0.10) < 0.05)
-        // Where to open: the estimate is on the left face, within 1 m of the true source.
-        let estimate = try #require(SourceLocalisation.estimate(plan: executor.plan, verdict: verdict))
-        #expect(estimate.face == .left)
-        let error = ((estimate.alongMetres - 7.5) * (estimate.alongMetres - 7.5) + (estimate.acrossMetres - 0.4) * (estimate.acrossMetres - 0.4)
-            + (estimate.heightMetres - 1.2) * (estimate.heightMetres - 1.2)).squareRoot()
-        #expect(error < 1.0, "estimate \(estimate)")
-        #expect(executor.progress.phase == .done)
-        #expect(executor.progress.completedPoints == executor.plan.points.count)
     }
 
     @Test func aFaultMidScanIsSurvivedWithoutLosingAReading() async throws {

@@ -188,7 +188,7 @@ import Testing
         try """
         name: tiny
         version: 1
-        background: {distanceMetres: 4, heightMetres: 1.0, readings: 2, intervalSeconds: 0.5}
+        background: {distanceMetres: 4, heightMetres: 1.0, readings: 2, intervalSeconds: 0.5, repeatAtEnd: false}
         faces: [left]
         grid: {maxColumnSpacingMetres: 5, heightsMetres: [1.0]}
         point: {settleSeconds: 0, readings: 1, readingSeconds: 0.5}

@@ -50,7 +50,7 @@ extension ControlLoop {
                 return
             }
             guard let block = inputs.detectorBlock, block.consecutiveFailures == 0, inputs.detector != nil, detectorInfo != nil else {
-                mailbox.update(id, .blocked, problem: .deviceUnavailable(device: "detector"))
+                mailbox.update(id, .blocked, problem: .deviceUnavailable(device: .detector))
                 return
             }
             if measurement.active { mailbox.update(measurement.commandId, .overridden, problem: .overridden) }
@@ -91,7 +91,7 @@ extension ControlLoop {
             guard abs(metres) <= c.maximumWalkMetres, metres.isFinite else {
                 return .outOfRange(what: "walk distance", value: metres, minimum: -c.maximumWalkMetres, maximum: c.maximumWalkMetres, unit: "m")
             }
-            guard let pose = inputs.chassis else { return .deviceUnavailable(device: "chassis") }
+            guard let pose = inputs.chassis else { return .deviceUnavailable(device: .chassis) }
             let h = pose.headingDegrees * .pi / 180
             let tx = pose.positionXMetres + metres * cos(h)
             let ty = pose.positionYMetres + metres * sin(h)
@@ -99,7 +99,7 @@ extension ControlLoop {
             if let problem = checkSpeed(speed) { return problem }
             if let problem = fillChassis(mode: .moveRelative, a: Int32((metres * 1000).rounded()), b: 0, speed: speed) { return problem }
         case let .walkTo(x, y, speed):
-            guard let pose = inputs.chassis else { return .deviceUnavailable(device: "chassis") }
+            guard let pose = inputs.chassis else { return .deviceUnavailable(device: .chassis) }
             let distance = ((x - pose.positionXMetres) * (x - pose.positionXMetres) + (y - pose.positionYMetres) * (y - pose.positionYMetres)).squareRoot()
             guard distance <= c.maximumWalkMetres, x.isFinite, y.isFinite else {
                 return .outOfRange(what: "walk distance", value: distance, minimum: 0, maximum: c.maximumWalkMetres, unit: "m")
@@ -121,11 +121,11 @@ extension ControlLoop {
             guard height >= c.liftMinimumMetres, height <= c.liftMaximumMetres, height.isFinite else {
                 return .outOfRange(what: "lift height", value: height, minimum: c.liftMinimumMetres, maximum: c.liftMaximumMetres, unit: "m")
             }
-            guard let l = inputs.lift else { return .deviceUnavailable(device: "lift") }
+            guard let l = inputs.lift else { return .deviceUnavailable(device: .lift) }
             guard l.flags.contains(.homed) else { return .liftNotHomed }
             if let problem = fillLift(mode: .profilePosition, heightMetres: height) { return problem }
         case .homeLift:
-            guard inputs.lift != nil else { return .deviceUnavailable(device: "lift") }
+            guard inputs.lift != nil else { return .deviceUnavailable(device: .lift) }
             if let problem = fillLift(mode: .homing, heightMetres: c.liftMinimumMetres) { return problem }
         default:
             return nil

@@ -12,14 +12,14 @@ extension ControlLoop {
         guard measurement.active else { return }
         guard let block = inputs.detectorBlock, block.consecutiveFailures < configuration.lostLinkMissedPolls,
               let d = inputs.detector, let info = detectorInfo else {
-            mailbox.update(measurement.commandId, .failed, problem: .deviceUnavailable(device: "detector"))
+            mailbox.update(measurement.commandId, .failed, problem: .deviceUnavailable(device: .detector))
             measurement.active = false
             return
         }
         guard block.sequence > measurement.lastSequence else { return }
         measurement.lastSequence = block.sequence
         if !d.flags.contains(.dataValid) || d.flags.contains(.fault) {
-            mailbox.update(measurement.commandId, .failed, problem: .deviceUnavailable(device: "detector"))
+            mailbox.update(measurement.commandId, .failed, problem: .deviceUnavailable(device: .detector))
             measurement.active = false
             return
         }
@@ -30,7 +30,7 @@ extension ControlLoop {
         // Counters that go backwards mean the detector restarted during the dwell: the
         // difference would be garbage, so the reading is refused and taken again.
         if d.counts < measurement.latest.counts || d.timeBaseMilliseconds < measurement.latest.timeBaseMilliseconds {
-            mailbox.update(measurement.commandId, .failed, problem: .deviceUnavailable(device: "detector (restarted during the measurement)"))
+            mailbox.update(measurement.commandId, .failed, problem: .detectorRestarted)
             measurement.active = false
             return
         }

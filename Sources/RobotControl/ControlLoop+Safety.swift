@@ -16,9 +16,9 @@ extension ControlLoop {
     func detectCause(_ inputs: Inputs) -> StopCause? {
         let c = configuration
         let graceOver = inputs.now &- startedAtNanoseconds > 1_000_000_000
-        if let lost = lostLink("safety", inputs.safetyBlock, graceOver) { return lost }
-        if let lost = lostLink("chassis", inputs.chassisBlock, graceOver) { return lost }
-        if let lost = lostLink("lift", inputs.liftBlock, graceOver) { return lost }
+        if let lost = lostLink(.safety, inputs.safetyBlock, graceOver) { return lost }
+        if let lost = lostLink(.chassis, inputs.chassisBlock, graceOver) { return lost }
+        if let lost = lostLink(.lift, inputs.liftBlock, graceOver) { return lost }
         if let s = inputs.safety {
             if s.flags.contains(.estopButton) { return .hardwareEstop }
             if s.flags.contains(.watchdogExpired) && !reset.active { return .watchdogExpired }
@@ -29,7 +29,7 @@ extension ControlLoop {
             // (exceptions) while the unit answers are a watchdog problem of their own.
             switch refresh.lastError {
             case .timeout?, .linkDown?, .crcMismatch?, .malformedReply?:
-                return .lostLink(device: "safety", missedPolls: refresh.consecutiveFailures)
+                return .lostLink(device: .safety, missedPolls: refresh.consecutiveFailures)
             default:
                 return .watchdogWritesFailing
             }
@@ -47,8 +47,8 @@ extension ControlLoop {
             }
         }
         if !reset.active {
-            if let ch = inputs.chassis, ch.driveState == .fault { return .driveFault(device: "chassis", code: ch.faultCode) }
-            if let l = inputs.lift, l.driveState == .fault { return .driveFault(device: "lift", code: l.faultCode) }
+            if let ch = inputs.chassis, ch.driveState == .fault { return .driveFault(device: .chassis, code: ch.faultCode) }
+            if let l = inputs.lift, l.driveState == .fault { return .driveFault(device: .lift, code: l.faultCode) }
         }
         if measurement.active, let d = inputs.detector, d.flags.contains(.overload) { return .detectorOverload }
         shared.lock()
@@ -62,7 +62,7 @@ extension ControlLoop {
     }
 
     /// A lost-link cause if `block` has missed too many polls (or never arrived after the grace time).
-    func lostLink(_ device: String, _ block: PolledBlock?, _ graceOver: Bool) -> StopCause? {
+    func lostLink(_ device: RobotDevice, _ block: PolledBlock?, _ graceOver: Bool) -> StopCause? {
         let limit = configuration.lostLinkMissedPolls
         if let block {
             return block.consecutiveFailures >= limit ? .lostLink(device: device, missedPolls: block.consecutiveFailures) : nil

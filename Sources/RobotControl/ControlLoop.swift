@@ -103,8 +103,8 @@ public final class ControlLoop: @unchecked Sendable {
                                         capacity: SafetyCommand.spec.count, priority: .safety)
         detectorControlSlot = bus.makeOutputSlot(unit: RegisterMap.detector.unitId, address: DetectorCommand.spec.start,
                                                  capacity: 1, priority: .command)
-        chassis = DriveChannel(device: "chassis", unit: RegisterMap.chassis.unitId, slot: chassisSlot, blockCount: ChassisCommand.spec.count)
-        lift = DriveChannel(device: "lift", unit: RegisterMap.lift.unitId, slot: liftSlot, blockCount: LiftCommand.spec.count)
+        chassis = DriveChannel(device: .chassis, unit: RegisterMap.chassis.unitId, slot: chassisSlot, blockCount: ChassisCommand.spec.count)
+        lift = DriveChannel(device: .lift, unit: RegisterMap.lift.unitId, slot: liftSlot, blockCount: LiftCommand.spec.count)
         // Valid idle images: every field inside its range, so the bus never refuses them.
         let chassisIdle = (try? ChassisCommand(controlword: [], mode: .idle).registers()) ?? chassis.words
         let liftIdle = (try? LiftCommand(controlword: [], mode: .idle).registers()) ?? lift.words

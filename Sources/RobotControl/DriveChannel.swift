@@ -14,7 +14,7 @@ struct DriveChannel {
         case moving(sequence: UInt64)
     }
 
-    let device: String
+    let device: RobotDevice
     let unit: UInt8
     let slot: OutputSlot
     /// The command block as the loop last posted it (preallocated; mutated in place).
@@ -30,7 +30,7 @@ struct DriveChannel {
     /// The set-point to send once enabled (controlword left out).
     var setpoint: [UInt16]
 
-    init(device: String, unit: UInt8, slot: OutputSlot, blockCount: Int) {
+    init(device: RobotDevice, unit: UInt8, slot: OutputSlot, blockCount: Int) {
         self.device = device
         self.unit = unit
         self.slot = slot

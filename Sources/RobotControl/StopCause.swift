@@ -1,9 +1,15 @@
+/// One of the robot's four units, as the loop names it in stops and refusals.
+public enum RobotDevice: String, Sendable, Equatable, CaseIterable, CustomStringConvertible {
+    case safety, chassis, lift, detector
+    public var description: String { rawValue }
+}
+
 /// Why the safety supervisor stopped the robot. A stop latches until an explicit reset.
 public enum StopCause: Sendable, Equatable, CustomStringConvertible {
     case hardwareEstop
     case softwareEstop
     /// A unit missed this many polls in a row.
-    case lostLink(device: String, missedPolls: Int)
+    case lostLink(device: RobotDevice, missedPolls: Int)
     case watchdogExpired
     case watchdogWritesFailing
     case bumper
@@ -11,7 +17,7 @@ public enum StopCause: Sendable, Equatable, CustomStringConvertible {
     case liftOutOfRange(heightMetres: Double)
     case detectorOverload
     case deadman(secondsSinceKeepAlive: Double)
-    case driveFault(device: String, code: UInt16)
+    case driveFault(device: RobotDevice, code: UInt16)
 
     /// Causes that cut drive power at once (software e-stop at the firmware); the
     /// others decelerate under control first.
@@ -64,8 +70,10 @@ public enum CommandProblem: Sendable, Equatable, CustomStringConvertible {
     case keepOut(x: Double, y: Double)
     case stopped(StopCause)
     case liftNotHomed
-    case driveFault(device: String, code: UInt16)
-    case deviceUnavailable(device: String)
+    case driveFault(device: RobotDevice, code: UInt16)
+    case deviceUnavailable(device: RobotDevice)
+    /// The detector restarted (its counters went back) during a measurement.
+    case detectorRestarted
     case mailboxFull
     case expired
     case overridden
@@ -90,6 +98,8 @@ public enum CommandProblem: Sendable, Equatable, CustomStringConvertible {
             return "\(device) drive is in fault \(code); reset it first"
         case .deviceUnavailable(let device):
             return "\(device) is not available (link lost or not configured)"
+        case .detectorRestarted:
+            return "detector (restarted during the measurement) is not available (link lost or not configured)"
         case .mailboxFull:
             return "the command mailbox is full; retry"
         case .expired:

@@ -39,6 +39,9 @@ public final class SteppedBus: ControlBus, @unchecked Sendable {
     private var statistics: [UInt8: DeviceStatistics] = [:]
     private var linkUp = true
     private var running = false
+    /// Fault injection: cyclic writes to lose, and transactions a unit leaves unanswered.
+    private var writesToLose: [UInt8: Int] = [:]
+    private var silentTransactions: [UInt8: Int] = [:]
 
     public init(device: any RegisterDevice, clock: any LoopClock, devices: [DeviceSpec] = RegisterMap.devices) {
         self.device = device
@@ -59,6 +62,28 @@ public final class SteppedBus: ControlBus, @unchecked Sendable {
         lock.lock()
         linkUp = up
         lock.unlock()
+    }
+
+    /// Loses the next `count` cyclic writes (posted slots) to `unit`, as a write that fails
+    /// after its retries does on a real line; polls still go through.
+    public func loseWrites(unit: UInt8, count: Int) {
+        lock.lock()
+        writesToLose[unit, default: 0] += count
+        lock.unlock()
+    }
+
+    /// Leaves the next `count` transactions (polls and writes) to `unit` unanswered.
+    public func silence(unit: UInt8, transactions count: Int) {
+        lock.lock()
+        silentTransactions[unit, default: 0] += count
+        lock.unlock()
+    }
+
+    /// Injected faults still to come, by unit.
+    public var pendingFaults: (lostWrites: [UInt8: Int], silentTransactions: [UInt8: Int]) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (writesToLose.filter { $0.value > 0 }, silentTransactions.filter { $0.value > 0 })
     }
 
     public func start() {
@@ -96,6 +121,10 @@ public final class SteppedBus: ControlBus, @unchecked Sendable {
         }
         guard running else { return failure(.busStopped) }
         guard linkUp else { return failure(.timeout(milliseconds: 100)) }
+        if let silent = silentTransactions[unit], silent > 0 {
+            silentTransactions[unit] = silent - 1
+            return failure(.timeout(milliseconds: 100))
+        }
         let result: Result<[UInt16], ModbusException>
         switch operation {
         case .readInput(let address, let count):
@@ -216,7 +245,16 @@ public final class SteppedBus: ControlBus, @unchecked Sendable {
             let operation: BusOperation = values.count == 1
                 ? .writeSingle(address: slot.address, value: values[0])
                 : .writeMultiple(address: slot.address, values: values)
-            switch transact(unit: slot.unit, operation) {
+            let result: Result<[UInt16], BusError>
+            if let lose = writesToLose[slot.unit], lose > 0 {
+                writesToLose[slot.unit] = lose - 1
+                statistics[slot.unit, default: DeviceStatistics()].recordFailure(.timeout(milliseconds: 100))
+                result = .failure(BusError(.timeout(milliseconds: 100), unitId: slot.unit, device: mapGuard.deviceName(unit: slot.unit),
+                                           operation: operation.description))
+            } else {
+                result = transact(unit: slot.unit, operation)
+            }
+            switch result {
             case .success:
                 slot.sent = slot.postedSequence
                 slot.sentAt = now

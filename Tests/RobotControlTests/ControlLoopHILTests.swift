@@ -116,7 +116,7 @@ import Testing
             Issue.record("expected a lost-link stop, got \(String(describing: feedback))")
             return
         }
-        #expect(["safety", "chassis", "lift"].contains(device))
+        #expect([RobotDevice.safety, .chassis, .lift].contains(device))
         #expect(missed >= 3, "a lost link is declared after several missed transactions, not one")
         guard case .lostLink? = h.loop.snapshot().stopCause else {
             Issue.record("snapshot stop cause \(String(describing: h.loop.snapshot().stopCause))")
@@ -144,7 +144,7 @@ import Testing
     @Test func aResetWhoseWritesCannotLandFailsInTimeAndALaterResetWorks() async throws {
         let h = try await LoopHarness()
         h.simulator.model.inject(.driveFault(device: "chassis", code: 7))
-        #expect(await h.waitFor(1) { h.loop.snapshot().stopCause == .driveFault(device: "chassis", code: 7) })
+        #expect(await h.waitFor(1) { h.loop.snapshot().stopCause == .driveFault(device: .chassis, code: 7) })
         // The link goes down just as the officer resets: the reset starts, its writes fail.
         h.simulator.faults.enqueue(.linkDrop(milliseconds: 4000))
         let started = Date()
@@ -176,7 +176,7 @@ import Testing
     @Test func aDriveWriteLostDuringAResetDoesNotBlockTheNextReset() async throws {
         let h = try await LoopHarness()
         h.simulator.model.inject(.driveFault(device: "chassis", code: 9))
-        #expect(await h.waitFor(1) { h.loop.snapshot().stopCause == .driveFault(device: "chassis", code: 9) })
+        #expect(await h.waitFor(1) { h.loop.snapshot().stopCause == .driveFault(device: .chassis, code: 9) })
         // Everything addressed to the chassis goes unanswered for a while: the reset's write
         // to it fails after its retry.
         h.simulator.faults.enqueue(.noReply, unit: RegisterMap.chassis.unitId, times: 12)
@@ -291,7 +291,7 @@ import Testing
         h.simulator.model.inject(.driveFault(device: "chassis", code: 1))
         let feedback = await h.loop.result(of: walk, timeout: 3)
         #expect(feedback?.state == .failed)
-        #expect(await h.waitFor(1) { h.loop.snapshot().stopCause == .driveFault(device: "chassis", code: 1) })
+        #expect(await h.waitFor(1) { h.loop.snapshot().stopCause == .driveFault(device: .chassis, code: 1) })
         let reset = await h.loop.run(.resetFault, timeout: 5)
         #expect(reset?.state == .done, "reset: \(String(describing: reset))")
         let x = h.truth.x
@@ -417,6 +417,6 @@ import Testing
         #expect(s.lifecycle.chassis == .active)
         #expect(s.lifecycle.detector == .inactive || s.lifecycle.detector == .error)
         let measure = await h.loop.run(.measure(seconds: 1), timeout: 5)
-        #expect(measure?.problem == .deviceUnavailable(device: "detector"), "\(String(describing: measure))")
+        #expect(measure?.problem == .deviceUnavailable(device: .detector), "\(String(describing: measure))")
     }
 }

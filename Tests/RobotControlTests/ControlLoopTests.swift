@@ -90,7 +90,7 @@ import Testing
             Issue.record("expected a lost-link stop, got \(String(describing: robot.loop.feedback(walk)))")
             return
         }
-        #expect(["safety", "chassis", "lift"].contains(device))
+        #expect([RobotDevice.safety, .chassis, .lift].contains(device))
         #expect(missed >= 3, "a lost link is declared after several missed polls, not one")
         robot.bus.setLink(up: true)
         robot.run(seconds: 0.5)
@@ -133,7 +133,7 @@ import Testing
         robot.model.inject(.driveFault(device: "chassis", code: 1))
         #expect(robot.run(until: { robot.loop.feedback(walk)?.state.isFinal == true }, within: 3))
         #expect(robot.loop.feedback(walk)?.state == .failed)
-        #expect(robot.loop.snapshot().stopCause == .driveFault(device: "chassis", code: 1))
+        #expect(robot.loop.snapshot().stopCause == .driveFault(device: .chassis, code: 1))
         #expect(robot.perform(.resetFault, within: 5)?.state == .done)
         let x = robot.truth.x
         robot.run(seconds: 1)

@@ -10,54 +10,8 @@ import Testing
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     }
 
-    /// Runs robotd with `arguments`, collecting its standard error; `until` sees each line.
-    final class Daemon: @unchecked Sendable {
-        let process = Process()
-        private let lock = NSLock()
-        private var text = ""
-
-        init(_ arguments: [String]) throws {
-            process.executableURL = RobotdProcessTests.binDirectory.appendingPathComponent("robotd")
-            // The command server has tests of its own; here it would only compete for a port.
-            process.arguments = arguments + (arguments.contains("--port") ? [] : ["--no-server"])
-            let pipe = Pipe()
-            process.standardError = pipe
-            process.standardOutput = pipe
-            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let data = handle.availableData
-                guard let self, !data.isEmpty else { return }
-                self.lock.lock()
-                self.text += String(decoding: data, as: UTF8.self)
-                self.lock.unlock()
-            }
-            try process.run()
-        }
-
-        var output: String {
-            lock.lock()
-            defer { lock.unlock() }
-            return text
-        }
-
-        func waitFor(_ needle: String, seconds: Double) async -> Bool {
-            let deadline = Date().addingTimeInterval(seconds)
-            while Date() < deadline {
-                if output.contains(needle) { return true }
-                try? await Task.sleep(nanoseconds: 20_000_000)
-            }
-            return output.contains(needle)
-        }
-
-        func waitForExit(seconds: Double) async -> Int32? {
-            let deadline = Date().addingTimeInterval(seconds)
-            while Date() < deadline {
-                if !process.isRunning { return process.terminationStatus }
-                try? await Task.sleep(nanoseconds: 20_000_000)
-            }
-            process.terminate()
-            return nil
-        }
-    }
+    /// robotd as a child process (`RobotTesting.RobotdProcess`).
+    typealias Daemon = RobotdProcess
 
     @Test func sigtermStopsMotionParksTheLiftAndExits() async throws {
         let daemon = try Daemon(["--sim", "--demo"])

@@ -34,10 +34,7 @@ import Testing
             .write(toFile: config, atomically: true, encoding: .utf8)
         let daemon = try RobotdProcessTests.Daemon(["--config", config, "--sim", "--scenario", directory + "/scenario.yaml",
                                                     "--sim-time-scale", "5", "--port", "0"])
-        #expect(await daemon.waitFor("command server listening", seconds: 60), "\(daemon.output)")
-        let output = daemon.output
-        let url = try #require(output.range(of: "url=").map { String(output[$0.upperBound...].prefix { !$0.isWhitespace }) })
-        let client = CommandClient(baseURL: try #require(URL(string: url)))
+        let client = CommandClient(baseURL: try await daemon.serverURL(within: 60))
         #expect(try await client.logIn(name: "otto", password: Self.password).status == 200)
         // The loop starts after the server: wait for the robot to answer.
         let deadline = Date().addingTimeInterval(30)

@@ -6,7 +6,7 @@ import RobotTesting
 import Testing
 
 /// Who may do what, over loopback against the real server.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct AuthAndRoleTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct AuthAndRoleTests {
     @Test func eachRoleIsAllowedItsCallsAndRefusedTheOthers() async throws {
         let rig = try await ServerRig()
         let viewer = try await rig.client("vera")

@@ -8,7 +8,7 @@ import Testing
 /// The server against hostile or careless clients: floods of log-ins with junk names,
 /// guessing, tokens in URLs, slow and surplus connections, a full disk, a user whose
 /// password changes while connected, and a lease returned in the middle of motion.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct HostileClientTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct HostileClientTests {
     /// Raw TCP to the server, for clients that do not speak HTTP properly.
     static func connect(_ port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -6,7 +6,7 @@ import RobotTesting
 import Testing
 
 /// The motion lease, the deadman behind it, and e-stop, against the real loop and simulator.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct LeaseAndSafetyTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct LeaseAndSafetyTests {
     @Test func motionNeedsTheLeaseAndARefusalSaysWhoHoldsIt() async throws {
         let rig = try await ServerRig()
         let otto = try await rig.client("otto")

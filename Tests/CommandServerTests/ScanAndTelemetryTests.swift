@@ -8,7 +8,7 @@ import Testing
 
 /// A whole scan driven through the API, watched over the WebSocket, with the verdict and
 /// reports fetched at the end; and the telemetry stream itself.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct ScanAndTelemetryTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct ScanAndTelemetryTests {
     @Test func aScanRunThroughTheAPIEndsWithAVerdictAndReports() async throws {
         let rig = try await ServerRig(timeScale: 10, scenarioFile: "hil/scenarios/cs137-40ft.yaml")
         let otto = try await rig.client("otto")

@@ -3,7 +3,7 @@ import RobotTesting
 import Testing
 
 /// TLS from configuration: with a certificate and key the server speaks HTTPS only.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct TLSTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct TLSTests {
     /// Runs a tool under a deadline (`ChildProcess`: a hung tool must not hang the suite).
     func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let outcome = try ChildProcess.run(URL(fileURLWithPath: "/usr/bin/env"), [tool] + arguments, timeoutSeconds: 45)

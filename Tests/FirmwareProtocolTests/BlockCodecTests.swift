@@ -2,7 +2,7 @@ import FirmwareProtocol
 import RobotTesting
 import Testing
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct BlockCodecTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct BlockCodecTests {
     @Test func chassisStatusDecodesSignedAndThirtyTwoBitFields() throws {
         // Registers of the chassis.status vector: x = -12345 mm, y = 6789012 mm, heading -90.00°.
         let registers: [UInt16] = [0x1427, 0x0011, 0xFFFF, 0xCFC7, 0x0067, 0x9794, 0xDCD8, 0xFF06, 0xEE6B, 0x2800, 0]
@@ -121,7 +121,7 @@ import Testing
     }
 }
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct CiA402Tests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct CiA402Tests {
     @Test(arguments: DriveState.allCases)
     func statusBitsDecodeBackToTheirState(_ state: DriveState) {
         #expect(DriveState(statusword: state.statusBits) == state)

@@ -4,7 +4,7 @@ import RobotTesting
 import Testing
 
 /// The Swift register map must say exactly what `firmware-protocol/register-map.json` says.
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct RegisterMapConformanceTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct RegisterMapConformanceTests {
     let map: [String: Any]
 
     init() throws {

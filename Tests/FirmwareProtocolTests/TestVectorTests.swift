@@ -5,7 +5,7 @@ import Testing
 
 /// Frames in `firmware-protocol/test-vectors.json` were made by an independent encoder
 /// (make-test-vectors.py). The Swift framing, CRC and typed codecs must agree with them.
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct TestVectorTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct TestVectorTests {
     struct Vector {
         let name: String
         let device: String

@@ -7,7 +7,7 @@ import Testing
 /// input the fuzzers kept (Fuzz/corpus/TARGET), then deterministic mutations of them,
 /// through the same harnesses. A trap here fails the whole run, as it would the fuzzer.
 /// The coverage-guided runs are `scripts/fuzz.sh SECONDS` (see docs/reliability.md).
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct FuzzCorpusTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct FuzzCorpusTests {
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fuzz/corpus")
 

@@ -7,7 +7,7 @@ import Testing
 
 /// Each fault the simulator can inject is seen by the real I/O layer as the right
 /// typed error or the right status, and the bus carries on afterwards.
-@Suite(.serialized, .enabled(if: Rig.isSimulator, "injects faults into the simulator"), .enabled(if: TestTier.hil), .timeLimit(.minutes(3)))
+@Suite(.serialized, .enabled(if: Rig.isSimulator, "injects faults into the simulator"), .enabled(if: TestTier.hil), .timeLimit(.minutes(10)))
 struct FaultKindTests {
     func failure(_ robot: SimulatedRobot, unit: UInt8 = 2) async -> BusError? {
         do {

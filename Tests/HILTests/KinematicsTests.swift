@@ -8,7 +8,7 @@ import Testing
 /// The chassis and lift reach their targets with the kinematics of
 /// `docs/domain.md`, Robot: 0.5 m/s and 0.5 m/s² for the chassis,
 /// 0.2 m/s and 0.4 m/s² for the lift. Physics is stepped by hand in 10 ms steps.
-@Suite(.serialized, .enabled(if: Rig.isSimulator, "needs the simulator's true pose"), .enabled(if: TestTier.hil), .timeLimit(.minutes(3)))
+@Suite(.serialized, .enabled(if: Rig.isSimulator, "needs the simulator's true pose"), .enabled(if: TestTier.hil), .timeLimit(.minutes(10)))
 struct KinematicsTests {
     struct Trace {
         var seconds = 0.0

@@ -7,7 +7,7 @@ import Testing
 
 /// With line timing on, the simulator answers like a real RS-485 line: the measured
 /// round trip is within ±10 % of the computed wire time.
-@Suite(.serialized, .enabled(if: Rig.isSimulator, "times the simulator's line model"), .enabled(if: TestTier.hil), .timeLimit(.minutes(3)))
+@Suite(.serialized, .enabled(if: Rig.isSimulator, "times the simulator's line model"), .enabled(if: TestTier.hil), .timeLimit(.minutes(10)))
 struct LineTimingTests {
     @Test(arguments: [115_200, 19_200])
     func roundTripMatchesTheWireTime(baud: Int) async throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// The simulated field and detector against the formulas of
 /// `docs/domain.md`, Radiation model, computed here independently.
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct PhysicsTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct PhysicsTests {
     /// A 40 ft container at the yard origin (long axis along +x, spanning y from
     /// −2.438 to 0) with one Cs-137 source; no background drift.
     func field(activity: Double, cargoDensity: Double, wallCentimetres: Double, background: Double = 0) -> RadiationField {

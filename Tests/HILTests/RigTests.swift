@@ -7,7 +7,7 @@ import Testing
 
 /// Checks that run on any rig: the simulator (default) or real hardware named by the
 /// rig file in `HIL_RIG`. They use only the bus, as the controller does.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct RigTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct RigTests {
     /// A bus to the rig, with the simulator behind it when the rig is the simulator.
     func connect() throws -> (ModbusBus, Simulator?) {
         let rig = try Rig.file()

@@ -9,7 +9,7 @@ import Testing
 /// The simulator's server must survive any bytes on the line: random junk, truncated
 /// frames, lying byte counts, and well-formed frames with any unit, function, address
 /// and count; and answer correctly afterwards.
-@Suite(.serialized, .enabled(if: Rig.isSimulator, "throws garbage at the simulator"), .enabled(if: TestTier.hil), .timeLimit(.minutes(3)))
+@Suite(.serialized, .enabled(if: Rig.isSimulator, "throws garbage at the simulator"), .enabled(if: TestTier.hil), .timeLimit(.minutes(10)))
 struct RobustnessTests {
     @Test func theServerSurvivesThousandsOfHostileFrames() async throws {
         let simulator = try Simulator(model: FirmwareModel(), options: Simulator.Options(realTimePhysics: false))

@@ -7,7 +7,7 @@ import Testing
 
 /// E-stop, the firmware watchdog and the bumper cut motion in the simulated firmware,
 /// and the drives never resume an old set-point afterwards.
-@Suite(.serialized, .enabled(if: Rig.isSimulator, "needs the simulator's true speed"), .enabled(if: TestTier.hil), .timeLimit(.minutes(3)))
+@Suite(.serialized, .enabled(if: Rig.isSimulator, "needs the simulator's true speed"), .enabled(if: TestTier.hil), .timeLimit(.minutes(10)))
 struct SafetyStopTests {
     /// Starts a long walk and lets it reach cruise speed.
     func cruising() async throws -> (SimulatedRobot, ManualDriver) {

@@ -3,7 +3,7 @@ import RobotSimulator
 import RobotTesting
 import Testing
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ScenarioFileTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct ScenarioFileTests {
     @Test func theShippedScenariosLoad() throws {
         let clean = try Rig.scenario("hil/scenarios/clean-20ft.yaml")
         #expect(clean.field.containers.count == 1)

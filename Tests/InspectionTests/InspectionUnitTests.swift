@@ -6,7 +6,7 @@ import StrictYAML
 import RobotTesting
 import Testing
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ContainerNumberTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct ContainerNumberTests {
     @Test(arguments: ["CSQU3054383", "MSKU9070323", "csqu 305438 3"])
     func validNumbersAreAccepted(_ text: String) throws {
         let number = try ContainerNumber(text)
@@ -37,7 +37,7 @@ import Testing
     }
 }
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ScanPlanTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct ScanPlanTests {
     func plan(_ size: ContainerSize, profile: ProcedureProfile = ProcedureProfile()) throws -> ScanPlan {
         ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: size, xMetres: 0, yMetres: 0),
                  profile: profile)
@@ -110,7 +110,7 @@ import Testing
     }
 }
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct CountingStatisticsTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct CountingStatisticsTests {
     @Test func quantilesOfTheNormalDistribution() {
         #expect(abs(CountingStatistics.quantile(alpha: 0.05) - 1.6448536) < 1e-6)
         #expect(abs(CountingStatistics.quantile(alpha: 0.025) - 1.9599640) < 1e-6)
@@ -171,7 +171,7 @@ import Testing
     }
 }
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct JudgementTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct JudgementTests {
     let instrument = InstrumentRecord(serialNumber: "GD-1", sensitivityCountsPerSecondPerMicrosievertPerHour: 300,
                                       calibrationFactor: 1, calibrationDate: 20260301, calibrationExpiry: 20270301)
 
@@ -267,7 +267,7 @@ import Testing
     }
 }
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ProcedureProfileTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct ProcedureProfileTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func theShippedProfilesLoad() throws {
@@ -309,7 +309,7 @@ import Testing
 
 /// Hostile YAML (PUT /api/v1/profiles, robotd's configuration, scenario files) is refused
 /// with a message, in bounded time, and never traps. Found by libFuzzer.
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct HostileYAMLTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct HostileYAMLTests {
     static let demo = (try? String(contentsOfFile: ProcedureProfileTests.root.appendingPathComponent("profiles/demo.yaml").path,
                                    encoding: .utf8)) ?? ""
 
@@ -366,7 +366,7 @@ import Testing
     }
 }
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct SourceLocalisationTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct SourceLocalisationTests {
     @Test func anInverseSquareSourceIsFoundWhereItIs() throws {
         let plan = ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0),
                             profile: ProcedureProfile())
@@ -392,7 +392,7 @@ import Testing
     }
 }
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct PlanPreviewTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct PlanPreviewTests {
     @Test func thePictureShowsTheContainerTheStationAndEveryStand() throws {
         let plan = ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0),
                             profile: ProcedureProfile())
@@ -435,7 +435,7 @@ struct PoissonTable {
 }
 
 /// The way round the container from wherever a resumed scan finds the robot.
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ContainerRouteTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct ContainerRouteTests {
     let container = ContainerPlacement(number: try! ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0)
     let zone = KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)
 
@@ -477,7 +477,7 @@ struct PoissonTable {
 }
 
 /// Which readings count: one whole set per point from the newest survey round.
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct AcceptedReadingsTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct AcceptedReadingsTests {
     func reading(_ rate: Double, at seconds: Double = 0) -> DoseReading {
         DoseReading(counts: UInt32(rate * 300), seconds: 1, countRatePerSecond: rate * 300, rawDoseRate: rate, grossDoseRate: rate,
                     instrumentDoseRate: rate, overload: false, takenAt: Date(timeIntervalSince1970: 1_800_000_000 + seconds))

@@ -12,7 +12,7 @@ import Testing
 /// point, then the verdict. The scan behaviours run in virtual time (`ScanTests`), and a
 /// whole Cs-137 scan over a pty runs through the API (`ScanAndTelemetryTests`); this one
 /// shows an e-stop over the wire mid-scan with no reading lost or duplicated.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct ScanHILTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct ScanHILTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let timeScale = 10.0
 

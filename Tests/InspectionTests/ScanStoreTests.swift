@@ -5,7 +5,7 @@ import InspectionStore
 import RobotTesting
 import Testing
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ScanStoreTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct ScanStoreTests {
     func temporaryPath() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("scanstore-\(UUID().uuidString).sqlite").path
     }

@@ -11,7 +11,7 @@ import Testing
 /// simulator's firmware model, stepped together (`RobotTesting.VirtualRobot`), through
 /// background and every point, then the verdict. A scan takes a second or two of wall
 /// time; the HIL tier runs the same scans over a pty in real time (`ScanHILTests`).
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ScanTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct ScanTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     final class Rig: @unchecked Sendable {

@@ -10,7 +10,7 @@ import Testing
 /// the signed seal, the recomputed verdict, the signed audit checkpoints), or only a head
 /// held elsewhere (a printed report's seal line, the central service's copy) when the
 /// insider also holds the signing key and rewrites everything consistently.
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct TamperTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct TamperTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// A finished demo-profile scan of a clean 20 ft container: readings, a real verdict

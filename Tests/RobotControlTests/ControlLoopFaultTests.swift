@@ -10,7 +10,7 @@ import Testing
 /// measurement, in virtual time: each fault lands on an exact tick, so each test shows
 /// the loop's answer to it, not the machine's timing. (`ControlLoopHILTests` shows the
 /// same on a pty in real time.)
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ControlLoopFaultTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct ControlLoopFaultTests {
     static var chassisUnit: UInt8 { RegisterMap.chassis.unitId }
 
     // MARK: Lost writes

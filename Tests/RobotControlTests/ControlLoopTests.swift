@@ -10,7 +10,7 @@ import Testing
 /// on the robot, stepped by hand against the simulator's firmware model through an
 /// in-memory bus. Each test counts ticks exactly, where the HIL suite
 /// (`ControlLoopHILTests`) can only bound wall-clock times on a loaded machine.
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ControlLoopTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct ControlLoopTests {
     static func robot(_ configure: (inout ControlConfiguration) -> Void = { _ in }) async throws -> VirtualRobot {
         var configuration = ControlConfiguration()
         configure(&configuration)

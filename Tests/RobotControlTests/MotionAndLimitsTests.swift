@@ -2,7 +2,7 @@ import RobotControl
 import RobotTesting
 import Testing
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct TrapezoidalProfileTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct TrapezoidalProfileTests {
     @Test func longMovesCruiseAndShortMovesAreTriangular() {
         // 3 m at 0.5 m/s and 0.5 m/s²: 1 s up, 5 s cruise, 1 s down.
         let long = TrapezoidalProfile(distance: 3, maxSpeed: 0.5, acceleration: 0.5)
@@ -19,7 +19,7 @@ import Testing
     }
 }
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct KeepOutZoneTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct KeepOutZoneTests {
     let zone = KeepOutZone(minX: 0, minY: -2.5, maxX: 6, maxY: 0)
 
     @Test func segmentsThatCrossOrEnterAreCaught() {
@@ -36,7 +36,7 @@ import Testing
     }
 }
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct ControlConfigurationTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct ControlConfigurationTests {
     @Test func defaultsAreValid() {
         #expect(ControlConfiguration().problems().isEmpty)
     }

@@ -5,7 +5,7 @@ import StrictYAML
 import RobotTesting
 import Testing
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct DaemonConfigurationTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct DaemonConfigurationTests {
     @Test func aFullFileIsRead() throws {
         let yaml = """
         robot: RIR-07

@@ -5,7 +5,7 @@ import Testing
 
 /// robotd as a process: `--sim` gives a working robot in one command, and SIGTERM
 /// stops motion, parks the lift and exits cleanly.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct RobotdProcessTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct RobotdProcessTests {
     static var binDirectory: URL {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     }
@@ -82,7 +82,7 @@ import Testing
 
 /// `kill -9` of robotd in the middle of a scan, then a restart: the scan carries on from
 /// the store and completes, with every reading there exactly once and the chain intact.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct CrashResumeTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct CrashResumeTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func aKilledScanResumesWithNoReadingLostOrDuplicated() async throws {
@@ -128,7 +128,7 @@ import Testing
 }
 
 /// `robotctl scan` drives a rig's bus directly: here robot-sim in real time with a tiny profile.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct RobotctlScanTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct RobotctlScanTests {
     @Test func robotctlScansAContainerAndWritesItsReport() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ctlscan-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -8,7 +8,7 @@ import Testing
 /// SIGTERM in every state robotd can be in, driven through the officers' API: motion is
 /// halted within 2 loop ticks of the signal (robotd logs the count), robotd exits with
 /// status 0 within 5 s plus the lift's park time, and the simulator child goes with it.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct SignalInEveryStateTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct SignalInEveryStateTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let password = "signal test password"
 

@@ -7,7 +7,7 @@ import Testing
 
 /// The real bus layer (libmodbus on its own thread) against the simulator's libmodbus
 /// server on a pseudo-terminal. No socat, no mocks.
-@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(3))) struct BusIntegrationTests {
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct BusIntegrationTests {
     @Test func readsEveryUnitsIdentityAndChecksTheProtocolVersion() async throws {
         let h = try SimulatorHarness()
         for device in RegisterMap.devices {

@@ -2,7 +2,7 @@ import RobotIO
 import RobotTesting
 import Testing
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(1))) struct PortDiscoveryTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct PortDiscoveryTests {
     let before = [
         SerialPortInfo(path: "/dev/ttyS0", description: "ttyS0"),
         SerialPortInfo(path: "/dev/ttyUSB0", description: "FT232R USB UART", transport: "usb", usbVendorId: 0x0403,

@@ -10,7 +10,8 @@ import Foundation
 /// let status = await robotd.waitForExit(seconds: 40)
 /// ```
 /// Without `--port`, `--no-server` is added: most process tests do not need the server,
-/// and it would only compete for a port.
+/// and it would only compete for a port. `program: "robot-sim"` runs the simulator the
+/// same way (as the firmware would run: a process of its own that outlives robotd).
 public final class RobotdProcess: @unchecked Sendable {
     public let process = Process()
     private let lock = NSLock()
@@ -21,9 +22,9 @@ public final class RobotdProcess: @unchecked Sendable {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     }
 
-    public init(_ arguments: [String], binDirectory: URL = RobotdProcess.binDirectory) throws {
-        process.executableURL = binDirectory.appendingPathComponent("robotd")
-        process.arguments = arguments + (arguments.contains("--port") ? [] : ["--no-server"])
+    public init(_ arguments: [String], program: String = "robotd", binDirectory: URL = RobotdProcess.binDirectory) throws {
+        process.executableURL = binDirectory.appendingPathComponent(program)
+        process.arguments = arguments + (program != "robotd" || arguments.contains("--port") ? [] : ["--no-server"])
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = pipe

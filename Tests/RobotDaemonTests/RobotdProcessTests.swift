@@ -28,6 +28,45 @@ import Testing
         #expect(Self.ticksAfterSignal(output).map { $0 <= 2 } == true, "\(output)")
     }
 
+    /// The same, judged by the robot rather than by robotd's log: robotd drives a robot-sim
+    /// that runs on its own (as firmware outlives its controller); after SIGTERM mid-motion
+    /// and robotd's exit, the simulator's truth shows the lift at its park height and
+    /// nothing moving.
+    @Test func afterSigtermTheRobotStandsStillWithItsLiftParked() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sigterm-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let link = directory + "/bus0"
+        let simulator = try RobotdProcess(["--link", link, "--control-port", "0"], program: "robot-sim")
+        defer { simulator.process.terminate() }
+        #expect(await simulator.waitFor("control socket on 127.0.0.1:", seconds: 30), "\(simulator.output)")
+        let text = simulator.output
+        let port = try #require(text.range(of: "control socket on 127.0.0.1:").flatMap { Int(text[$0.upperBound...].prefix { $0.isNumber }) })
+        try "bus:\n  port: \(link)\n".write(toFile: directory + "/robotd.yaml", atomically: true, encoding: .utf8)
+
+        let daemon = try Daemon(["--config", directory + "/robotd.yaml", "--demo"])
+        // Once the lift is homed (a lift still homing cannot be parked): the robot is then
+        // walking or raising the detector when the signal comes.
+        try #require(await daemon.waitFor("step=home the lift", seconds: 120), "\(daemon.output)")
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        kill(daemon.process.processIdentifier, SIGTERM)
+        #expect(await daemon.waitForExit(seconds: 40) == 0, "\(daemon.output)")
+
+        func truth() throws -> [String: Any] {
+            let reply = try ChildProcess.run(URL(fileURLWithPath: "/bin/bash"), ["-c",
+                "exec 3<>/dev/tcp/127.0.0.1/\(port); echo truth >&3; read -r line <&3; echo \"$line\""], timeoutSeconds: 10)
+            let json = String(reply.output.drop { $0 != "{" })
+            return (try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
+        }
+        let first = try truth()
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let later = try truth()
+        let lift = try #require(later["liftMetres"] as? Double, "\(later)")
+        #expect(abs(lift - 0.5) < 0.01, "the lift at \(lift) m, not at its 0.5 m park height")
+        #expect(later["speed"] as? Double == 0, "\(later)")
+        #expect(first["liftMetres"] as? Double == lift && first["x"] as? Double == later["x"] as? Double, "still moving: \(first) then \(later)")
+    }
+
     /// The `ticksAfterSignal` robotd logs when the signal's halt was acted on.
     static func ticksAfterSignal(_ output: String) -> Int? {
         guard let range = output.range(of: "ticksAfterSignal=") else { return nil }

@@ -243,12 +243,7 @@ public final class ModbusBus: @unchecked Sendable {
     @discardableResult
     public func post(_ slot: OutputSlot, _ fill: (UnsafeMutableBufferPointer<UInt16>) -> Int) -> UInt64 {
         condition.lock()
-        let n = fill(UnsafeMutableBufferPointer(start: slot.storage, count: slot.capacity))
-        slot.count = min(max(n, 1), slot.capacity)
-        slot.dirty = true
-        slot.postedSequence &+= 1
-        slot.postedAtNanoseconds = MonotonicClock.nanoseconds()
-        let sequence = slot.postedSequence
+        let sequence = slot.stage(fill, at: MonotonicClock.nanoseconds())
         condition.signal()
         condition.unlock()
         return sequence
@@ -257,9 +252,7 @@ public final class ModbusBus: @unchecked Sendable {
     public func status(of slot: OutputSlot) -> OutputSlotStatus {
         stateLock.lock()
         defer { stateLock.unlock() }
-        return OutputSlotStatus(sentSequence: slot.sent, sentAtNanoseconds: slot.sentAt,
-                                postToWireNanoseconds: slot.postToWireNanoseconds, failedSequence: slot.failedSequence, failures: slot.failures,
-                                consecutiveFailures: slot.consecutiveFailures, lastError: slot.lastErrorKind)
+        return slot.statusSnapshot()
     }
 
     // MARK: Polling and state

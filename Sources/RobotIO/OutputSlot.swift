@@ -39,6 +39,24 @@ public final class OutputSlot: @unchecked Sendable {
     deinit {
         storage.deallocate()
     }
+
+    /// Fills the slot and marks it for sending; the caller holds its bus's lock. Does not
+    /// allocate. Returns the post's sequence number.
+    func stage(_ fill: (UnsafeMutableBufferPointer<UInt16>) -> Int, at now: UInt64) -> UInt64 {
+        let n = fill(UnsafeMutableBufferPointer(start: storage, count: capacity))
+        count = min(max(n, 1), capacity)
+        dirty = true
+        postedSequence &+= 1
+        postedAtNanoseconds = now
+        return postedSequence
+    }
+
+    /// What the bus has done with this slot's posts; the caller holds its bus's lock.
+    func statusSnapshot() -> OutputSlotStatus {
+        OutputSlotStatus(sentSequence: sent, sentAtNanoseconds: sentAt, postToWireNanoseconds: postToWireNanoseconds,
+                         failedSequence: failedSequence, failures: failures, consecutiveFailures: consecutiveFailures,
+                         lastError: lastErrorKind)
+    }
 }
 
 /// What the bus has done with a slot's posts.

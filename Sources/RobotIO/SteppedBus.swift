@@ -196,20 +196,13 @@ public final class SteppedBus: ControlBus, @unchecked Sendable {
     public func post(_ slot: OutputSlot, _ fill: (UnsafeMutableBufferPointer<UInt16>) -> Int) -> UInt64 {
         lock.lock()
         defer { lock.unlock() }
-        let n = fill(UnsafeMutableBufferPointer(start: slot.storage, count: slot.capacity))
-        slot.count = min(max(n, 1), slot.capacity)
-        slot.dirty = true
-        slot.postedSequence &+= 1
-        slot.postedAtNanoseconds = clock.nanoseconds()
-        return slot.postedSequence
+        return slot.stage(fill, at: clock.nanoseconds())
     }
 
     public func status(of slot: OutputSlot) -> OutputSlotStatus {
         lock.lock()
         defer { lock.unlock() }
-        return OutputSlotStatus(sentSequence: slot.sent, sentAtNanoseconds: slot.sentAt,
-                                postToWireNanoseconds: slot.postToWireNanoseconds, failedSequence: slot.failedSequence,
-                                failures: slot.failures, consecutiveFailures: slot.consecutiveFailures, lastError: slot.lastErrorKind)
+        return slot.statusSnapshot()
     }
 
     public func addPoll(unit: UInt8, block: BlockSpec, periodMilliseconds: Int) {

@@ -42,22 +42,6 @@ import Testing
         let rig = try await Rig(scenarioFile: "hil/scenarios/clean-20ft.yaml")
         let record = InMemoryScanRecord()
         let executor = try rig.executor(record: record)
-        let officer = Task {
-            // Press the e-stop once the survey is under way, then reset it like an officer.
-            while executor.progress.completedPoints < 3 { try await Task.sleep(nanoseconds: 20_000_000) }
-            rig.loop.submit(.estop)
-            while executor.progress.waitingForReset == nil { try await Task.sleep(nanoseconds: 20_000_000) }
-            let readingsAtStop = record.pointReadings().values.reduce(0) { $0 + $1.count }
-            _ = await rig.loop.run(.releaseEstop, timeout: 5)
-            return readingsAtStop
-        }
-        let verdict = try await executor.run(scanDate: 20261129)
-        let readingsAtStop = try await officer.value
-        #expect(verdict.outcome == .pass)
-        let accepted = AcceptedReadings(record.recordedReadings(), readingsPerPoint: 1)
-        #expect(accepted.points.count == executor.plan.points.count)
-        #expect(accepted.points.values.allSatisfy { $0.count == 1 }, "one reading per point, none duplicated")
-        #expect(record.recordedReadings().count == accepted.background.count + executor.plan.points.count + accepted.supersededReadings)
-        #expect(readingsAtStop >= 3)
+        try await ScanTests.anEstopMidScanIsSurvivedWithoutLosingAReading(loop: rig.loop, executor: executor, record: record)
     }
 }

@@ -88,23 +88,7 @@ import Testing
         let rig = try await Rig(scenarioFile: "hil/scenarios/clean-20ft.yaml")
         let record = InMemoryScanRecord()
         let executor = try rig.executor(record: record)
-        let officer = Task {
-            // Press the e-stop once the survey is under way, then reset it like an officer.
-            while executor.progress.completedPoints < 3 { try await Task.sleep(nanoseconds: 20_000_000) }
-            rig.loop.submit(.estop)
-            while executor.progress.waitingForReset == nil { try await Task.sleep(nanoseconds: 20_000_000) }
-            let readingsAtStop = record.pointReadings().values.reduce(0) { $0 + $1.count }
-            _ = await rig.loop.run(.releaseEstop, timeout: 5)
-            return readingsAtStop
-        }
-        let verdict = try await executor.run(scanDate: 20261129)
-        let readingsAtStop = try await officer.value
-        #expect(verdict.outcome == .pass)
-        let accepted = AcceptedReadings(record.recordedReadings(), readingsPerPoint: 1)
-        #expect(accepted.points.count == executor.plan.points.count)
-        #expect(accepted.points.values.allSatisfy { $0.count == 1 }, "one reading per point, none duplicated")
-        #expect(record.recordedReadings().count == accepted.background.count + executor.plan.points.count + accepted.supersededReadings)
-        #expect(readingsAtStop >= 3)
+        try await ScanTests.anEstopMidScanIsSurvivedWithoutLosingAReading(loop: rig.loop, executor: executor, record: record)
     }
 
     /// A scan resumed long after its background was measured says so, measures the
@@ -240,5 +224,28 @@ import Testing
         #expect(first.readings == second.readings, "the same seed must give the same counts")
         #expect(first.verdict.maxNet == second.verdict.maxNet)
         #expect(first.virtualSeconds == second.virtualSeconds)
+    }
+
+    /// An officer presses the e-stop once the survey is under way and releases it; the scan
+    /// carries on and ends with one reading per point, none lost and none twice. Shared by
+    /// the virtual-time and the real-time (HIL) suites.
+    static func anEstopMidScanIsSurvivedWithoutLosingAReading(loop: ControlLoop, executor: ScanExecutor,
+                                                              record: InMemoryScanRecord) async throws {
+        let officer = Task {
+            while executor.progress.completedPoints < 3 { try await Task.sleep(nanoseconds: 20_000_000) }
+            loop.submit(.estop)
+            while executor.progress.waitingForReset == nil { try await Task.sleep(nanoseconds: 20_000_000) }
+            let readingsAtStop = record.pointReadings().values.reduce(0) { $0 + $1.count }
+            _ = await loop.run(.releaseEstop, timeout: 5)
+            return readingsAtStop
+        }
+        let verdict = try await executor.run(scanDate: 20261129)
+        let readingsAtStop = try await officer.value
+        #expect(verdict.outcome == .pass)
+        let accepted = AcceptedReadings(record.recordedReadings(), readingsPerPoint: 1)
+        #expect(accepted.points.count == executor.plan.points.count)
+        #expect(accepted.points.values.allSatisfy { $0.count == 1 }, "one reading per point, none duplicated")
+        #expect(record.recordedReadings().count == accepted.background.count + executor.plan.points.count + accepted.supersededReadings)
+        #expect(readingsAtStop >= 3)
     }
 }

@@ -42,6 +42,7 @@ public final class SteppedBus: ControlBus, @unchecked Sendable {
     /// Fault injection: cyclic writes to lose, and transactions a unit leaves unanswered.
     private var writesToLose: [UInt8: Int] = [:]
     private var silentTransactions: [UInt8: Int] = [:]
+    private var pollsToLose: [UInt8: Int] = [:]
 
     public init(device: any RegisterDevice, clock: any LoopClock, devices: [DeviceSpec] = RegisterMap.devices) {
         self.device = device
@@ -69,6 +70,13 @@ public final class SteppedBus: ControlBus, @unchecked Sendable {
     public func loseWrites(unit: UInt8, count: Int) {
         lock.lock()
         writesToLose[unit, default: 0] += count
+        lock.unlock()
+    }
+
+    /// Loses the next `count` status polls of `unit`; its writes still go through.
+    public func losePolls(unit: UInt8, count: Int) {
+        lock.lock()
+        pollsToLose[unit, default: 0] += count
         lock.unlock()
     }
 
@@ -268,7 +276,16 @@ public final class SteppedBus: ControlBus, @unchecked Sendable {
                 : .readHolding(address: poll.block.start, count: poll.block.count)
             let key = PollKey(unit: poll.unit, table: poll.block.table, start: poll.block.start)
             let previous = latestBlocks[key]
-            switch transact(unit: poll.unit, operation) {
+            let result: Result<[UInt16], BusError>
+            if let lose = pollsToLose[poll.unit], lose > 0 {
+                pollsToLose[poll.unit] = lose - 1
+                statistics[poll.unit, default: DeviceStatistics()].recordFailure(.timeout(milliseconds: 100))
+                result = .failure(BusError(.timeout(milliseconds: 100), unitId: poll.unit, device: mapGuard.deviceName(unit: poll.unit),
+                                           operation: operation.description))
+            } else {
+                result = transact(unit: poll.unit, operation)
+            }
+            switch result {
             case .success(let registers):
                 latestBlocks[key] = PolledBlock(unitId: poll.unit, block: poll.block.name, registers: registers,
                                                 sampledAtNanoseconds: now, sequence: (previous?.sequence ?? 0) + 1,

@@ -69,6 +69,26 @@ import Testing
         #expect(abs(robot.truth.x - startX - 0.2) <= 0.005, "walked \(robot.truth.x - startX) m")
     }
 
+    /// A drive whose polls keep failing holds its command (one missed poll is not a lost
+    /// drive), but never past the command's own deadline, even when the lost-link limit is
+    /// set so high that the supervisor would take minutes to declare it.
+    @Test func aCommandWaitingOutMissedPollsStillFailsAtItsDeadline() async throws {
+        let robot = try await ControlLoopTests.robot {
+            $0.lostLinkMissedPolls = 1000
+            $0.chassisPollMilliseconds = 200
+        }
+        let walk = robot.loop.submit(.walk(metres: 0.1, speedMetresPerSecond: nil))
+        robot.step()
+        robot.bus.losePolls(unit: Self.chassisUnit, count: 100_000)
+        #expect(robot.run(until: { robot.loop.feedback(walk)?.state.isFinal == true }, within: 30))
+        guard case .timedOut? = robot.loop.feedback(walk)?.problem else {
+            Issue.record("expected the walk's deadline to end it: \(String(describing: robot.loop.feedback(walk)))")
+            return
+        }
+        #expect(robot.seconds < 10, "ended after \(robot.seconds) s; the deadline for 0.1 m is a few seconds")
+        #expect(robot.loop.snapshot().stopCause == nil, "the supervisor's limit was not reached")
+    }
+
     // MARK: Reset
 
     /// A reset answers within its 2 s even when its writes cannot reach the firmware, names

@@ -167,6 +167,18 @@ import Testing
         #expect(park?.state == .done, "parking is still allowed: \(String(describing: park))")
     }
 
+    /// A loop on a virtual clock cannot be started on the real-time thread: the thread
+    /// runs on CLOCK_MONOTONIC, and mixing the two clocks would expire every command.
+    @Test func aLoopOnAVirtualClockRefusesTheRealTimeThread() async throws {
+        let robot = try await Self.robot()
+        await #expect(throws: ControlLoop.StartError.self) { try await robot.loop.start() }
+        do {
+            try await robot.loop.start()
+        } catch {
+            #expect(error.description.contains("startStepped()"), "\(error)")
+        }
+    }
+
     /// Virtual time is exact: the same commands on the same seed give the same readings.
     @Test func theSameSeedAndCommandsGiveTheSameReadingsBitForBit() async throws {
         func readings() async throws -> [Double] {

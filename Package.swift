@@ -289,6 +289,11 @@ if Context.environment["ROBOT_BENCHMARKS"] == "1" {
 
 
         .executableTarget(
+            name: "VerdictBench",
+            dependencies: ["Inspection", "RobotSimulator"],
+            path: "Benchmarks/VerdictBench"
+        ),
+        .executableTarget(
             name: "ScanBench",
             dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotIO", "RobotSimulator"],
             path: "Benchmarks/ScanBench"

@@ -26,19 +26,28 @@ public struct DoseReading: Sendable, Equatable, Codable {
     }
 }
 
-/// What a point (or the container) came out as.
+/// What a point (or the container) came out as, in rising order of concern.
 public enum Outcome: String, Sendable, Codable, Comparable {
     /// Not distinguishable from background.
     case pass
+    /// The evidence cannot carry a verdict (the background moved more than the model
+    /// carries, or a reading above the limit lacks its re-measure): measure again.
+    case inconclusive
     /// Significantly above background, but within the limit.
     case anomalous
     /// Above background + limit (confirmed by the re-measure).
     case exceeds
 
-    public static func < (a: Outcome, b: Outcome) -> Bool {
-        let order: [Outcome] = [.pass, .anomalous, .exceeds]
-        return order.firstIndex(of: a)! < order.firstIndex(of: b)!
+    private var rank: Int {
+        switch self {
+        case .pass: 0
+        case .inconclusive: 1
+        case .anomalous: 2
+        case .exceeds: 3
+        }
     }
+
+    public static func < (a: Outcome, b: Outcome) -> Bool { a.rank < b.rank }
 }
 
 /// The instrument as it was during the scan.
@@ -72,6 +81,13 @@ public struct PointJudgement: Sendable, Equatable, Codable {
     public var net: Double
     public var netUncertainty: Double
     public var outcome: Outcome
+    /// Rule 2 only: the background modelled at this point (gross units), the net of the
+    /// re-measure against the station, the pooled net the "exceeds" test used, and why the
+    /// point came out as it did.
+    public var modelBackground: Double?
+    public var remeasureNet: Double?
+    public var pooledNet: Double?
+    public var reason: String?
 
     public init(pointIndex: Int, grossMean: Double, grossMax: Double, grossDeviation: Double, net: Double,
                 netUncertainty: Double, outcome: Outcome) {
@@ -112,11 +128,15 @@ public struct Verdict: Sendable, Equatable, Codable {
     public var flags: [String]
     /// End-of-scan background mean minus the start's (0 without an end background).
     public var backgroundDrift: Double
+    /// The rule the scan was judged by, with every setting and characteristic value;
+    /// `nil` for rule 1 (scans recorded before rule 2).
+    public var rule: DecisionRuleRecord?
 
     public init(outcome: Outcome, backgroundMean: Double, backgroundDeviation: Double, backgroundReadings: Int, limit: Double,
                 pointAlpha: Double, k: Double, decisionThreshold: Double, detectionLimit: Double, maxNet: Double,
-                maxNetPointIndex: Int?, points: [PointJudgement], faces: [FaceSummary], flags: [String], backgroundDrift: Double = 0) {
+                maxNetPointIndex: Int?, points: [PointJudgement], faces: [FaceSummary], flags: [String], backgroundDrift: Double = 0, rule: DecisionRuleRecord? = nil) {
         self.backgroundDrift = backgroundDrift
+        self.rule = rule
         self.outcome = outcome
         self.backgroundMean = backgroundMean
         self.backgroundDeviation = backgroundDeviation
@@ -156,12 +176,26 @@ public enum JudgementRefusal: Error, Sendable, Equatable, CustomStringConvertibl
 }
 
 /// The judgement of SN/T 0570 §5 and §6: background + limit, significance with a
-/// container-level false-alarm rate, re-measure confirmation.
+/// container-level false-alarm rate, re-measure confirmation. A profile with decision
+/// settings is judged by planned rule 2 (`PlannedJudgement`); one without (every scan
+/// recorded before it) by rule 1, below, unchanged so stored verdicts verify.
 public enum Judgement {
     /// `points` maps a plan point's index to its readings; `remeasures` to re-measure readings.
     public static func evaluate(plan: ScanPlan, instrument: InstrumentRecord, scanDate: UInt32, background: [DoseReading],
                                 points: [Int: [DoseReading]], remeasures: [Int: [DoseReading]]) throws(JudgementRefusal) -> Verdict {
-        let profile = plan.profile
+        if let settings = plan.profile.decision {
+            return try PlannedJudgement.evaluate(plan: plan, settings: settings, instrument: instrument, scanDate: scanDate,
+                                                 background: background, points: points, remeasures: remeasures)
+        }
+        return try evaluateRuleOne(plan: plan, instrument: instrument, scanDate: scanDate, background: background, points: points,
+                                   remeasures: remeasures)
+    }
+
+    /// What both rules refuse: an expired calibration under the refuse policy, no
+    /// background, an overloaded background. Returns the flags to carry (an expired
+    /// calibration under the flag policy).
+    static func checkInstrumentAndBackground(profile: ProcedureProfile, instrument: InstrumentRecord, scanDate: UInt32,
+                                             background: [DoseReading]) throws(JudgementRefusal) -> [String] {
         var flags: [String] = []
         if scanDate > instrument.calibrationExpiry {
             if profile.calibrationPolicy == .refuse {
@@ -171,6 +205,15 @@ public enum Judgement {
         }
         guard !background.isEmpty else { throw .noBackground }
         if background.contains(where: \.overload) { throw .overload(pointIndex: nil) }
+        return flags
+    }
+
+    /// Rule 1: every point against the station background with a Šidák-corrected α, and
+    /// "exceeds" when the first reading and the re-measure are both above the limit.
+    static func evaluateRuleOne(plan: ScanPlan, instrument: InstrumentRecord, scanDate: UInt32, background: [DoseReading],
+                                points: [Int: [DoseReading]], remeasures: [Int: [DoseReading]]) throws(JudgementRefusal) -> Verdict {
+        let profile = plan.profile
+        var flags = try checkInstrumentAndBackground(profile: profile, instrument: instrument, scanDate: scanDate, background: background)
         for (index, readings) in points where readings.contains(where: \.overload) { throw .overload(pointIndex: index) }
         let (bgMean, bgDeviation) = CountingStatistics.meanAndDeviation(background.map(\.grossDoseRate))
         guard bgMean >= profile.backgroundPlausibleMinimum, bgMean <= profile.backgroundPlausibleMaximum else {

@@ -36,18 +36,19 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
     public var settleSeconds = 2.0
     public var readingsPerPoint = 3
     public var readingSeconds = 1.0
-    /// Adaptive dwell: read until the net rate's relative uncertainty is below the
-    /// target, or the cap. `nil` uses the fixed count above.
-    public var adaptiveTargetRelativeUncertainty: Double?
-    public var adaptiveCapSeconds = 10.0
 
     // Judgement.
     public var limitAboveBackground = 0.25
     public var remeasureCount = 1
     public var remeasureDwellFactor = 3.0
-    public var alpha = 0.05
+    /// Container-level false-alarm rate (`docs/procedure.md`: portal monitors aim at 10⁻³
+    /// per occupancy; 1 % keeps the robot's detection limit near 0.07 μSv/h).
+    public var alpha = 0.01
     public var multipleComparison = MultipleComparison.sidak
     public var calibrationPolicy = CalibrationPolicy.refuse
+    /// Planned decision rule 2's settings; `nil` in scans recorded before it, which are
+    /// judged by rule 1 (`Judgement`).
+    public var decision: DecisionSettings? = DecisionSettings()
 
     public init() {}
 
@@ -83,12 +84,19 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
         var p = ProcedureProfile()
         _ = collect { () throws(ConfigurationFileError) in
             try root.allowOnly(["name", "version", "doseUnit", "background", "faces", "standOffMetres", "grid", "point",
-                                "limitAboveBackground", "remeasure", "significance", "calibrationPolicy"])
+                                "limitAboveBackground", "remeasure", "significance", "calibrationPolicy", "decision"])
         }
         p.name = collect { () throws(ConfigurationFileError) in try root.string("name") } ?? p.name
         p.version = collect { () throws(ConfigurationFileError) in try root.integer("version", in: 1...1_000_000) } ?? p.version
         p.doseUnit = collect { () throws(ConfigurationFileError) in
-            try root.choice("doseUnit", [("uSv/h", .microsievertPerHour), ("uGy/h", .micrograyPerHour)], default: p.doseUnit)
+            if root.has("doseUnit"), (try? root.string("doseUnit")) == "uGy/h" {
+                // Relabelling is not converting: the probe is calibrated in ambient dose
+                // equivalent, and air kerma differs from it by a spectrum-dependent factor
+                // (about 1.2 for Cs-137), so the limit would silently move by that much.
+                throw root.error("'uGy/h' is not supported: the detector is calibrated in ambient dose equivalent (uSv/h), and converting "
+                                 + "to air kerma needs a factor that depends on the spectrum; allowed: uSv/h", at: root.value("doseUnit"), field: "doseUnit")
+            }
+            return try root.choice("doseUnit", [("uSv/h", .microsievertPerHour)], default: p.doseUnit)
         } ?? p.doseUnit
         if let b = collect({ () throws(ConfigurationFileError) in try root.mapping("background") }) ?? nil {
             _ = collect { () throws(ConfigurationFileError) in
@@ -140,16 +148,16 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
             }
         }
         if let pt = collect({ () throws(ConfigurationFileError) in try root.mapping("point") }) ?? nil {
+            for key in ["adaptiveTargetRelativeUncertainty", "adaptiveCapSeconds"] where pt.has(key) {
+                errors.append(pt.error("adaptive dwell is not supported: every point is measured for point.readings × point.readingSeconds, "
+                                       + "and a re-measure decides near the limit; remove '\(key)'", at: pt.value(key), field: "point.\(key)"))
+            }
             _ = collect { () throws(ConfigurationFileError) in
                 try pt.allowOnly(["settleSeconds", "readings", "readingSeconds", "adaptiveTargetRelativeUncertainty", "adaptiveCapSeconds"])
             }
             p.settleSeconds = collect { () throws(ConfigurationFileError) in try pt.double("settleSeconds", default: 2, in: 0...60) } ?? p.settleSeconds
             p.readingsPerPoint = collect { () throws(ConfigurationFileError) in try pt.integer("readings", default: 3, in: 1...100) } ?? p.readingsPerPoint
             p.readingSeconds = collect { () throws(ConfigurationFileError) in try pt.double("readingSeconds", default: 1, in: 0.1...60) } ?? p.readingSeconds
-            if pt.has("adaptiveTargetRelativeUncertainty") {
-                p.adaptiveTargetRelativeUncertainty = collect { () throws(ConfigurationFileError) in try pt.double("adaptiveTargetRelativeUncertainty", in: 0.01...1) }
-            }
-            p.adaptiveCapSeconds = collect { () throws(ConfigurationFileError) in try pt.double("adaptiveCapSeconds", default: 10, in: 0.5...600) } ?? p.adaptiveCapSeconds
         }
         p.limitAboveBackground = collect { () throws(ConfigurationFileError) in try root.double("limitAboveBackground", default: 0.25, in: 0.01...100) } ?? p.limitAboveBackground
         if let r = collect({ () throws(ConfigurationFileError) in try root.mapping("remeasure") }) ?? nil {
@@ -159,7 +167,7 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
         }
         if let s = collect({ () throws(ConfigurationFileError) in try root.mapping("significance") }) ?? nil {
             _ = collect { () throws(ConfigurationFileError) in try s.allowOnly(["alpha", "correction"]) }
-            p.alpha = collect { () throws(ConfigurationFileError) in try s.double("alpha", default: 0.05, in: 0.0001...0.2) } ?? p.alpha
+            p.alpha = collect { () throws(ConfigurationFileError) in try s.double("alpha", default: 0.01, in: 0.0001...0.2) } ?? p.alpha
             p.multipleComparison = collect { () throws(ConfigurationFileError) in
                 try s.choice("correction", [("sidak", .sidak), ("bonferroni", .bonferroni), ("none", .none)], default: .sidak)
             } ?? p.multipleComparison
@@ -167,6 +175,9 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
         p.calibrationPolicy = collect { () throws(ConfigurationFileError) in
             try root.choice("calibrationPolicy", [("refuse", .refuse), ("flag", .flag)], default: .refuse)
         } ?? p.calibrationPolicy
+        if let d = collect({ () throws(ConfigurationFileError) in try root.mapping("decision") }) ?? nil {
+            p.decision = DecisionSettings.parse(d, into: &errors)
+        }
         guard errors.isEmpty else { throw Problems(problems: errors) }
         return p
     }

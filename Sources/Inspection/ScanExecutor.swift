@@ -140,12 +140,20 @@ public final class ScanExecutor: @unchecked Sendable {
                 $0.completedPoints = complete.count
             }
             try await ensureHomed()
+            let screener = profile.decision.map { PlannedJudgement.Screener(plan: plan, settings: $0, instrument: instrument) }
             let started = sleeper.now()
             var done = 0
             for point in plan.points {
-                let needsRemeasure = { (r: [DoseReading]) in
-                    profile.remeasureCount > 0
-                        && CountingStatistics.meanAndDeviation(r.map(\.grossDoseRate)).mean > backgroundMean + profile.limitAboveBackground
+                let needsRemeasure = { (r: [DoseReading]) -> Bool in
+                    guard profile.remeasureCount > 0 else { return false }
+                    if let screener {
+                        // Rule 2: the same screen the verdict is computed with, on the
+                        // points measured before this one.
+                        var sofar = points
+                        sofar[point.index] = r
+                        return screener.reason(background: background, points: sofar, remeasures: remeasures, index: point.index) != nil
+                    }
+                    return CountingStatistics.meanAndDeviation(r.map(\.grossDoseRate)).mean > backgroundMean + profile.limitAboveBackground
                 }
                 let remeasured = remeasures[point.index]?.count ?? 0
                 if complete.contains(point.index), !needsRemeasure(points[point.index] ?? []) || remeasured >= profile.remeasureCount {

@@ -80,6 +80,7 @@ public struct ScanReport: Sendable, Codable {
         let unit = plan.profile.doseUnit.rawValue.replacingOccurrences(of: "u", with: "μ")
         let outcome: (zh: String, en: String, colour: String) = switch verdict.outcome {
         case .pass: ("合格", "PASS", "#1b7f2a")
+        case .inconclusive: ("无法判定（需复测）", "INCONCLUSIVE (measure again)", "#5a4a9a")
         case .anomalous: ("异常（未超限）", "ANOMALOUS (within the limit)", "#b36b00")
         case .exceeds: ("超出限值", "EXCEEDS THE LIMIT", "#b00020")
         }

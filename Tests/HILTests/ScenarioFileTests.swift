@@ -50,7 +50,7 @@ import Testing
 
     @Test func aMisspeltKeyNamesTheFieldAndTheLine() {
         let e = error("name: x\nbackground:\n  doseRate: 0.1\n")
-        #expect(e?.description == "bad.yaml:3:3: background.doseRate: unknown key 'doseRate'; allowed keys are doseRateMicrosievertsPerHour, driftAmplitude, driftPeriodSeconds")
+        #expect(e?.description == "bad.yaml:3:3: background.doseRate: unknown key 'doseRate'; allowed keys are doseRateMicrosievertsPerHour, driftAmplitude, driftPeriodSeconds, terrestrialFraction, heightGradientPerMetre, shadowingScale, siteOffsetFraction, siteRadiusMetres, randomWalkPerRootHour, rain")
     }
 
     @Test func aWrongTypeNamesTheFieldAndTheLine() {

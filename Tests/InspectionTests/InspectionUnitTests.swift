@@ -171,7 +171,7 @@ import Testing
     }
 }
 
-@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct JudgementTests {
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct JudgementRuleOneTests {
     let instrument = InstrumentRecord(serialNumber: "GD-1", sensitivityCountsPerSecondPerMicrosievertPerHour: 300,
                                       calibrationFactor: 1, calibrationDate: 20260301, calibrationExpiry: 20270301)
 
@@ -181,9 +181,13 @@ import Testing
                            grossDoseRate: dose, instrumentDoseRate: dose, overload: overload, takenAt: Date())
     }
 
+    /// Rule 1, as every scan recorded before rule 2 is judged again by it (`JudgementRuleTwoTests` has rule 2).
     func plan() throws -> ScanPlan {
-        ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .twentyFoot, xMetres: 0, yMetres: 0),
-                 profile: ProcedureProfile())
+        var profile = ProcedureProfile()
+        profile.decision = nil
+        profile.alpha = 0.05
+        return ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .twentyFoot, xMetres: 0, yMetres: 0),
+                        profile: profile)
     }
 
     func verdict(hot: Double, remeasure: Double? = nil) throws -> Verdict {

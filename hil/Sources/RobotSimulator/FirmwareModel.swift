@@ -63,6 +63,8 @@ public final class FirmwareModel: @unchecked Sendable {
     private var counts: UInt32 = 0
     private var filteredMicrosievertsPerHour: Double
     private var overloadLatched = false
+    private var cachedEffectKey: (Int, Int, Int)?
+    private var cachedEffect: (ground: Double, sky: Double, norm: Double)?
     private var overloadForced = false
     private var detectorDead = false
     private var silentSeconds = 0.0
@@ -523,7 +525,15 @@ public final class FirmwareModel: @unchecked Sendable {
     }
 
     private func trueDoseRate() -> Double {
-        field.doseRate(x: trueX, y: trueY, z: lift.position, atSeconds: simulatedSeconds)
+        // The containers' effect on the background is geometry only: keep it while the
+        // probe stays within 5 mm.
+        let key = (Int((trueX / 0.005).rounded()), Int((trueY / 0.005).rounded()), Int((lift.position / 0.005).rounded()))
+        if cachedEffectKey.map({ $0 != key }) ?? true {
+            cachedEffect = field.containerEffect(x: trueX, y: trueY, z: lift.position)
+            cachedEffectKey = key
+        }
+        return field.doseRate(x: trueX, y: trueY, z: lift.position, atSeconds: simulatedSeconds, response: settings.detector.response,
+                              effect: .some(cachedEffect))
     }
 
     private func stepDetector(_ dt: Double) {
@@ -537,7 +547,8 @@ public final class FirmwareModel: @unchecked Sendable {
         }
         // The uncalibrated detector reads dose / factor, so that raw × factor is the true dose.
         let trueRate = d.sensitivityCountsPerSecondPerMicrosievertPerHour * dose / d.calibrationFactor
-        let measuredRate = trueRate / (1 + trueRate * d.deadTimeMicroseconds * 1e-6)
+        let measuredRate = d.deadTimeParalysable ? trueRate * exp(-trueRate * d.deadTimeMicroseconds * 1e-6)
+            : trueRate / (1 + trueRate * d.deadTimeMicroseconds * 1e-6)
         let pulses = random.poisson(measuredRate * dt)
         counts &+= UInt32(truncatingIfNeeded: pulses)
         silentSeconds = pulses == 0 ? silentSeconds + dt : 0

@@ -99,6 +99,9 @@ public struct PlacedContainer: Sendable, Codable, Equatable {
     /// Wall steel thickness, cm.
     public var wallThicknessCentimetres: Double
     public var sources: [PointSource]
+    /// NORM in the cargo (K-40 in fertiliser, zircon sand, ceramics): the net dose rate a
+    /// probe would read flush against an endless wall of this cargo.
+    public var normDoseRateAtContactMicrosievertsPerHour = 0.0
 
     public init(number: String, type: ContainerType, x: Double, y: Double, headingDegrees: Double = 0,
                 cargoDensity: Double = 0.3, wallThicknessCentimetres: Double = 0.2, sources: [PointSource] = []) {
@@ -135,13 +138,16 @@ public struct PlacedContainer: Sendable, Codable, Equatable {
 /// The gamma field in the yard: a drifting background plus unshielded point sources,
 /// attenuated through cargo and one container wall. Buildup is left out, so shielded
 /// readings are somewhat low compared with reality; the physics test checks against
-/// the same model.
+/// the same model. `environment` adds what a real yard does to the background
+/// (shadowing, a site level, a random walk, rain, a height profile) and containers may
+/// hold NORM cargo; both are off by default.
 public struct RadiationField: Sendable {
     public var backgroundMicrosievertsPerHour: Double
     /// Relative amplitude of the slow background drift (0.1 is ±10 %).
     public var driftAmplitude: Double
     public var driftPeriodSeconds: Double
     public var containers: [PlacedContainer]
+    public var environment = BackgroundEnvironment()
 
     public init(backgroundMicrosievertsPerHour: Double = 0.1, driftAmplitude: Double = 0.1,
                 driftPeriodSeconds: Double = 7200, containers: [PlacedContainer] = []) {
@@ -151,17 +157,50 @@ public struct RadiationField: Sendable {
         self.containers = containers
     }
 
+    /// The background at 1 m, away from containers (the station's): the level, its sine,
+    /// the random walk and rain.
     public func background(atSeconds t: Double) -> Double {
-        backgroundMicrosievertsPerHour * (1 + driftAmplitude * sin(2 * .pi * t / driftPeriodSeconds))
+        let moving = environment.temporalFactor(atSeconds: t)
+        return backgroundMicrosievertsPerHour * (1 + driftAmplitude * sin(2 * .pi * t / driftPeriodSeconds)) * moving.all * (1 + moving.rain)
     }
 
-    /// Dose rate in μSv/h at a yard point (z is height above ground).
-    public func doseRate(x: Double, y: Double, z: Double, atSeconds t: Double) -> Double {
-        var total = background(atSeconds: t)
+    /// What the containers do to the background at a point (time-independent, so callers
+    /// that stand still may keep it): hidden fractions of the ground's and sky's parts and
+    /// the NORM dose. `nil` when nothing needs the geometry.
+    public func containerEffect(x: Double, y: Double, z: Double) -> (ground: Double, sky: Double, norm: Double)? {
+        guard environment.needsGeometry || containers.contains(where: { $0.normDoseRateAtContactMicrosievertsPerHour > 0 }) else { return nil }
+        let e = ContainerShadow.effect(x: x, y: y, z: z, containers: containers, environment: environment)
+        // The sky's part is mostly cosmic, which passes through a container: only the
+        // ground's part is shadowed.
+        return (environment.shadowingScale * e.ground, 0, e.norm)
+    }
+
+    /// Dose rate in μSv/h at a yard point (z is height above ground), as a probe with this
+    /// energy response indicates it. `effect` is `containerEffect` at the point, if known.
+    public func doseRate(x: Double, y: Double, z: Double, atSeconds t: Double, response: EnergyResponse = EnergyResponse(),
+                         effect: (ground: Double, sky: Double, norm: Double)?? = nil) -> Double {
+        let base = background(atSeconds: t)
+        let e = environment
+        var ground = base * e.terrestrialFraction * max(0, 1 + e.heightGradientPerMetre * (z - 1))
+        var sky = base * (1 - e.terrestrialFraction)
+        if e.siteOffsetFraction != 0, containers.contains(where: { c in
+            let (a, cc, _) = c.local(x, y, z)
+            return c.contains(along: a, across: cc, margin: e.siteRadiusMetres)
+        }) {
+            ground *= 1 + e.siteOffsetFraction
+            sky *= 1 + e.siteOffsetFraction
+        }
+        var norm = 0.0
+        if let effect = effect ?? containerEffect(x: x, y: y, z: z) {
+            ground *= 1 - min(1, effect.ground)
+            sky *= 1 - min(1, effect.sky)
+            norm = effect.norm
+        }
+        var total = (ground + sky) * response.background + norm * response.norm
         for container in containers {
             let (pa, pc, pz) = container.local(x, y, z)
             for source in container.sources {
-                total += Self.sourceContribution(source, in: container, toAlong: pa, across: pc, height: pz)
+                total += Self.sourceContribution(source, in: container, toAlong: pa, across: pc, height: pz) * response.factor(source.nuclide)
             }
         }
         return total

@@ -27,6 +27,11 @@ public struct DetectorSettings: Sendable, Codable, Equatable {
     public var calibrationExpiry: UInt32 = 20270301
     public var sensitivityCountsPerSecondPerMicrosievertPerHour = 300.0
     public var deadTimeMicroseconds = 2.0
+    /// A paralysable chain (a scintillator's) reads low in strong fields, where the
+    /// controller's non-paralysable correction assumes otherwise.
+    public var deadTimeParalysable = false
+    /// The probe's answer to spectra other than its Cs-137 calibration.
+    public var response = EnergyResponse()
     public var timeConstantSeconds = 2.0
     public var rangeMaxMicrosievertsPerHour = 1_000_000.0
 

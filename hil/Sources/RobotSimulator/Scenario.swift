@@ -82,16 +82,43 @@ public struct Scenario: Sendable {
                                                         in: scenario.settings.liftMinimumMetres...scenario.settings.liftMaximumMetres)
         }
         if let background = try root.mapping("background") {
-            try background.allowOnly(["doseRateMicrosievertsPerHour", "driftAmplitude", "driftPeriodSeconds"])
+            try background.allowOnly(["doseRateMicrosievertsPerHour", "driftAmplitude", "driftPeriodSeconds", "terrestrialFraction",
+                                      "heightGradientPerMetre", "shadowingScale", "siteOffsetFraction", "siteRadiusMetres",
+                                      "randomWalkPerRootHour", "rain"])
             scenario.field.backgroundMicrosievertsPerHour = try background.double("doseRateMicrosievertsPerHour", default: 0.1, in: 0...100)
             scenario.field.driftAmplitude = try background.double("driftAmplitude", default: 0.1, in: 0...0.9)
             scenario.field.driftPeriodSeconds = try background.double("driftPeriodSeconds", default: 7200, in: 1...1e7)
+            var e = BackgroundEnvironment()
+            e.terrestrialFraction = try background.double("terrestrialFraction", default: e.terrestrialFraction, in: 0...1)
+            e.heightGradientPerMetre = try background.double("heightGradientPerMetre", default: 0, in: -0.2...0.2)
+            e.shadowingScale = try background.double("shadowingScale", default: 0, in: 0...3)
+            e.siteOffsetFraction = try background.double("siteOffsetFraction", default: 0, in: -0.5...1)
+            e.siteRadiusMetres = try background.double("siteRadiusMetres", default: e.siteRadiusMetres, in: 0...8)
+            e.randomWalkPerRootHour = try background.double("randomWalkPerRootHour", default: 0, in: 0...0.5)
+            for rain in try background.list("rain") {
+                try rain.allowOnly(["startSeconds", "peakFraction", "riseMinutes", "durationMinutes", "decayHalfLifeMinutes"])
+                e.rain.append(RainEvent(startSeconds: try rain.double("startSeconds", in: 0...1e7),
+                                        peakFraction: try rain.double("peakFraction", in: 0...5),
+                                        riseMinutes: try rain.double("riseMinutes", default: 10, in: 0.1...600),
+                                        durationMinutes: try rain.double("durationMinutes", default: 20, in: 0.1...6000),
+                                        decayHalfLifeMinutes: try rain.double("decayHalfLifeMinutes", default: 35, in: 1...600)))
+            }
+            scenario.field.environment = e
         }
         if let detector = try root.mapping("detector") {
             try detector.allowOnly(["serialNumber", "calibrationFactor", "calibrationDate", "calibrationExpiry",
                                     "sensitivityCountsPerSecondPerMicrosievertPerHour", "deadTimeMicroseconds",
-                                    "timeConstantSeconds", "rangeMaxMicrosievertsPerHour"])
+                                    "timeConstantSeconds", "rangeMaxMicrosievertsPerHour", "deadTimeParalysable", "response"])
             var d = DetectorSettings()
+            d.deadTimeParalysable = try detector.bool("deadTimeParalysable", default: false)
+            if let response = try detector.mapping("response") {
+                try response.allowOnly(["background", "norm"] + Nuclide.allCases.map(\.rawValue))
+                d.response.background = try response.double("background", default: 1, in: 0.2...5)
+                d.response.norm = try response.double("norm", default: 1, in: 0.2...5)
+                for nuclide in Nuclide.allCases where response.has(nuclide.rawValue) {
+                    d.response.byNuclide[nuclide.rawValue] = try response.double(nuclide.rawValue, in: 0.2...5)
+                }
+            }
             d.serialNumber = try detector.string("serialNumber", default: d.serialNumber)
             if d.serialNumber.utf8.count > 16 {
                 throw detector.error("'\(d.serialNumber)' is longer than 16 characters", at: detector.value("serialNumber"),
@@ -111,7 +138,8 @@ public struct Scenario: Sendable {
         let types = ContainerType.allCases.map { ($0.rawValue, $0) }
             + [("20ft", .twentyFoot), ("40ft", .fortyFoot), ("40ft-hc", .fortyFootHighCube), ("45ft-hc", .fortyFiveFootHighCube)]
         for entry in try root.list("containers") {
-            try entry.allowOnly(["number", "type", "x", "y", "headingDegrees", "cargoDensity", "wallThicknessCentimetres", "sources"])
+            try entry.allowOnly(["number", "type", "x", "y", "headingDegrees", "cargoDensity", "wallThicknessCentimetres", "sources",
+                                 "normDoseRateAtContactMicrosievertsPerHour"])
             let type: ContainerType = try entry.choice("type", types)
             var container = PlacedContainer(
                 number: try entry.string("number"), type: type,
@@ -119,6 +147,7 @@ public struct Scenario: Sendable {
                 headingDegrees: try entry.double("headingDegrees", default: 0, in: -180...180),
                 cargoDensity: try entry.double("cargoDensity", default: 0.3, in: 0...8),
                 wallThicknessCentimetres: try entry.double("wallThicknessCentimetres", default: 0.2, in: 0...5))
+            container.normDoseRateAtContactMicrosievertsPerHour = try entry.double("normDoseRateAtContactMicrosievertsPerHour", default: 0, in: 0...1000)
             for source in try entry.list("sources") {
                 try source.allowOnly(["nuclide", "activityMBq", "along", "across", "height"])
                 container.sources.append(PointSource(
@@ -134,6 +163,7 @@ public struct Scenario: Sendable {
             scenario.faults.append(try parseFault(entry))
         }
         scenario.faults.sort { $0.atSeconds < $1.atSeconds }
+        scenario.field.environment.prepare(seed: scenario.seed)
         if let rates = try root.mapping("busFaultRates") {
             try rates.allowOnly(["crcError", "noReply", "junkBytes", "lateReply"])
             var r = FaultInjector.Rates()

@@ -180,6 +180,18 @@ struct ContainerTrial {
                 extra += seconds
             }
         }
+        if let screener {
+            // Back to the points the whole container's model finds standing out.
+            for index in screener.deferred(background: background, points: points, remeasures: remeasures) {
+                let p = plan.points[index]
+                t += 30
+                let seconds = counting * profile.remeasureDwellFactor
+                let dose = field.doseRate(x: p.xMetres, y: p.yMetres, z: p.heightMetres, atSeconds: t + seconds / 2,
+                                          response: response, effect: .some(effects[p.index]))
+                remeasures[p.index] = [reading(dose: dose, seconds: seconds)]
+                extra += seconds + 30
+            }
+        }
         t += 90
         if profile.backgroundRepeatAtEnd { measureBackground() }
         let outcome: Outcome

@@ -18,6 +18,7 @@ extension CommandServer {
         registerRobotRoutes(router)
         registerScanRoutes(router)
         registerAdministrationRoutes(router)
+        registerInstrumentRoutes(router)
         registerDocumentRoutes(router)
     }
 

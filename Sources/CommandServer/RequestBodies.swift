@@ -44,6 +44,7 @@ public enum RequestBodies {
                 throw .invalid("dates")
             }
         }
+        attempt { () throws(APIError) in _ = try JSONCoding.decode(InstrumentCheckRequest.self, from: data) }
         return codes
     }
 }

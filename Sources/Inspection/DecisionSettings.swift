@@ -38,7 +38,7 @@ public struct DecisionSettings: Sendable, Equatable, Codable {
     public var windowPoints = 25
     public var windowCapacityFraction = 0.10
     /// Points needed before the model is fitted during the scan to choose re-measures.
-    public var minimumFitPoints = 15
+    public var minimumFitPoints = 5
 
     public init() {}
 

@@ -58,9 +58,16 @@ public struct InstrumentRecord: Sendable, Equatable, Codable {
     /// YYYYMMDD.
     public var calibrationDate: UInt32
     public var calibrationExpiry: UInt32
+    /// The controller's dead-time correction in force (seconds; absent on scans recorded
+    /// before it was kept): the reading depends on it, so the record says it.
+    public var deadTimeSeconds: Double?
+    /// The last check-source test of this detector within 24 h before the scan, if any.
+    public var lastCheck: InstrumentCheckSummary?
 
     public init(serialNumber: String, sensitivityCountsPerSecondPerMicrosievertPerHour: Double, calibrationFactor: Double,
-                calibrationDate: UInt32, calibrationExpiry: UInt32) {
+                calibrationDate: UInt32, calibrationExpiry: UInt32, deadTimeSeconds: Double? = nil, lastCheck: InstrumentCheckSummary? = nil) {
+        self.deadTimeSeconds = deadTimeSeconds
+        self.lastCheck = lastCheck
         self.serialNumber = serialNumber
         self.sensitivityCountsPerSecondPerMicrosievertPerHour = sensitivityCountsPerSecondPerMicrosievertPerHour
         self.calibrationFactor = calibrationFactor

@@ -10,6 +10,10 @@ extension PlannedJudgement {
         let profile = plan.profile
         var flags = try Judgement.checkInstrumentAndBackground(profile: profile, instrument: instrument, scanDate: scanDate,
                                                                background: background)
+        if instrument.lastCheck == nil {
+            flags.append("no check-source test of the detector in the 24 h before the scan (robotctl check-source): its response is "
+                         + "known only from its calibration")
+        }
         let perSet = profile.backgroundReadings
         let startSet = Array(background.prefix(perSet))
         let endSet = Array(background.dropFirst(perSet))
@@ -36,9 +40,12 @@ extension PlannedJudgement {
                     + "(the model carries ±%.0f %%): the scan must be measured again", 100 * change, 100 * settings.driftCapacityFraction))
             }
         }
-        for (name, set) in [("start", startSet), ("end", endSet)] where set.count >= 3 && Self.overdispersed(set) {
-            backgroundMoved.append("the \(name) background readings vary more than counting allows (the background was moving): "
-                + "the scan must be measured again")
+        for (name, set) in [("start", startSet), ("end", endSet)] where set.count >= 3 {
+            let dispersion = Self.dispersion(set)
+            if dispersion.z > CountingStatistics.quantile(alpha: 0.001) {
+                backgroundMoved.append(String(format: "the %@ background readings vary more than counting allows (χ² %.1f for %d degrees of "
+                    + "freedom; the background was moving): the scan must be measured again", name, dispersion.chi2, set.count - 1))
+            }
         }
         let residual = settings.modelResidualFraction.hypot(station.driftFraction)
 
@@ -244,18 +251,17 @@ extension PlannedJudgement {
         return (first, high)
     }
 
-    /// Whether a set of background readings varies more than Poisson counting allows (χ²
-    /// dispersion test at 0.1 %, Wilson–Hilferty).
-    static func overdispersed(_ set: [DoseReading]) -> Bool {
+    /// How much more a set of background readings varies than Poisson counting allows: the
+    /// χ² dispersion statistic and its normal score (Wilson–Hilferty); the rule tests it at 0.1 %.
+    static func dispersion(_ set: [DoseReading]) -> (chi2: Double, z: Double) {
         let seconds = set.reduce(0) { $0 + $1.seconds }
         let rate = Double(set.reduce(0) { $0 + Int($1.counts) }) / max(seconds, 1e-9)
-        guard rate > 0 else { return false }
+        guard rate > 0, set.count > 1 else { return (0, -.infinity) }
         let chi2 = set.reduce(0.0) { sum, r in
             let expected = rate * r.seconds
             return sum + pow(Double(r.counts) - expected, 2) / expected
         }
         let df = Double(set.count - 1)
-        let z = (pow(chi2 / df, 1.0 / 3) - (1 - 2 / (9 * df))) / (2 / (9 * df)).squareRoot()
-        return z > CountingStatistics.quantile(alpha: 0.001)
+        return (chi2, (pow(chi2 / df, 1.0 / 3) - (1 - 2 / (9 * df))) / (2 / (9 * df)).squareRoot())
     }
 }

@@ -213,6 +213,25 @@ public final class ScanExecutor: @unchecked Sendable {
                     $0.etaSeconds = Double($0.totalPoints - $0.completedPoints) * secondsPerPoint
                 }
             }
+            if let screener {
+                // Rule 2: back to the points the whole container's model finds standing out
+                // that were passed by while they were measured (the first few of a scan have
+                // no model yet).
+                for index in screener.deferred(background: background, points: points, remeasures: remeasures)
+                where (remeasures[index] ?? []).count < profile.remeasureCount {
+                    let point = plan.points[index]
+                    update { $0.note = "going back to point \(index) to measure it again (it stands out from the background modelled here)" }
+                    for stop in route(via: [], to: point.xMetres, point.yMetres) {
+                        try await move(x: stop.x, y: stop.y, height: nil)
+                    }
+                    try await move(x: point.xMetres, y: point.yMetres, height: point.heightMetres)
+                    await sleeper.sleep(seconds: profile.settleSeconds)
+                    let reading = try await measure(seconds: profile.readingSeconds * Double(perPoint) * profile.remeasureDwellFactor)
+                    try await record.appendPoint(index, reading, ordinal: nextOrdinal(.remeasure, index), remeasure: true,
+                                                 set: RecordedReading.setNumber(epoch: epoch, attempt: 0))
+                    remeasures[index, default: []].append(reading)
+                }
+            }
             if profile.backgroundRepeatAtEnd && background.count < 2 * profile.backgroundReadings {
                 // Background again, to see how far it drifted during the survey.
                 update { $0.phase = .background }
@@ -330,8 +349,7 @@ public final class ScanExecutor: @unchecked Sendable {
         if needWalk && needLift, let height {
             // Both axes at once: the lift travels while the chassis walks.
             let walkId = loop.submit(.walkTo(x: x, y: y, speedMetresPerSecond: nil))
-            let liftFeedback = try await perform(.lift(heightMetres: height), timeout: 60)
-            _ = liftFeedback
+            _ = try await perform(.lift(heightMetres: height), timeout: 60)
             let walk = await loop.result(of: walkId, timeout: 120)
             if walk?.state != .done {
                 _ = try await perform(.walkTo(x: x, y: y, speedMetresPerSecond: nil), timeout: 120)

@@ -17,6 +17,8 @@ public struct ScanReport: Sendable, Codable {
     public var remeasures: [Int: [DoseReading]]
     public var verdict: Verdict
     public var source: SourceEstimate?
+    /// Rule 2: every hot spot, strongest first (`SourceLocalisation.hotSpots`).
+    public var hotSpots: [SourceEstimate]?
     /// The last hash of the scan's reading chain.
     public var chainHash: String
     /// The record's signed seal: its hash, signature and signing key. Keep it (print the
@@ -26,8 +28,10 @@ public struct ScanReport: Sendable, Codable {
 
     public init(scanId: String, robotId: String, firmware: [String: String], officer: String, startedAt: String, finishedAt: String, plan: ScanPlan,
                 instrument: InstrumentRecord, background: [DoseReading], points: [Int: [DoseReading]],
-                remeasures: [Int: [DoseReading]], verdict: Verdict, source: SourceEstimate?, chainHash: String, seal: RecordSeal? = nil) {
+                remeasures: [Int: [DoseReading]], verdict: Verdict, source: SourceEstimate?, chainHash: String, seal: RecordSeal? = nil,
+                hotSpots: [SourceEstimate]? = nil) {
         self.seal = seal
+        self.hotSpots = hotSpots
         self.scanId = scanId
         self.robotId = robotId
         self.firmware = firmware
@@ -108,7 +112,18 @@ public struct ScanReport: Sendable, Codable {
         \(verdict.flags.map { "<tr><th>注意 Flag</th><td>\(Self.escape($0))</td></tr>" }.joined())
         </table>
         """
-        if let s = source {
+        h += ruleSection(unit: unit)
+        if let spots = hotSpots, !spots.isEmpty {
+            h += "<h2>热点 Hot spots</h2><table><tr><th>#</th><th>面 Face</th><th>距箱门 Along (m)</th><th>横向 Across (m)</th>"
+                + "<th>高度 Height (m)</th><th>深度 Depth (m)</th><th>活度下限 Activity ≥ (MBq Cs-137 eq.)</th></tr>"
+            for (i, s) in spots.enumerated() {
+                h += "<tr><td>\(i + 1)</td><td>\(s.face.rawValue)\(s.outsideContainer == true ? " (outside the container 箱外)" : "")</td>"
+                    + "<td>\(f(s.alongMetres, 2)) ± \(f(s.alongUncertaintyMetres, 2))</td><td>\(f(s.acrossMetres, 2)) ± \(f(s.acrossUncertaintyMetres, 2))</td>"
+                    + "<td>\(f(s.heightMetres, 2)) ± \(f(s.heightUncertaintyMetres, 2))</td><td>\(f(s.depthBehindFaceMetres, 2))</td>"
+                    + "<td>\(f(s.equivalentCs137MBq, 1))</td></tr>"
+            }
+            h += "</table><p>The activity is a lower bound: cargo and steel attenuate what the probe sees. 活度为下限。</p>"
+        } else if let s = source {
             h += """
             <h2>源位置估计 Estimated source location</h2>
             <p>面 Face: <b>\(s.face.rawValue)</b>; 距箱门 along from the doors \(f(s.alongMetres, 2)) ± \(f(s.alongUncertaintyMetres, 2)) m;
@@ -126,7 +141,13 @@ public struct ScanReport: Sendable, Codable {
         h += "<tr><th>序列号 Serial</th><td>\(Self.escape(instrument.serialNumber))</td></tr>"
         h += "<tr><th>校准因子 Calibration factor</th><td>\(instrument.calibrationFactor)</td></tr>"
         h += "<tr><th>校准日期 / 有效期 Calibrated / expires</th><td>\(instrument.calibrationDate) / \(instrument.calibrationExpiry)</td></tr>"
-        h += "<tr><th>灵敏度 Sensitivity</th><td>\(f(instrument.sensitivityCountsPerSecondPerMicrosievertPerHour, 1)) cps per μSv/h</td></tr></table>"
+        h += "<tr><th>灵敏度 Sensitivity</th><td>\(f(instrument.sensitivityCountsPerSecondPerMicrosievertPerHour, 1)) cps per μSv/h</td></tr>"
+        if let tau = instrument.deadTimeSeconds {
+            h += "<tr><th>死时间 Dead time</th><td>\(f(tau * 1e6, 2)) µs (non-paralysable correction)</td></tr>"
+        }
+        let check = instrument.lastCheck.map { "response \(f($0.response, 3)) on \(Self.escape($0.takenAt)), \($0.passed ? "passed" : "FAILED")" }
+            ?? "none in the 24 h before the scan"
+        h += "<tr><th>日常检查 Check-source test</th><td>\(check)</td></tr></table>"
         h += "<h2>本底读数 Background readings</h2><p>" + background.map { f($0.grossDoseRate, 3) }.joined(separator: ", ") + " \(unit)</p>"
         h += "<h2>记录哈希 Record hash</h2><p><code>\(Self.escape(chainHash))</code></p>"
         if let seal {
@@ -136,6 +157,28 @@ public struct ScanReport: Sendable, Codable {
             h += "<p>核对 Check: <code>robotctl verify --anchors FILE</code> with the line <code>scan \(Self.escape(scanId)) \(Self.escape(seal.hash))</code></p>"
         }
         h += "</body></html>\n"
+        return h
+    }
+
+    /// The decision rule the verdict was judged by, with its characteristic values.
+    func ruleSection(unit: String) -> String {
+        guard let rule = verdict.rule else {
+            return "<p>判定规则 Decision rule: SN/T 0570 rule 1 (every point against the station background, Šidák).</p>"
+        }
+        var h = "<h2>判定规则 Decision rule</h2><table>"
+        h += "<tr><th>规则 Rule</th><td>\(Self.escape(rule.rule)) (docs/procedure.md)</td></tr>"
+        h += "<tr><th>误报率 Container α</th><td>\(rule.containerAlpha); screening α \(String(format: "%.2e", rule.screeningAlpha)) "
+            + "(k₁ = \(f(rule.screeningK, 2))), confirmation k₂ = \(f(rule.confirmationK, 2)), single stage k = \(f(rule.singleStageK, 2)), "
+            + "β = \(rule.settings.beta) (k_β = \(f(rule.betaK, 2)))</td></tr>"
+        h += "<tr><th>超限 Exceeds</th><td>pooled first reading and re-measure against the station background + \(f(verdict.limit, 2)) \(unit); "
+            + "uncertain zone ± \(f(rule.settings.exceedsZoneK, 3)) u, calibration \(f(100 * rule.settings.calibrationRelativeUncertainty, 0)) %</td></tr>"
+        if let m = rule.background {
+            h += "<tr><th>箱旁本底模型 Background at the container</th><td>level \(f(m.siteLevel, 3)) ± \(f(m.siteLevelUncertainty, 3)) of the station "
+                + "(allowance \(f(100 * rule.settings.siteOffsetAllowance, 0)) %), shadowing \(f(m.shadowing, 2)) ± \(f(m.shadowingUncertainty, 2)), "
+                + "\(m.outliers) of \(m.pointsFitted + m.outliers) points set aside, model error \(f(100 * rule.settings.modelResidualFraction, 0)) %</td></tr>"
+        }
+        let end = rule.stationEndCountsPerSecond.map { f($0, 1) } ?? "—"
+        h += "<tr><th>站点本底 Station</th><td>\(f(rule.stationStartCountsPerSecond, 1)) cps at the start, \(end) at the end</td></tr></table>"
         return h
     }
 

@@ -47,10 +47,20 @@ public final class ScanSession: Sendable {
         guard let info = loop.detectorInfo else {
             throw ScanStore.Failure(description: "the detector has not reported its identity and calibration yet; wait for it to come up")
         }
+        // A detector whose last check-source test failed has drifted: no scan until it passes.
+        let latest = (try? store.instrumentChecks(serialNumber: info.serialNumber, limit: 1))?.first
+        if let latest, !latest.passed {
+            throw ScanStore.Failure(description: "refused: " + latest.description + "; look at the probe, recalibrate it if needed, "
+                                    + "and run a check-source test that passes (robotctl check-source) before scanning")
+        }
+        let recent = latest.flatMap { check in
+            ScanStore.isoFormatter.date(from: check.takenAt).map { Date().timeIntervalSince($0) <= 86_400 } == true ? check.summary : nil
+        }
         let instrument = InstrumentRecord(serialNumber: info.serialNumber,
                                           sensitivityCountsPerSecondPerMicrosievertPerHour: info.sensitivityCountsPerSecondPerMicrosievertPerHour,
                                           calibrationFactor: info.calibrationFactor, calibrationDate: info.calibrationDate,
-                                          calibrationExpiry: info.calibrationExpiry)
+                                          calibrationExpiry: info.calibrationExpiry, deadTimeSeconds: loop.configuration.detectorDeadTimeSeconds,
+                                          lastCheck: recent)
         let id = try store.createScan(plan: plan, instrument: instrument, robotId: robotId, officer: officer, firmware: loop.firmwareVersions, id: id)
         return ScanSession(scanId: id, plan: plan, instrument: instrument, store: store, loop: loop, officer: officer, timeScale: timeScale)
     }

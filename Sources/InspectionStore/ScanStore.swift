@@ -164,6 +164,22 @@ public final class ScanStore: Sendable {
             // a set cut short is kept but never counted or topped up.
             try db.execute(sql: "ALTER TABLE readings ADD COLUMN readingSet INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v5-instrument-checks") { db in
+            // The daily check-source tests of the detector (`InstrumentCheck`), append-only.
+            try db.execute(sql: """
+                CREATE TABLE instrument_checks (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    serialNumber TEXT NOT NULL,
+                    takenAt TEXT NOT NULL,
+                    content TEXT NOT NULL,
+                    passed INTEGER NOT NULL
+                );
+                CREATE TRIGGER instrument_checks_append_only_update BEFORE UPDATE ON instrument_checks
+                    BEGIN SELECT RAISE(ABORT, 'check-source records are append-only'); END;
+                CREATE TRIGGER instrument_checks_append_only_delete BEFORE DELETE ON instrument_checks
+                    BEGIN SELECT RAISE(ABORT, 'check-source records are append-only'); END;
+                """)
+        }
         return migrator
     }
 
@@ -318,7 +334,8 @@ public final class ScanStore: Sendable {
             finishedAt: meta["finishedAt"] ?? "", plan: plan, instrument: instrument,
             background: sets.background, points: sets.points, remeasures: sets.remeasures,
             verdict: verdict, source: verdict.outcome == .pass ? nil : SourceLocalisation.estimate(plan: plan, verdict: verdict),
-            chainHash: chain, seal: seal)
+            chainHash: chain, seal: seal,
+            hotSpots: verdict.rule != nil && verdict.outcome >= .anomalous ? SourceLocalisation.hotSpots(plan: plan, verdict: verdict) : nil)
     }
 
     /// A `ScanRecord` that writes this scan's readings here.

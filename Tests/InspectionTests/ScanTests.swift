@@ -245,7 +245,9 @@ import Testing
         let accepted = AcceptedReadings(record.recordedReadings(), readingsPerPoint: 1)
         #expect(accepted.points.count == executor.plan.points.count)
         #expect(accepted.points.values.allSatisfy { $0.count == 1 }, "one reading per point, none duplicated")
-        #expect(record.recordedReadings().count == accepted.background.count + executor.plan.points.count + accepted.supersededReadings)
+        let remeasures = accepted.remeasures.values.reduce(0) { $0 + $1.count }
+        #expect(accepted.remeasures.values.allSatisfy { $0.count <= executor.plan.profile.remeasureCount })
+        #expect(record.recordedReadings().count == accepted.background.count + executor.plan.points.count + remeasures + accepted.supersededReadings)
         #expect(readingsAtStop >= 3)
     }
 }

@@ -109,6 +109,27 @@ import Testing
         #expect(try opened.verify().isValid)
     }
 
+    /// End to end through `robotd --sim --scan` in a real yard (`hil/scenarios/shadowed-weak-40ft.yaml`):
+    /// a weak source behind a shadowed wall comes out "anomalous" by rule 2, and the report
+    /// states the rule and the hot spot.
+    @Test func aWeakSourceBehindAShadowedWallIsAnomalousEndToEnd() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yard-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let daemon = try Daemon(["--sim", "--scenario", CrashResumeTests.root.appendingPathComponent("hil/scenarios/shadowed-weak-40ft.yaml").path,
+                                 "--scan", "MSKU9070323", "--size", "42G1", "--at", "0,0,0",
+                                 "--profile", CrashResumeTests.root.appendingPathComponent("profiles/demo.yaml").path,
+                                 "--store", directory + "/scans.sqlite", "--reports", directory + "/reports", "--sim-time-scale", "10",
+                                 "--exit-when-done"])
+        let status = await daemon.waitForExit(seconds: 240)
+        let output = daemon.output
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("verdict=anomalous"), "\(output)")
+        let reports = try FileManager.default.contentsOfDirectory(atPath: directory + "/reports").filter { $0.hasSuffix(".html") }
+        let html = try String(contentsOfFile: directory + "/reports/" + (reports.first ?? "missing"), encoding: .utf8)
+        #expect(html.contains("planned-2"))
+        #expect(html.contains("Hot spots"))
+    }
+
     @Test func aBadConfigurationFileIsRefusedWithItsLine() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("robotd-bad-\(getpid()).yaml")
         try "loop:\n  rateHertz: 5000\n".write(to: file, atomically: true, encoding: .utf8)

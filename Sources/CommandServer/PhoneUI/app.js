@@ -12,7 +12,9 @@ const I18N = {
     resume: "Resume", abort: "Abort", estop: "E-STOP", ok: "OK", stopped: "STOPPED", linkLost: "LINK LOST — robot state unknown; reconnecting…",
     leaseLost: "CONTROL LOST — the lease was lost or taken over; the robot stops without keep-alives.",
     estopPressed: "E-STOP sent — waiting for the robot to confirm…", estopLatched: "E-STOP LATCHED — drive power cut",
-    estopFailed: "E-STOP NOT CONFIRMED — press the robot's red button", points: "points", eta: "ETA", verdict: "Verdict", pass: "PASS", anomalous: "ANOMALOUS",
+    estopFailed: "E-STOP NOT CONFIRMED — press the robot's red button", points: "points", eta: "ETA", verdict: "Verdict", pass: "PASS", anomalous: "ANOMALOUS", inconclusive: "INCONCLUSIVE — measure again",
+    checkReference: "Check source μSv/h", checkDetector: "Check detector", lastCheck: "Detector check", passed: "passed", failed: "FAILED — no scan until a check passes",
+    noCheck: "Detector check: none yet — put the check source on the probe and press Check detector", backgroundTrend: "Station background, recent scans",
     exceeds: "EXCEEDS LIMIT", background: "background", maxNet: "max net", report: "Report", waiting: "waiting for reset",
     needControl: "Take control first", logOut: "Log out",
     diskLow: "DISK NEARLY FULL on the robot — new scans are refused; tell the supervisor.", planned: "planned", source: "Source near", done: "done",
@@ -26,7 +28,9 @@ const I18N = {
     start: "开始", pause: "暂停", resume: "继续", abort: "中止", estop: "急停", ok: "正常", stopped: "已停止",
     linkLost: "连接中断 — 机器人状态未知，正在重连…", leaseLost: "控制已丢失 — 租约失效或被接管；无心跳时机器人会停止。",
     estopPressed: "已发送急停 — 等待机器人确认…", estopLatched: "急停已锁定 — 驱动已断电",
-    estopFailed: "急停未确认 — 请按机器人上的红色急停按钮", points: "点", eta: "剩余", verdict: "判定", pass: "合格", anomalous: "异常",
+    estopFailed: "急停未确认 — 请按机器人上的红色急停按钮", points: "点", eta: "剩余", verdict: "判定", pass: "合格", anomalous: "异常", inconclusive: "无法判定 — 需复测",
+    checkReference: "检查源 μSv/h", checkDetector: "检查探测器", lastCheck: "探测器检查", passed: "合格", failed: "不合格 — 通过检查前不能扫描",
+    noCheck: "探测器检查：尚无 — 请将检查源放在探头上并按“检查探测器”", backgroundTrend: "近期扫描的本底",
     exceeds: "超标", background: "本底", maxNet: "最大净值", report: "报告", waiting: "等待复位", needControl: "请先获取控制", logOut: "退出",
     diskLow: "机器人磁盘将满 — 无法开始新扫描；请通知主管。",
     planned: "已规划", source: "源位置",
@@ -92,6 +96,7 @@ function start() {
   $("login").classList.add("hidden"); $("app").classList.remove("hidden");
   connect();
   loadProfiles();
+  loadInstrument();
 }
 
 // ---- telemetry
@@ -217,6 +222,25 @@ async function measure() {
   }
 }
 
+// The daily check-source test and the station background of recent scans.
+async function loadInstrument() {
+  const r = await api("GET", "/api/v1/instrument/checks");
+  if (r.status !== 200) return;
+  const last = r.data.checks[0];
+  $("check-last").textContent = last
+    ? `${t("lastCheck")}: ${last.passed ? t("passed") : t("failed")} — ${last.response.toFixed(3)} ± ${last.responseUncertainty.toFixed(3)} (${last.takenAt.slice(0, 16)})`
+    : t("noCheck");
+  const trend = r.data.backgroundTrend.slice(-10).map((p) => p.backgroundMicrosievertsPerHour.toFixed(3)).join(" ");
+  $("background-trend").textContent = trend ? `${t("backgroundTrend")}: ${trend} μSv/h` : "";
+}
+
+async function checkDetector() {
+  $("check-last").textContent = "…";
+  const r = await api("POST", "/api/v1/instrument/checks", { referenceMicrosievertsPerHour: num("check-reference"), seconds: 30 });
+  if (r.status !== 201) { $("check-last").textContent = errorText(r); return; }
+  await loadInstrument();
+}
+
 async function compute() {
   const r = await api("POST", "/api/v1/compute", state.scanId ? { scanId: state.scanId } : {});
   $("compute-result").textContent = r.status === 200
@@ -286,6 +310,14 @@ async function finishScan() {
   const v = r.data;
   $("verdict").className = "verdict " + v.outcome;
   $("verdict").textContent = `${t("verdict")}: ${t(v.outcome)} — ${t("background")} ${v.backgroundMean.toFixed(3)}, ${t("maxNet")} ${v.maxNet.toFixed(3)} μSv/h`;
+  // What the officer must know or do (points to measure again, a uniform excess), as the verdict states it.
+  const flags = $("verdict-flags");
+  flags.textContent = "";
+  for (const text of v.flags || []) {
+    const item = document.createElement("li");
+    item.textContent = text;
+    flags.appendChild(item);
+  }
   const links = $("report-links");
   links.innerHTML = `${t("report")}: `;
   for (const kind of ["html", "json", "csv"]) {
@@ -396,6 +428,7 @@ bind("release-estop", async () => {
   $("command-result").textContent = r.status === 202 ? `#${r.data.id} ${r.data.command}` : errorText(r);
 });
 bind("measure-button", measure);
+bind("check-button", checkDetector);
 bind("compute-button", compute);
 bind("scan-plan", planScan);
 bind("scan-start", startScan);

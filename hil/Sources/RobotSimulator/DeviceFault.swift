@@ -14,6 +14,9 @@ public enum DeviceFault: Sendable, Equatable, Codable {
     case detectorDead(Bool)
     /// The front bumper is pressed (true) or released.
     case bumper(Bool)
+    /// Not a fault: the officer puts a check source in its holder on the probe, adding this
+    /// dose rate at the detector (0 takes it away).
+    case checkSource(microsievertsPerHour: Double)
 }
 
 /// Faults of the serial link, applied to the next requests that reach the simulator.

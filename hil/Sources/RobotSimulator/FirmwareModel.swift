@@ -59,11 +59,14 @@ public final class FirmwareModel: @unchecked Sendable {
     private var liftSetpointAck = false
 
     // Detector.
-    private var detectorHolding: [UInt16] = [1, 0, 250]
+    /// Boot defaults: high voltage on, alarm threshold 250 nSv/h (set in `init`).
+    private var detectorHolding: [UInt16]
     private var counts: UInt32 = 0
     private var filteredMicrosievertsPerHour: Double
     private var overloadLatched = false
     private var cachedEffectKey: (Int, Int, Int)?
+    /// A check source in its holder on the probe (0 when none).
+    private var checkSourceMicrosievertsPerHour = 0.0
     private var cachedEffect: (ground: Double, sky: Double, norm: Double)?
     private var overloadForced = false
     private var detectorDead = false
@@ -93,8 +96,9 @@ public final class FirmwareModel: @unchecked Sendable {
         chassisHolding = (try? ChassisCommand(controlword: [], mode: .idle).registers()) ?? []
         liftHolding = (try? LiftCommand(controlword: [], mode: .idle).registers()) ?? []
         filteredMicrosievertsPerHour = field.background(atSeconds: 0)
-        let alarm = UInt32(max(10, min(1_000_000_000, 250)))
-        detectorHolding = [DetectorCommand.Control.highVoltageOn.rawValue, UInt16(alarm >> 16), UInt16(alarm & 0xFFFF)]
+        let alarmNanosievertsPerHour: UInt32 = 250
+        detectorHolding = [DetectorCommand.Control.highVoltageOn.rawValue, UInt16(alarmNanosievertsPerHour >> 16),
+                           UInt16(alarmNanosievertsPerHour & 0xFFFF)]
     }
 
     // MARK: Observation (tests and the control socket)
@@ -176,6 +180,8 @@ public final class FirmwareModel: @unchecked Sendable {
         case .bumper(let pressed):
             bumperForced = pressed
             if pressed { bumperHit() }
+        case .checkSource(let dose):
+            checkSourceMicrosievertsPerHour = max(0, dose)
         }
     }
 
@@ -533,7 +539,7 @@ public final class FirmwareModel: @unchecked Sendable {
             cachedEffectKey = key
         }
         return field.doseRate(x: trueX, y: trueY, z: lift.position, atSeconds: simulatedSeconds, response: settings.detector.response,
-                              effect: .some(cachedEffect))
+                              effect: .some(cachedEffect)) + checkSourceMicrosievertsPerHour
     }
 
     private func stepDetector(_ dt: Double) {
@@ -546,7 +552,7 @@ public final class FirmwareModel: @unchecked Sendable {
             return
         }
         // The uncalibrated detector reads dose / factor, so that raw × factor is the true dose.
-        let trueRate = d.sensitivityCountsPerSecondPerMicrosievertPerHour * dose / d.calibrationFactor
+        let trueRate = d.sensitivityCountsPerSecondPerMicrosievertPerHour * dose / d.calibrationFactor * (1 + d.responseDriftFraction)
         let measuredRate = d.deadTimeParalysable ? trueRate * exp(-trueRate * d.deadTimeMicroseconds * 1e-6)
             : trueRate / (1 + trueRate * d.deadTimeMicroseconds * 1e-6)
         let pulses = random.poisson(measuredRate * dt)

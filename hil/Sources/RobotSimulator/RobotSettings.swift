@@ -32,6 +32,9 @@ public struct DetectorSettings: Sendable, Codable, Equatable {
     public var deadTimeParalysable = false
     /// The probe's answer to spectra other than its Cs-137 calibration.
     public var response = EnergyResponse()
+    /// The probe's sensitivity has drifted since its calibration by this fraction (−0.2
+    /// reads 20 % low): a daily check-source test finds it.
+    public var responseDriftFraction = 0.0
     public var timeConstantSeconds = 2.0
     public var rangeMaxMicrosievertsPerHour = 1_000_000.0
 

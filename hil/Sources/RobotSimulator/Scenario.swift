@@ -108,9 +108,11 @@ public struct Scenario: Sendable {
         if let detector = try root.mapping("detector") {
             try detector.allowOnly(["serialNumber", "calibrationFactor", "calibrationDate", "calibrationExpiry",
                                     "sensitivityCountsPerSecondPerMicrosievertPerHour", "deadTimeMicroseconds",
-                                    "timeConstantSeconds", "rangeMaxMicrosievertsPerHour", "deadTimeParalysable", "response"])
+                                    "timeConstantSeconds", "rangeMaxMicrosievertsPerHour", "deadTimeParalysable", "response",
+                                    "responseDriftFraction"])
             var d = DetectorSettings()
             d.deadTimeParalysable = try detector.bool("deadTimeParalysable", default: false)
+            d.responseDriftFraction = try detector.double("responseDriftFraction", default: 0, in: -0.9...1)
             if let response = try detector.mapping("response") {
                 try response.allowOnly(["background", "norm"] + Nuclide.allCases.map(\.rawValue))
                 d.response.background = try response.double("background", default: 1, in: 0.2...5)
@@ -181,7 +183,7 @@ public struct Scenario: Sendable {
 
     /// One fault entry: `atSeconds`, `kind`, and the kind's parameters.
     static func parseFault(_ entry: YAMLFields, requireTime: Bool = true) throws(ConfigurationFileError) -> TimedFault {
-        try entry.allowOnly(["atSeconds", "kind", "unit", "times", "requests", "milliseconds", "count", "code", "device", "on"])
+        try entry.allowOnly(["atSeconds", "kind", "unit", "times", "requests", "milliseconds", "count", "code", "device", "on", "dose"])
         let at = requireTime ? try entry.double("atSeconds", in: 0...1e7) : try entry.double("atSeconds", default: 0, in: 0...1e7)
         let kind = try entry.string("kind")
         let unit: UInt8? = entry.has("unit") ? UInt8(try entry.integer("unit", in: 1...247)) : nil
@@ -206,6 +208,8 @@ public struct Scenario: Sendable {
         case "detectorOverload": fault = .device(.detectorOverload(on))
         case "detectorDead": fault = .device(.detectorDead(on))
         case "bumper": fault = .device(.bumper(on))
+        case "checkSource":
+            fault = .device(.checkSource(microsievertsPerHour: on ? try entry.double("dose", default: 5, in: 0...1000) : 0))
         default:
             throw entry.error("'\(kind)' is not a fault kind; allowed \(faultKinds.joined(separator: ", "))",
                               at: entry.value("kind"), field: entry.path.isEmpty ? "kind" : "\(entry.path).kind")
@@ -214,7 +218,8 @@ public struct Scenario: Sendable {
     }
 
     public static let faultKinds = ["noReply", "lateReply", "crcError", "junkBytes", "splitFrame", "exception", "linkDrop",
-                                    "reboot", "driveFault", "liftStuck", "estop", "detectorOverload", "detectorDead", "bumper"]
+                                    "reboot", "driveFault", "liftStuck", "estop", "detectorOverload", "detectorDead", "bumper",
+                                    "checkSource"]
 
     /// Parses a fault given as `kind=crcError unit=2 times=3` (the control socket's form).
     public static func parseFaultCommand(_ words: [String]) throws(ConfigurationFileError) -> TimedFault.Kind {

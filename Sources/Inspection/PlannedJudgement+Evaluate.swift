@@ -87,6 +87,33 @@ extension PlannedJudgement {
                 movedRuns.append((first.index...last.index, median))
             }
         }
+        // And in thirds of the scan: a slow hump (a shower that starts and stops within the
+        // scan) can stay under the runs' threshold in every run and still move the level.
+        // Only when the station moved too (by half the runs' capacity): a source next door
+        // raises one face, and is a finding, not a moving background.
+        let stationMoved = station.end.map { abs($0.rate - station.startRate) / max(station.startRate, 1e-9) } ?? 0
+        var thirds: [(median: Double, sigma: Double)] = []
+        let third = max(1, data.count / 3)
+        for part in 0..<3 where part * third < data.count {
+            let slice = Array(data[(part * third)..<(part == 2 ? data.count : min(data.count, (part + 1) * third))])
+            let relative = slice.compactMap { d in expected[d.index].map { (d.rate - $0.rate) / max($0.rate, 1e-9) } }.sorted()
+            let sigmas = slice.compactMap { d in expected[d.index].map { ($0.rate / d.seconds).squareRoot() / max($0.rate, 1e-9) } }.sorted()
+            guard relative.count >= 5 else { continue }
+            thirds.append((relative[relative.count / 2], 1.2533 * sigmas[sigmas.count / 2] / Double(slice.count).squareRoot()))
+        }
+        if stationMoved > settings.windowCapacityFraction / 2,
+           let high = thirds.max(by: { $0.median < $1.median }), let low = thirds.min(by: { $0.median < $1.median }),
+           high.median - low.median > max(settings.windowCapacityFraction, 4 * high.sigma.hypot(low.sigma)) {
+            backgroundMoved.append(String(format: "the level at the container moved by %.0f %% between thirds of the scan (rain?): "
+                + "the scan must be measured again", 100 * (high.median - low.median)))
+        }
+        // When the background moved in time (the station, its readings, the thirds), an
+        // anomaly must stand out by more than twice as much: a shower's onset reads like a
+        // source wherever the robot happens to be. A run of points that moved is not such
+        // evidence on its own (a source next door raises one face); its points are judged
+        // against the run's own level instead.
+        let movedInTime = !backgroundMoved.isEmpty
+        let movement = max(stationMoved, (thirds.map(\.median).max() ?? 0) - (thirds.map(\.median).min() ?? 0))
         for moved in movedRuns {
             backgroundMoved.append(String(format: "points %d to %d: the background at the container moved %+.0f %% while they were measured "
                 + "(rain, a vehicle beside the container?): measure them again", moved.range.lowerBound, moved.range.upperBound, 100 * moved.shift))
@@ -158,7 +185,12 @@ extension PlannedJudgement {
                 }
                 // A re-measured point is decided by its re-measure; one the screen passed by
                 // (its model then was another) only beyond the single-stage threshold.
-                if confirmed || (!remeasured && single > q.singleStage) {
+                let excess = (d.rate - model.rate) / max(model.rate, 1e-9)
+                if (confirmed || (!remeasured && single > q.singleStage)) && movedInTime && excess < 2 * movement {
+                    judgement.outcome = .inconclusive
+                    judgement.reason = String(format: "stands out by %.0f %%, less than twice what the background moved (%.0f %%): measure again",
+                                              100 * excess, 100 * movement)
+                } else if confirmed || (!remeasured && single > q.singleStage) {
                     judgement.outcome = .anomalous
                     judgement.reason = confirmed ? "above the background modelled here, confirmed by its re-measure"
                         : "above the background modelled here beyond the single-stage threshold"

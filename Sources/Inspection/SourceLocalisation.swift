@@ -73,9 +73,16 @@ public enum SourceLocalisation {
         for group in groups {
             guard let peak = group.first else { continue }
             let (pa, pc) = local(plan.points[peak.pointIndex], size: size, standOff: standOff)
-            // Every face's points within 2.5 m along the container: the far wall fixes the depth.
+            // Every face's points within 2.5 m along the container (the far wall fixes the
+            // depth), but not those of a group peaking more than 1 m away along it: a second
+            // source is not this one's tail (a group on the far wall at the same place is the
+            // same source seen from the other side).
+            let others = Set(groups.filter { other in
+                guard let top = other.first, top.pointIndex != peak.pointIndex else { return false }
+                return abs(local(plan.points[top.pointIndex], size: size, standOff: standOff).0 - pa) > 1.0
+            }.flatMap { $0.map(\.pointIndex) })
             var samples: [Sample] = []
-            for j in verdict.points {
+            for j in verdict.points where !others.contains(j.pointIndex) {
                 let p = plan.points[j.pointIndex]
                 let (a, c) = local(p, size: size, standOff: standOff)
                 guard abs(a - pa) <= 2.5 else { continue }
@@ -108,7 +115,7 @@ public enum SourceLocalisation {
     /// Cargo attenuation coefficients (per metre) rule 2 profiles over: the source's
     /// fall-off is steeper than 1/r² behind cargo, which otherwise pulls a deep source to
     /// a wall (0.075 cm²/g × 0.5 g/cm³ is 3.75 m⁻¹).
-    static let attenuations: [Double] = [0, 1, 2, 4, 8]
+    static let attenuations: [Double] = [0, 1, 2, 4, 8]  // powers of e^(−L): the fit squares its way up
 
     static func fit(_ samples: [Sample], plan: ScanPlan, region: (Double, Double, Double, Double), step: Double,
                     scaleByFitQuality: Bool) -> SourceEstimate? {
@@ -130,9 +137,19 @@ public enum SourceLocalisation {
                     }
                     for x in samples {
                         let r2 = (x.a - a) * (x.a - a) + (x.c - c) * (x.c - c) + (x.h - h) * (x.h - h)
-                        let inside = mus.count > 1 ? pathInside(from: (a, c, h), to: (x.a, x.c, x.h), box: box) : 0
-                        for (m, mu) in mus.enumerated() {
-                            let f = exp(-mu * inside) / max(r2, 0.01)
+                        let inverse = 1 / max(r2, 0.01)
+                        if mus.count == 1 {
+                            sfy[0] += x.w * inverse * x.y
+                            sff[0] += x.w * inverse * inverse
+                            continue
+                        }
+                        // e^(−μL) for μ = 0, 1, 2, 4, 8 from one exponential, by squaring.
+                        let inside = pathInside(from: (a, c, h), to: (x.a, x.c, x.h), box: box)
+                        let once = exp(-inside)
+                        var factor = 1.0
+                        for m in mus.indices {
+                            if m == 1 { factor = once } else if m > 1 { factor *= factor }
+                            let f = factor * inverse
                             sfy[m] += x.w * f * x.y
                             sff[m] += x.w * f * f
                         }

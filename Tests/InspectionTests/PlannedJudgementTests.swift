@@ -45,7 +45,7 @@ import Testing
         let v = try scan(try plan()) { _ in 0.10 }
         #expect(v.outcome == .pass)
         #expect(v.rule?.rule == "planned-2")
-        #expect(v.rule?.containerAlpha == 0.01)
+        #expect(v.rule?.containerAlpha == 0.005)
         #expect(v.points.count == 300)
         // The detection limit has its own β: lower than rule 1's k_β = k_α would give.
         #expect(v.detectionLimit > v.decisionThreshold && v.detectionLimit < 0.09, "detection limit \(v.detectionLimit)")

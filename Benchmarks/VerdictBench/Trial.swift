@@ -51,6 +51,8 @@ struct ContainerTrial {
     /// (geometry and NORM only, so it holds for every trial of a cell).
     let effects: [(ground: Double, sky: Double, norm: Double)?]
     let stationEffect: (ground: Double, sky: Double, norm: Double)?
+    /// Each point's true net without sources at time 0 (below zero where the wall shadows).
+    let backgroundNet: [Double]
     static let secondsPerPoint = 8.4
 
     init(plan: ScanPlan, instrument: InstrumentRecord, field: RadiationField, response: EnergyResponse) {
@@ -62,6 +64,9 @@ struct ContainerTrial {
         container = field.containers[0]
         effects = plan.points.map { field.containerEffect(x: $0.xMetres, y: $0.yMetres, z: $0.heightMetres) }
         stationEffect = field.containerEffect(x: plan.backgroundX, y: plan.backgroundY, z: plan.profile.backgroundHeightMetres)
+        let station = field.doseRate(x: plan.backgroundX, y: plan.backgroundY, z: plan.profile.backgroundHeightMetres, atSeconds: 0,
+                                     response: response)
+        backgroundNet = plan.points.map { field.doseRate(x: $0.xMetres, y: $0.yMetres, z: $0.heightMetres, atSeconds: 0, response: response) - station }
     }
 
     /// The same container and effects in a field that moves differently (walk, rain).
@@ -114,12 +119,23 @@ struct ContainerTrial {
                 height = [0.75, 1.25, 1.75, 2.25][Int(random.uniform() * 4) % 4]
             }
             var source = PointSource(nuclide: spec.nuclide, activityMBq: 1, along: along, across: across, height: height)
-            let peak = plan.points.map { p -> Double in
+            // The true net at a point is the dose there minus the station's: with shadowing
+            // the wall reads below the station, and the source must make up for it.
+            let perMBq = plan.points.map { p -> Double in
                 let (a, c, z) = local(p)
                 return RadiationField.sourceContribution(source, in: container, toAlong: a, across: c, height: z)
                     * (strengthOnTrueDose ? 1 : response.factor(spec.nuclide))
-            }.max() ?? 1
-            source.activityMBq = spec.strength / max(peak, 1e-12)
+            }
+            func peak(_ activity: Double) -> Double {
+                zip(perMBq, backgroundNet).map { activity * $0 + $1 }.max() ?? 0
+            }
+            var low = 0.0, high = 1.0
+            while peak(high) < spec.strength && high < 1e9 { high *= 2 }
+            for _ in 0..<60 {
+                let middle = (low + high) / 2
+                if peak(middle) < spec.strength { low = middle } else { high = middle }
+            }
+            source.activityMBq = high
             sources.append(source)
         }
         return sources

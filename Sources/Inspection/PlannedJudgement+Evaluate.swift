@@ -66,41 +66,34 @@ extension PlannedJudgement {
             expected[d.index] = (m.value, m.uncertainty * m.uncertainty + st.variance * scale * scale)
         }
 
+        // The median of a run of points' residuals relative to the model, and its standard
+        // uncertainty: counting, and (for short runs) the model's own, which moves them together.
+        func runShift(_ slice: ArraySlice<PointData>, withModel: Bool) -> (median: Double, sigma: Double)? {
+            let relative = slice.compactMap { d in expected[d.index].map { (d.rate - $0.rate) / max($0.rate, 1e-9) } }.sorted()
+            let counting = slice.compactMap { d in expected[d.index].map { ($0.rate / d.seconds).squareRoot() / max($0.rate, 1e-9) } }.sorted()
+            let model = slice.compactMap { d in expected[d.index].map { $0.variance.squareRoot() / max($0.rate, 1e-9) } }.sorted()
+            guard relative.count >= 5 else { return nil }
+            let sigma = 1.2533 * counting[counting.count / 2] / Double(relative.count).squareRoot()
+            return (relative[relative.count / 2], withModel ? sigma.hypot(model[model.count / 2]) : sigma)
+        }
+        func runs(_ count: Int) -> [ArraySlice<PointData>] {
+            (0..<count).map { i in data[(i * data.count / count)..<((i + 1) * data.count / count)] }
+        }
+
         // Watch the background through the scan: runs of consecutive points whose median,
         // after the model, moved more than the model carries.
         var movedRuns: [(range: ClosedRange<Int>, shift: Double)] = []
-        var run = 0
-        while run * settings.windowPoints < data.count {
-            var slice = Array(data[(run * settings.windowPoints)..<min(data.count, (run + 1) * settings.windowPoints)])
-            run += 1
-            if slice.count < settings.windowPoints / 2, let previous = movedRuns.last, previous.range.upperBound == slice.first.map({ $0.index - 1 }) {
-                slice = []
-            }
-            guard slice.count >= 5 else { continue }
-            let relative = slice.compactMap { d in expected[d.index].map { (d.rate - $0.rate) / max($0.rate, 1e-9) } }.sorted()
-            let sigmas = slice.compactMap { d in expected[d.index].map { (($0.rate / d.seconds).squareRoot()) / max($0.rate, 1e-9) } }.sorted()
-            // The model's own uncertainty at these points moves them all together.
-            let modelSigmas = slice.compactMap { d in expected[d.index].map { $0.variance.squareRoot() / max($0.rate, 1e-9) } }.sorted()
-            let median = relative[relative.count / 2]
-            let medianSigma = (1.2533 * sigmas[sigmas.count / 2] / Double(slice.count).squareRoot()).hypot(modelSigmas[modelSigmas.count / 2])
-            if abs(median) > max(settings.windowCapacityFraction, 4 * medianSigma), let first = slice.first, let last = slice.last {
-                movedRuns.append((first.index...last.index, median))
-            }
+        for slice in runs(max(1, data.count / settings.windowPoints)) {
+            guard let shift = runShift(slice, withModel: true), let first = slice.first, let last = slice.last,
+                  abs(shift.median) > max(settings.windowCapacityFraction, 4 * shift.sigma) else { continue }
+            movedRuns.append((first.index...last.index, shift.median))
         }
         // And in thirds of the scan: a slow hump (a shower that starts and stops within the
         // scan) can stay under the runs' threshold in every run and still move the level.
         // Only when the station moved too (by half the runs' capacity): a source next door
         // raises one face, and is a finding, not a moving background.
         let stationMoved = station.end.map { abs($0.rate - station.startRate) / max(station.startRate, 1e-9) } ?? 0
-        var thirds: [(median: Double, sigma: Double)] = []
-        let third = max(1, data.count / 3)
-        for part in 0..<3 where part * third < data.count {
-            let slice = Array(data[(part * third)..<(part == 2 ? data.count : min(data.count, (part + 1) * third))])
-            let relative = slice.compactMap { d in expected[d.index].map { (d.rate - $0.rate) / max($0.rate, 1e-9) } }.sorted()
-            let sigmas = slice.compactMap { d in expected[d.index].map { ($0.rate / d.seconds).squareRoot() / max($0.rate, 1e-9) } }.sorted()
-            guard relative.count >= 5 else { continue }
-            thirds.append((relative[relative.count / 2], 1.2533 * sigmas[sigmas.count / 2] / Double(slice.count).squareRoot()))
-        }
+        let thirds = data.count >= 15 ? runs(3).compactMap { runShift($0, withModel: false) } : []
         if stationMoved > settings.windowCapacityFraction / 2,
            let high = thirds.max(by: { $0.median < $1.median }), let low = thirds.min(by: { $0.median < $1.median }),
            high.median - low.median > max(settings.windowCapacityFraction, 4 * high.sigma.hypot(low.sigma)) {

@@ -3,7 +3,7 @@ import Foundation
 /// Planned decision rule 2 (`docs/procedure.md`): the background modelled at the
 /// container, two-stage "anomalous" with a re-measure, a three-zone "exceeds" against the
 /// station background with a pooled extended count, and "inconclusive" when the
-/// background moved more than the model carries. The executor asks `screen` which points
+/// background moved more than the model carries. The executor asks its `Screener` which points
 /// to re-measure, with the same code the verdict is computed by.
 public enum PlannedJudgement {
     /// Why a point is re-measured.
@@ -100,7 +100,6 @@ public enum PlannedJudgement {
         let skew = max(0, k * k - 1) / 6 / seconds
         return (gross - b - skew) / max(sigma, 1e-12)
     }
-
 }
 
 extension Double {

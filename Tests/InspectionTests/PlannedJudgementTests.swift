@@ -187,3 +187,27 @@ import Testing
         #expect(profile.decision == nil)
     }
 }
+
+/// A background that moved in time makes a weak excess inconclusive, and leaves a strong one anomalous.
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct MovingBackgroundTests {
+    let rules = JudgementRuleTwoTests()
+
+    @Test func anExcessSmallerThanTwiceTheMovementIsInconclusive() throws {
+        let plan = try rules.plan()
+        // The station rose 30 % over the scan (a shower); the points follow it.
+        let last = 160 + Double(plan.points.count) * 8.4
+        func background(_ p: PlanPoint) -> Double { 0.10 * (1 + 0.3 * (160 + Double(p.index) * 8.4) / last) }
+        let weak = 77, strong = 211
+        func dose(_ p: PlanPoint) -> Double {
+            background(p) * (p.index == weak ? 1.4 : 1) + (p.index == strong ? 0.15 : 0)
+        }
+        let v = try rules.scan(plan, endBackground: 0.13, dose: dose,
+                               remeasures: [weak: dose(plan.points[weak]), strong: dose(plan.points[strong])])
+        #expect(v.flags.contains { $0.contains("+30 %") }, "\(v.flags)")
+        let weakPoint = try #require(v.points.first { $0.pointIndex == weak })
+        #expect(weakPoint.outcome == .inconclusive, "\(weakPoint.reason ?? "")")
+        #expect(weakPoint.reason?.contains("less than twice") == true)
+        #expect(v.points.first { $0.pointIndex == strong }?.outcome == .anomalous)
+        #expect(v.outcome == .anomalous)
+    }
+}

@@ -181,9 +181,15 @@ import Testing
         #expect(check.status == 0, "\(text)")
         #expect(text.contains("integrity ok"), "\(text)")
         // 10 + 10 background (start and end) + 16 points (4 columns of 1.51 m on a 6.058 m wall × 2 heights
-        // × 2 faces), once each: the store refuses a second reading with the same ordinal, so the count
-        // proves none is missing or doubled.
-        #expect(text.contains("1 scans, 36 readings"), "\(text)")
+        // × 2 faces), once each, and the re-measures rule 2 chose (at most one a point): the store
+        // refuses a second reading with the same ordinal, so the count proves none is missing or doubled.
+        let opened = try ScanStore(path: store)
+        let scanId = try #require(try opened.scans().first?.id)
+        let accepted = try await opened.record(for: scanId).accepted(readingsPerPoint: 1)
+        let remeasures = accepted.remeasures.values.reduce(0) { $0 + $1.count }
+        #expect(accepted.points.count == 16 && accepted.points.values.allSatisfy { $0.count == 1 })
+        #expect(accepted.remeasures.values.allSatisfy { $0.count == 1 })
+        #expect(text.contains("1 scans, \(36 + remeasures) readings"), "\(text)")
     }
 }
 

@@ -363,9 +363,17 @@ public final class ScanExecutor: @unchecked Sendable {
     private func measure(seconds: Double) async throws(Failure) -> DoseReading {
         let feedback = try await perform(.measure(seconds: seconds), timeout: seconds / sleeper.timeScale + 30)
         guard let r = feedback.reading else { throw .step("measurement returned no reading") }
-        let raw = r.doseRateMicrosievertsPerHour / instrument.calibrationFactor
-        return DoseReading(counts: r.counts, seconds: r.seconds, countRatePerSecond: r.countRatePerSecond, rawDoseRate: raw,
-                           grossDoseRate: raw * instrument.calibrationFactor, instrumentDoseRate: r.instrumentDoseRateMicrosievertsPerHour,
-                           overload: r.overload, takenAt: sleeper.now())
+        return DoseReading(r, calibrationFactor: instrument.calibrationFactor, takenAt: sleeper.now())
+    }
+}
+
+extension DoseReading {
+    /// A reading from the control loop's measurement: the loop's dose rate is the calibrated
+    /// (gross) one; raw is it over the calibration factor.
+    public init(_ r: Reading, calibrationFactor: Double, takenAt: Date) {
+        let raw = r.doseRateMicrosievertsPerHour / calibrationFactor
+        self.init(counts: r.counts, seconds: r.seconds, countRatePerSecond: r.countRatePerSecond, rawDoseRate: raw,
+                  grossDoseRate: raw * calibrationFactor, instrumentDoseRate: r.instrumentDoseRateMicrosievertsPerHour,
+                  overload: r.overload, takenAt: takenAt)
     }
 }

@@ -29,11 +29,7 @@ public enum InstrumentCheckSession {
         guard let feedback, feedback.state == .done, let r = feedback.reading else {
             throw .measurement(feedback?.problem.map { "\($0)" } ?? "no answer from the control loop")
         }
-        let raw = r.doseRateMicrosievertsPerHour / info.calibrationFactor
-        let reading = DoseReading(counts: r.counts, seconds: r.seconds, countRatePerSecond: r.countRatePerSecond, rawDoseRate: raw,
-                                  grossDoseRate: r.doseRateMicrosievertsPerHour, instrumentDoseRate: r.instrumentDoseRateMicrosievertsPerHour,
-                                  overload: r.overload, takenAt: Date())
-        return (reading, info.serialNumber)
+        return (DoseReading(r, calibrationFactor: info.calibrationFactor, takenAt: Date()), info.serialNumber)
     }
 
     /// Judges the reading and stores the check. Blocking (SQLite): call it off the

@@ -14,13 +14,19 @@ public struct RobotService: Service {
     public let logger: Logger
     /// Runs once the loop is up (the demo), before waiting for shutdown.
     public let afterStart: (@Sendable (ControlLoop, Logger) async -> Void)?
+    /// systemd's readiness and watchdog (nothing outside systemd).
+    public let notifier: SystemdNotifier
+    public let readiness: DaemonReadiness?
     /// The loop tick when the shutdown signal came, and the ticket of its halt.
     private let signalled = SignalRecord()
 
-    public init(loop: ControlLoop, logger: Logger, afterStart: (@Sendable (ControlLoop, Logger) async -> Void)? = nil) {
+    public init(loop: ControlLoop, logger: Logger, afterStart: (@Sendable (ControlLoop, Logger) async -> Void)? = nil,
+                notifier: SystemdNotifier = SystemdNotifier(environment: [:]), readiness: DaemonReadiness? = nil) {
         self.loop = loop
         self.logger = logger
         self.afterStart = afterStart
+        self.notifier = notifier
+        self.readiness = readiness
     }
 
     public func run() async throws {
@@ -33,6 +39,10 @@ public struct RobotService: Service {
         let rate = loop.configuration.loopRateHertz
         logger.info("control loop running", metadata: ["rateHertz": "\(rate)", "bus": "\(loop.bus.endpointDescription)"])
         for note in loop.realtimeNotes { logger.notice("\(note)") }
+        readiness?.started(.controlLoop, detail: "\(Int(rate)) Hz")
+        let watchdog = notifier.watchdogInterval.map { interval in
+            Task { [loop, logger, notifier] in await Self.feedWatchdog(every: interval / 2, loop: loop, notifier: notifier, logger: logger) }
+        }
         let monitor = Task { [loop, logger] in
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: 5_000_000_000)
@@ -56,7 +66,32 @@ public struct RobotService: Service {
             signalled.set(tick: tick, ticket: loop.requestHalt(inhibitMotion: true))
         }
         monitor.cancel()
+        notifier.stopping()
         await shutDownSafely()
+        watchdog?.cancel()
+    }
+
+    /// Feeds systemd's watchdog at `period` while the loop ticks (`LoopHealth`); a loop
+    /// that stalls is logged once and left unfed, so systemd restarts robotd.
+    static func feedWatchdog(every period: Duration, loop: ControlLoop, notifier: SystemdNotifier, logger: Logger) async {
+        var health = LoopHealth(rateHertz: loop.configuration.loopRateHertz)
+        var stalled = false
+        let clock = ContinuousClock()
+        while !Task.isCancelled {
+            switch health.assess(tick: loop.snapshot().tick, at: clock.now) {
+            case .healthy:
+                notifier.feedWatchdog()
+                if stalled { logger.notice("control loop ticking again: feeding systemd's watchdog") }
+                stalled = false
+            case .stalled(let ticks, let expected):
+                if !stalled {
+                    logger.critical("control loop stalled: systemd's watchdog is no longer fed",
+                                    metadata: ["ticks": "\(ticks)", "expected": "\(Int(expected))"])
+                }
+                stalled = true
+            }
+            try? await Task.sleep(for: period)
+        }
     }
 
     /// Stop motion; park the lift if nothing says it is unsafe; then stop the loop.

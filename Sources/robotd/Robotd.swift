@@ -63,6 +63,12 @@ struct Robotd: AsyncParsableCommand {
     @Flag(help: "Exit when the demo or scan is done instead of waiting for SIGTERM.")
     var exitWhenDone = false
 
+    @Flag(help: "Check the configuration (--config) against this machine, print what is wrong, and exit: 0 usable, 2 not.")
+    var checkConfig = false
+
+    @Option(help: .hidden)
+    var checkRoot = "/"
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "robotd")
@@ -77,6 +83,17 @@ struct Robotd: AsyncParsableCommand {
             }
         }
         if let store { configuration.storePath = store }
+        if checkConfig {
+            let check = ConfigurationCheck(configuration, root: checkRoot)
+            for finding in check.findings { print("robotd: \(finding)") }
+            guard check.errors.isEmpty else {
+                print("robotd: \(config ?? "the default configuration") cannot be used: \(check.errors.count) error(s)")
+                throw ExitCode(2)
+            }
+            print("robotd: \(config ?? "the default configuration") is usable (robot \(configuration.robotId), "
+                  + "store \(configuration.storePath), bus \(configuration.endpoint), server \(configuration.server.host):\(configuration.server.port))")
+            return
+        }
         if let port {
             guard (0...65535).contains(port) else {
                 FileHandle.standardError.write(Data("robotd: --port must be 0 to 65535, got \(port)\n".utf8))
@@ -122,6 +139,11 @@ struct Robotd: AsyncParsableCommand {
         let runDemo = demo
         let scanJob = job
         let serverHolder = ServerHolder()
+        let notifier = SystemdNotifier()
+        let readiness = DaemonReadiness(notifier: notifier, waitingFor: noServer ? [.controlLoop] : [.controlLoop, .commandServer])
+        if notifier.isActive {
+            logger.info("systemd notification on", metadata: ["watchdog": "\(notifier.watchdogInterval.map { "\($0)" } ?? "off")"])
+        }
         let officerName = officer
         var afterStart: (@Sendable (ControlLoop, Logger) async -> Void)?
         if demo || job != nil {
@@ -136,7 +158,7 @@ struct Robotd: AsyncParsableCommand {
                 if exitAfter { kill(getpid(), SIGTERM) }
             }
         }
-        let service = RobotService(loop: loop, logger: logger, afterStart: afterStart)
+        let service = RobotService(loop: loop, logger: logger, afterStart: afterStart, notifier: notifier, readiness: readiness)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if !noServer {
             let scanStore: ScanStore
@@ -160,6 +182,7 @@ struct Robotd: AsyncParsableCommand {
                 let serverLogger = logger
                 let app = try server.makeApplication { port in
                     serverLogger.notice("command server listening", metadata: ["url": "\(scheme)://\(host):\(port)/"])
+                    readiness.started(.commandServer, detail: "\(scheme)://\(host):\(port)/")
                 }
                 services.append(.init(service: app))
             } catch {

@@ -6,7 +6,7 @@
 # with CJK glyphs for its screenshots), iproute2 and nftables (network namespaces and
 # real packet loss for the comms-loss test). Python: pymodbus (the independent Modbus peer of
 # the interoperability check), selenium (drives the browser) and schemathesis (tests the
-# API against its OpenAPI document).
+# API against its OpenAPI document), sandiaspecutils (SpecUtils reads our N42.42 exports).
 set -euo pipefail
 
 need_apt=()
@@ -37,6 +37,11 @@ fi
 if ! command -v st >/dev/null 2>&1 || ! st --version 2>/dev/null | grep -q "version 4"; then
     echo "setup: installing schemathesis 4.x"
     python3 -m pip install --quiet --disable-pip-version-check "schemathesis>=4.0,<5" 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
+
+if ! python3 -c 'import SpecUtils' >/dev/null 2>&1; then
+    echo "setup: installing sandiaspecutils (SpecUtils, the N42.42 reader)"
+    python3 -m pip install --quiet --disable-pip-version-check "sandiaspecutils>=0.0.11,<0.1" 2>&1 | grep -v "Running pip as the 'root' user" || true
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

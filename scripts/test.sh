@@ -49,6 +49,7 @@ stage 300 "security checks against a running robotd" python3 scripts/security_ch
 stage 300 "hostile clients: e-stop under a command flood, a log-in flood, slow clients" python3 scripts/hostile_clients.py "$bin" --quick
 stage 600 "comms loss: the phone in a network namespace, real packet loss and gaps" python3 scripts/comms_loss.py "$bin" --quick
 stage 600 "schemathesis against the OpenAPI document" python3 scripts/schemathesis_check.py 10 "$bin"
+stage 300 "N42.42 export read by SpecUtils (independent reader)" python3 scripts/n42_check.py "$bin"
 stage 600 "crash campaign: 5 SIGKILLs mid-scan" python3 scripts/crash_campaign.py 5 "$bin"
 stage 300 "fault soak, 2 minutes" "$bin/FaultSoak" --minutes 2
 stage 300 "store memory" "$bin/StoreMemoryBench" --scans 300 --batch 50

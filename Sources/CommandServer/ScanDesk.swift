@@ -114,8 +114,8 @@ public final class ScanDesk: Sendable {
         let task = Task { [weak self] in
             let ending = await session.run()
             var metadata: Logger.Metadata = ["scan": "\(session.scanId)", "ending": "\(ending)"]
-            if case .done = ending, let report = try? session.store.report(scanId: session.scanId), let dir = self?.reportDirectory {
-                metadata["report"] = "\((try? report.write(to: dir)) ?? "not written")"
+            if case .done = ending, let dir = self?.reportDirectory {
+                metadata["report"] = "\((try? session.store.writeReports(scanId: session.scanId, to: dir).htmlPath) ?? "not written")"
             }
             logger.notice("scan ended", metadata: metadata)
             self?.state.withLock {

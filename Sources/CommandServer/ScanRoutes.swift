@@ -133,5 +133,22 @@ extension CommandServer {
                 return Self.text(text, type: type, download: suffix == "csv" ? "scan-\(id).csv" : nil)
             }
         }
+        route(router, .get, "/api/v1/scans/{id}/report.n42",
+              "The scan in ANSI N42.42-2011 XML. A scan without a verdict gives its readings so far, marked incomplete (header Scan-Completeness)",
+              role: .viewer, tag: "scans", produces: "application/xml") { call in
+            let id = try call.parameter("id")
+            let (xml, complete) = try await worker.run { () throws(APIError) -> (String, Bool) in
+                let export: ScanExport
+                do {
+                    export = try store.export(scanId: id)
+                } catch {
+                    throw APIError.notFound("\(error)")
+                }
+                return (export.n42XML(exportedAt: Date()), export.completeness == .complete)
+            }
+            var response = Self.text(xml, type: "application/xml; charset=utf-8", download: "scan-\(id).n42")
+            response.headers[HTTPField.Name("Scan-Completeness")!] = complete ? "complete" : "incomplete"
+            return response
+        }
     }
 }

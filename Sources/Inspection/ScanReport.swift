@@ -51,7 +51,12 @@ public struct ScanReport: Sendable, Codable {
     public func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        // Milliseconds: a reading's time is part of the record (N42 exports and reviewers
+        // match readings by it), and whole seconds would merge a point's readings.
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(ScanExport.timestamp(date))
+        }
         return try encoder.encode(self)
     }
 

@@ -131,7 +131,7 @@ public struct ContainerScanJob: Sendable {
                 return
             }
             let report = try store.report(scanId: scanId)
-            let html = try report.write(to: reportDirectory)
+            let html = try store.writeReports(scanId: scanId, to: reportDirectory).htmlPath ?? ""
             var metadata: Logger.Metadata = ["scan": "\(scanId)", "verdict": "\(verdict.outcome.rawValue)",
                                              "background": "\(String(format: "%.3f", verdict.backgroundMean))",
                                              "maxNet": "\(String(format: "%.3f", verdict.maxNet))", "report": "\(html)"]

@@ -18,7 +18,7 @@ struct RobotCtl: AsyncParsableCommand {
             + "talk to robotd; the others work on a bus or a store directly.",
         subcommands: [Login.self, Status.self, Walk.self, Raise.self, Home.self, Measure.self, Estop.self, Reset.self, Release.self, Lease.self, Compute.self, Watch.self,
                       Scan.self, Scans.self, Report.self, Verify.self, Plan.self, User.self, Ports.self, Probe.self, CheckSource.self,
-                      Instrument.self])
+                      Instrument.self, Backup.self])
 }
 
 /// How the CLI names a bus: a serial port (path or USB identity) or a TCP gateway.
@@ -161,8 +161,12 @@ struct Scans: ParsableCommand {
 }
 
 struct Report: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a scan's report: JSON (complete), CSV (every point) and bilingual HTML.",
-                                                    discussion: "From the store, or with --server from robotd's API.")
+    static let configuration = CommandConfiguration(
+        abstract: "Write a scan's report: JSON (complete), CSV (every point), bilingual HTML and ANSI N42.42 XML.",
+        discussion: """
+            From the store, or with --server from robotd's API. A scan without a verdict (unfinished, aborted or refused) \
+            gets only its N42.42 file, holding the readings so far and marked INCOMPLETE; the command then exits 4.
+            """)
     @OptionGroup var store: StoreOption
     @Argument(help: "The scan ID (robotctl scans lists them).")
     var scanId: String
@@ -177,17 +181,32 @@ struct Report: AsyncParsableCommand {
             options.token = nil
             let client = try options.client()
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let n42 = try await client.send("GET", "/api/v1/scans/\(scanId)/report.n42")
+            try check(n42, "the N42.42 report")
+            try n42.body.write(to: URL(fileURLWithPath: out).appendingPathComponent("\(scanId).n42"))
+            if let status = n42.headers["scan-completeness"], status != "complete" {
+                printIncomplete(status: status, path: "\(out)/\(scanId).n42")
+                throw ExitCode(4)
+            }
             for kind in ["json", "csv", "html"] {
                 let reply = try await client.send("GET", "/api/v1/scans/\(scanId)/report.\(kind)")
                 try check(reply, "the \(kind) report")
                 try reply.body.write(to: URL(fileURLWithPath: out).appendingPathComponent("\(scanId).\(kind)"))
             }
-            print("\(out)/\(scanId).html (and .json, .csv)")
+            print("\(out)/\(scanId).html (and .json, .csv, .n42)")
             return
         }
-        let report = try store.open().report(scanId: scanId)
-        let html = try report.write(to: out)
-        print("\(report.verdict.outcome.rawValue): \(html) (and .json, .csv)")
+        let written = try store.open().writeReports(scanId: scanId, to: out)
+        guard let html = written.htmlPath, let verdict = written.export.verdict else {
+            if case .incomplete(let status) = written.export.completeness { printIncomplete(status: status, path: written.n42Path) }
+            throw ExitCode(4)
+        }
+        print("\(verdict.outcome.rawValue): \(html) (and .json, .csv, .n42)")
+    }
+
+    private func printIncomplete(status: String, path: String) {
+        FileHandle.standardError.write(Data(("robotctl: scan \(scanId) has no verdict: it is \(status). Wrote only \(path), "
+            + "its readings so far, marked INCOMPLETE; the JSON, CSV and HTML reports need a verdict.\n").utf8))
     }
 }
 

@@ -4,13 +4,15 @@
 # libraries), socat and mbpoll (serial tools for rigs), rt-tests (cyclictest, for
 # LoopBench), chromium, chromium-driver and fonts-wqy-zenhei (the phone UI's browser test,
 # with CJK glyphs for its screenshots), iproute2 and nftables (network namespaces and
-# real packet loss for the comms-loss test). Python: pymodbus (the independent Modbus peer of
+# real packet loss for the comms-loss test), systemd, udev and openssl (the deployment check:
+# systemd-analyze, sysusers and tmpfiles on a staging root, `udevadm test`
+# on the rule, the install script's certificate). Python: pymodbus (the independent Modbus peer of
 # the interoperability check), selenium (drives the browser) and schemathesis (tests the
 # API against its OpenAPI document), sandiaspecutils (SpecUtils reads our N42.42 exports).
 set -euo pipefail
 
 need_apt=()
-for pkg in libmodbus-dev libserialport-dev libsqlite3-dev pkg-config socat mbpoll rt-tests chromium chromium-driver fonts-wqy-zenhei iproute2 nftables; do
+for pkg in libmodbus-dev libserialport-dev libsqlite3-dev pkg-config socat mbpoll rt-tests chromium chromium-driver fonts-wqy-zenhei iproute2 nftables systemd udev openssl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -5,7 +5,9 @@
 #  3. the hardware-in-the-loop tier (real ptys, real TCP, real time; one test at a time);
 #  4. the phone UI in headless Chromium (screenshots in test-output/browser/), the
 #     security checks, and the short campaigns: hostile clients, comms loss in a network
-#     namespace, schemathesis against our OpenAPI document, SIGKILLs mid-scan, a fault soak.
+#     namespace, schemathesis against our OpenAPI document, the N42.42 export read by
+#     SpecUtils, the deployment (install script, units, udev, sd_notify, backups), SIGKILLs
+#     mid-scan, a fault soak.
 # Every stage runs under a time limit (`stage`), so a hang fails that stage with its name
 # instead of eating CI's budget, and each stage prints how long it took.
 set -euo pipefail
@@ -50,6 +52,7 @@ stage 300 "hostile clients: e-stop under a command flood, a log-in flood, slow c
 stage 600 "comms loss: the phone in a network namespace, real packet loss and gaps" python3 scripts/comms_loss.py "$bin" --quick
 stage 600 "schemathesis against the OpenAPI document" python3 scripts/schemathesis_check.py 10 "$bin"
 stage 300 "N42.42 export read by SpecUtils (independent reader)" python3 scripts/n42_check.py "$bin"
+stage 300 "deployment: install.sh, systemd units, udev rule, sd_notify, verified backups" python3 scripts/deploy_check.py "$bin"
 stage 600 "crash campaign: 5 SIGKILLs mid-scan" python3 scripts/crash_campaign.py 5 "$bin"
 stage 300 "fault soak, 2 minutes" "$bin/FaultSoak" --minutes 2
 stage 300 "store memory" "$bin/StoreMemoryBench" --scans 300 --batch 50

@@ -135,7 +135,7 @@ extension CommandServer {
         }
         route(router, .get, "/api/v1/scans/{id}/report.n42",
               "The scan in ANSI N42.42-2011 XML. A scan without a verdict gives its readings so far, marked incomplete (header Scan-Completeness)",
-              role: .viewer, tag: "scans", produces: "application/xml") { call in
+              role: .viewer, tag: "scans", produces: "application/xml; charset=utf-8") { call in
             let id = try call.parameter("id")
             let (xml, complete) = try await worker.run { () throws(APIError) -> (String, Bool) in
                 let export: ScanExport

@@ -76,6 +76,11 @@ import Testing
         #expect(html.text.contains("MSKU9070323"))
         let csv = try await otto.send("GET", "/api/v1/scans/\(id)/report.csv")
         #expect(csv.headers["content-disposition"]?.contains("attachment") == true)
+        // The N42.42 document: complete, with the alarm of an "exceeds" verdict.
+        let n42 = try await otto.send("GET", "/api/v1/scans/\(id)/report.n42")
+        #expect(n42.status == 200 && n42.headers["scan-completeness"] == "complete")
+        #expect(n42.text.contains("<RadAlarm") && n42.text.contains("xmlns=\"http://physics.nist.gov/N42/2011/N42\""))
+        #expect(try await otto.send("GET", "/api/v1/scans/no-such-scan/report.n42").status == 404)
         let computed = try await otto.send("POST", "/api/v1/compute", json: ["scanId": id])
         #expect(computed.object["outcome"] as? String == "exceeds")
         // The store holds it all and verifies; the scan's start is audited with its officer.

@@ -320,7 +320,7 @@ async function finishScan() {
   }
   const links = $("report-links");
   links.innerHTML = `${t("report")}: `;
-  for (const kind of ["html", "json", "csv"]) {
+  for (const kind of ["html", "json", "csv", "n42"]) {
     const a = document.createElement("a");
     a.target = "_blank"; a.textContent = kind.toUpperCase(); a.id = `report-${kind}`;
     a.dataset.path = `/api/v1/scans/${state.scanId}/report.${kind}`;

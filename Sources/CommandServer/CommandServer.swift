@@ -59,7 +59,7 @@ public final class CommandServer: Sendable {
         desk = ScanDesk(store: store, loop: loop,
                         profiles: ProfileLibrary(directory: configuration.profilesDirectory, defaultName: configuration.defaultProfile),
                         robotId: configuration.robotId, timeScale: configuration.timeScale,
-                        reportDirectory: configuration.reportDirectory, logger: logger)
+                        reportDirectory: configuration.reportDirectory, logger: logger, probeMount: configuration.probeMount)
         commsSupervisor = CommsSupervisor(desk: desk, lease: lease, loop: loop, store: store,
                                           graceSeconds: configuration.scanCommsLossSeconds, logger: logger)
         metrics = ServerMetrics(registry: registry)

@@ -35,11 +35,14 @@ public final class ScanDesk: Sendable {
     let timeScale: Double
     let reportDirectory: String
     let logger: Logger
+    let probeMount: ProbeMount
     let state = Mutex(State())
     /// Free space where the store lives (refreshed by `CommsSupervisorService`).
     let disk = DiskWatch()
 
-    init(store: ScanStore, loop: ControlLoop, profiles: ProfileLibrary, robotId: String, timeScale: Double, reportDirectory: String, logger: Logger) {
+    init(store: ScanStore, loop: ControlLoop, profiles: ProfileLibrary, robotId: String, timeScale: Double, reportDirectory: String, logger: Logger,
+         probeMount: ProbeMount = .atReferencePoint) {
+        self.probeMount = probeMount
         self.store = store
         self.loop = loop
         self.profiles = profiles
@@ -72,8 +75,11 @@ public final class ScanDesk: Sendable {
             throw .invalid("headingDegrees \(heading) is out of range; allowed -180 to 180")
         }
         let profile = try profiles.load(request.profile)
+        if let problem = probeMount.problems(standOffMetres: profile.standOffMetres).first {
+            throw .invalid("the robot's probe mount cannot be used with profile '\(profile.name)' (stand-off \(profile.standOffMetres) m): \(problem)")
+        }
         let plan = ScanPlan(container: ContainerPlacement(number: number, size: size, xMetres: x, yMetres: y, headingDegrees: heading),
-                            profile: profile)
+                            profile: profile, probeMount: probeMount)
         let draft = Draft(id: UUID().uuidString.lowercased(), plan: plan, profileName: request.profile ?? profiles.defaultName, createdBy: user)
         state.withLock { $0.drafts[draft.id] = draft }
         try? store.audit(actor: user, action: "scan.plan", detail: "\(draft.id) \(number.text) \(size.rawValue) profile=\(draft.profileName)")

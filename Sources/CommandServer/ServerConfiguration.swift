@@ -1,4 +1,5 @@
 import Foundation
+import Inspection
 
 /// The command server's settings (the `server:` section of robotd's configuration file).
 public struct ServerConfiguration: Sendable, Equatable {
@@ -19,6 +20,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var robotId = "robot-1"
     /// Simulated seconds per wall second (the simulator's time scale), for scan settle times.
     public var timeScale = 1.0
+    /// Where the probe sits on the robot: every plan puts the probe at the stand-off.
+    public var probeMount = ProbeMount.atReferencePoint
     public var maxBodyBytes = 256 * 1024
     /// Plain HTTP on an address other than loopback sends passwords and tokens in clear
     /// over the port's Wi-Fi: refused unless this is set (then warned about).

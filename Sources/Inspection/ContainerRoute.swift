@@ -9,12 +9,15 @@ import RobotControl
 /// The plan's own corner waypoints are used when the robot can walk them; otherwise the
 /// shortest way through the container's corners (at the stand-off, as the plan's are) is
 /// found on their visibility graph. A robot inside the footprint's margin first steps
-/// straight out from the nearest wall.
+/// straight out from the nearest wall. With a probe mounted off the reference point the
+/// margin is the probe's reach (and 3 cm), so the robot can turn at any stop and the probe
+/// sweeps clear of the walls.
 public enum ContainerRoute {
     /// The stops to walk before the target (the target itself not included).
     public static func stops(from here: (x: Double, y: Double), via waypoints: [(x: Double, y: Double)], to target: (x: Double, y: Double),
-                             container: ContainerPlacement, standOffMetres: Double, zones: [KeepOutZone]) -> [(x: Double, y: Double)] {
-        let geometry = Geometry(container: container, zones: zones)
+                             container: ContainerPlacement, standOffMetres: Double, zones: [KeepOutZone],
+                             marginMetres: Double = 0.05) -> [(x: Double, y: Double)] {
+        let geometry = Geometry(container: container, zones: zones, marginMetres: marginMetres)
         let planned = waypoints + [target]
         // The plan's way, from the last of its stops the robot can reach in a straight line.
         for i in planned.indices.reversed() where geometry.clear(here, planned[i]) {
@@ -57,9 +60,13 @@ public enum ContainerRoute {
     struct Geometry {
         let container: ContainerPlacement
         let zones: [KeepOutZone]
-        /// The container's footprint grown by 5 cm, in its own frame (along, across).
+        /// 5 cm, or more when a probe mounted off the reference point reaches out
+        /// (`ProbeMount.routeMarginMetres`).
+        var marginMetres = 0.05
+        /// The container's footprint grown by the margin, in its own frame (along, across).
         var footprint: KeepOutZone {
-            KeepOutZone(minX: -0.05, minY: -0.05, maxX: container.size.lengthMetres + 0.05, maxY: container.size.widthMetres + 0.05)
+            KeepOutZone(minX: -marginMetres, minY: -marginMetres, maxX: container.size.lengthMetres + marginMetres,
+                        maxY: container.size.widthMetres + marginMetres)
         }
 
         func local(_ p: (x: Double, y: Double)) -> (along: Double, across: Double) {

@@ -50,18 +50,23 @@ extension ScanExport {
         if verdict.outcome >= .anomalous, let spot = hotSpots.first {
             let p = ContainerFramePosition(alongMetres: spot.alongMetres, acrossMetres: spot.acrossMetres, heightMetres: spot.heightMetres)
             x.open("SourcePosition")
-            x.open("RelativeLocation")
-            x.leaf("RelativeLocationAzimuthValue", Self.decimal(p.azimuthDegrees, 4))
-            x.leaf("RelativeLocationInclinationValue", Self.decimal(p.inclinationDegrees, 4))
-            x.leaf("DistanceValue", Self.decimal(p.distanceMetres, 4))
-            x.open("Origin", ["originReference": Self.containerId])
-            x.leaf("OriginDescription", "door-end left corner of container \(plan.container.number.text), at ground level")
-            x.close("Origin")
-            x.close("RelativeLocation")
+            writeRelativeLocation(&x, p)
             x.close("SourcePosition")
         }
         x.close("DoseAnalysisResults")
         x.close("AnalysisResults")
+    }
+
+    /// N42's `RelativeLocation`: polar from the container's door-end left corner.
+    func writeRelativeLocation(_ x: inout XMLText, _ p: ContainerFramePosition) {
+        x.open("RelativeLocation")
+        x.leaf("RelativeLocationAzimuthValue", Self.decimal(p.azimuthDegrees, 4))
+        x.leaf("RelativeLocationInclinationValue", Self.decimal(p.inclinationDegrees, 4))
+        x.leaf("DistanceValue", Self.decimal(p.distanceMetres, 4))
+        x.open("Origin", ["originReference": Self.containerId])
+        x.leaf("OriginDescription", "door-end left corner of container \(plan.container.number.text), at ground level")
+        x.close("Origin")
+        x.close("RelativeLocation")
     }
 
     static func outcomeText(_ outcome: Outcome) -> String {

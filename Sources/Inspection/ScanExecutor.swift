@@ -167,10 +167,7 @@ public final class ScanExecutor: @unchecked Sendable {
                     var readings: [DoseReading] = []
                     while readings.count < perPoint {
                         if readings.isEmpty {
-                            for stop in route(via: plan.waypoints.filter { $0.beforePoint == point.index }, to: point.xMetres, point.yMetres) {
-                                try await move(x: stop.x, y: stop.y, height: nil)
-                            }
-                            try await move(x: point.xMetres, y: point.yMetres, height: point.heightMetres)
+                            try await goTo(point, via: plan.waypoints.filter { $0.beforePoint == point.index })
                             await sleeper.sleep(seconds: profile.settleSeconds)
                         }
                         let interruptionsBefore = interruptions
@@ -221,10 +218,7 @@ public final class ScanExecutor: @unchecked Sendable {
                 where (remeasures[index] ?? []).count < profile.remeasureCount {
                     let point = plan.points[index]
                     update { $0.note = "going back to point \(index) to measure it again (it stands out from the background modelled here)" }
-                    for stop in route(via: [], to: point.xMetres, point.yMetres) {
-                        try await move(x: stop.x, y: stop.y, height: nil)
-                    }
-                    try await move(x: point.xMetres, y: point.yMetres, height: point.heightMetres)
+                    try await goTo(point, via: [])
                     await sleeper.sleep(seconds: profile.settleSeconds)
                     let reading = try await measure(seconds: profile.readingSeconds * Double(perPoint) * profile.remeasureDwellFactor)
                     try await record.appendPoint(index, reading, ordinal: nextOrdinal(.remeasure, index), remeasure: true,
@@ -331,14 +325,36 @@ public final class ScanExecutor: @unchecked Sendable {
     func route(via waypoints: [Waypoint], to x: Double, _ y: Double) -> [(x: Double, y: Double)] {
         let s = loop.snapshot()
         return ContainerRoute.stops(from: (s.xMetres, s.yMetres), via: waypoints.map { (x: $0.xMetres, y: $0.yMetres) }, to: (x, y),
-                                    container: plan.container, standOffMetres: plan.profile.standOffMetres,
-                                    zones: loop.configuration.keepOutZones)
+                                    container: plan.container, standOffMetres: plan.robotStandOffMetres,
+                                    zones: loop.configuration.keepOutZones, marginMetres: (plan.probeMount ?? .atReferencePoint).routeMarginMetres)
+    }
+
+    /// The lift height that puts the probe at the point's height.
+    private func liftHeight(_ point: PlanPoint) -> Double { point.heightMetres - (plan.probeMount?.upMetres ?? 0) }
+
+    /// Walks to the point's stand (through the corners still needed), lifting on the way,
+    /// and turns to the face's heading when the probe is mounted off the reference point
+    /// (after a restart the robot may arrive from anywhere, facing anywhere).
+    private func goTo(_ point: PlanPoint, via waypoints: [Waypoint]) async throws(Failure) {
+        for stop in route(via: waypoints, to: point.standX, point.standY) {
+            try await move(x: stop.x, y: stop.y, height: nil)
+        }
+        try await move(x: point.standX, y: point.standY, height: liftHeight(point))
+        if let heading = point.headingDegrees, Self.headingError(loop.snapshot().headingDegrees, heading) > 0.5 {
+            _ = try await perform(.turnTo(headingDegrees: heading), timeout: 60)
+        }
+    }
+
+    static func headingError(_ a: Double, _ b: Double) -> Double {
+        let d = abs((a - b).truncatingRemainder(dividingBy: 360))
+        return min(d, 360 - d)
     }
 
     /// Whether the robot still stands at the point (a stop may have come with a push).
     private func standsAt(_ point: PlanPoint) -> Bool {
         let s = loop.snapshot()
-        return hypot(s.xMetres - point.xMetres, s.yMetres - point.yMetres) <= 0.05 && abs(s.liftHeightMetres - point.heightMetres) <= 0.02
+        let facing = point.headingDegrees.map { Self.headingError(s.headingDegrees, $0) <= 1 } ?? true
+        return hypot(s.xMetres - point.standX, s.yMetres - point.standY) <= 0.05 && abs(s.liftHeightMetres - liftHeight(point)) <= 0.02 && facing
     }
 
     /// Walks (and lifts, at the same time) to a stand position.

@@ -34,10 +34,20 @@ public struct PlanPoint: Sendable, Equatable, Codable {
     public var row: Int
     /// Distance along the face from its left edge (seen from outside), metres.
     public var positionAlongFaceMetres: Double
+    /// Where the probe goes: at the stand-off from the wall, this high.
     public var heightMetres: Double
-    /// Where the robot (and the probe, at the stand-off) stands.
     public var xMetres: Double
     public var yMetres: Double
+    /// Where the robot's reference point stands, and its heading (degrees, the face's
+    /// direction of travel), for a probe mounted off the reference point; absent when the
+    /// probe is at the reference point (and on plans recorded before mounts were known).
+    public var standXMetres: Double?
+    public var standYMetres: Double?
+    public var headingDegrees: Double?
+
+    /// The robot's stand position: the reference point's, or the probe's when they coincide.
+    public var standX: Double { standXMetres ?? xMetres }
+    public var standY: Double { standYMetres ?? yMetres }
 }
 
 /// A waypoint the robot passes through without measuring (corners of the path).
@@ -59,12 +69,22 @@ public struct ScanPlan: Sendable, Equatable, Codable {
     /// Corners to pass on the way back to the background station after the survey (the
     /// shorter way round the container).
     public var returnWaypoints: [Waypoint]
+    /// Where the probe sits on the robot; nil when at the reference point. Waypoints are
+    /// the reference point's; the background station is where the robot stands.
+    public var probeMount: ProbeMount?
 
-    public init(container: ContainerPlacement, profile: ProcedureProfile) {
+    /// The stand-off of the robot's reference point from the walls on its path.
+    public var robotStandOffMetres: Double { profile.standOffMetres + (probeMount?.rightMetres ?? 0) }
+
+    public init(container: ContainerPlacement, profile: ProcedureProfile, probeMount: ProbeMount = .atReferencePoint) {
         self.container = container
         self.profile = profile
+        self.probeMount = probeMount == .atReferencePoint ? nil : probeMount
         let size = container.size
         let s = profile.standOffMetres
+        // The reference point's path runs this much further out than the probe's.
+        let r = probeMount.rightMetres
+        let faceHeading: [ProcedureProfile.Face: Double] = [.left: 0, .front: -90, .right: 180, .door: 90]
         let background = container.yard(along: -profile.backgroundDistanceMetres, across: size.widthMetres / 2)
         backgroundX = background.x
         backgroundY = background.y
@@ -84,11 +104,12 @@ public struct ScanPlan: Sendable, Equatable, Codable {
             let spacing = length / Double(columns)
             // Corner waypoint before the face, outside both walls at the stand-off.
             let corner: (along: Double, across: Double)
+            let o = s + r
             switch face {
-            case .left: corner = (-s, -s)
-            case .front: corner = (size.lengthMetres + s, -s)
-            case .right: corner = (size.lengthMetres + s, size.widthMetres + s)
-            case .door: corner = (-s, size.widthMetres + s)
+            case .left: corner = (-o, -o)
+            case .front: corner = (size.lengthMetres + o, -o)
+            case .right: corner = (size.lengthMetres + o, size.widthMetres + o)
+            case .door: corner = (-o, size.widthMetres + o)
             }
             pendingCorners.append(container.yard(along: corner.along, across: corner.across))
             allCorners.append(container.yard(along: corner.along, across: corner.across))
@@ -108,11 +129,18 @@ public struct ScanPlan: Sendable, Equatable, Codable {
                 case .door: local = (-s, size.widthMetres - t)
                 }
                 let p = container.yard(along: local.along, across: local.across)
+                // The robot faces along the face (the container on its right) with its
+                // reference point where the mount puts the probe on the point.
+                let heading = container.headingDegrees + (faceHeading[face] ?? 0)
+                let offset = probeMount.yardOffset(headingDegrees: heading)
+                let mounted = probeMount != .atReferencePoint
                 // Serpentine: up one column, down the next, so the lift never travels empty.
                 let rows = goingUp ? Array(heights.indices) : Array(heights.indices.reversed())
                 for row in rows {
                     points.append(PlanPoint(index: points.count, face: face, column: column, row: row,
-                                            positionAlongFaceMetres: t, heightMetres: heights[row], xMetres: p.x, yMetres: p.y))
+                                            positionAlongFaceMetres: t, heightMetres: heights[row], xMetres: p.x, yMetres: p.y,
+                                            standXMetres: mounted ? p.x - offset.dx : nil, standYMetres: mounted ? p.y - offset.dy : nil,
+                                            headingDegrees: mounted ? Self.normalised(heading) : nil))
                 }
                 goingUp.toggle()
             }
@@ -122,7 +150,7 @@ public struct ScanPlan: Sendable, Equatable, Codable {
         // Back to the station in front of the doors: onwards through the corners of the
         // faces after the last one surveyed, or back through those before it, whichever
         // is shorter. Corner k stands before face k in the loop left, front, right, door.
-        let end = points.last.map { (x: $0.xMetres, y: $0.yMetres) } ?? (x: background.x, y: background.y)
+        let end = points.last.map { (x: $0.standX, y: $0.standY) } ?? (x: background.x, y: background.y)
         let onwards = Array(allCorners[(lastFace + 1)...])
         let back = Array(allCorners[0...lastFace].reversed())
         func length(_ route: [(x: Double, y: Double)]) -> Double {
@@ -136,6 +164,14 @@ public struct ScanPlan: Sendable, Equatable, Codable {
         }
         let route = length(onwards) <= length(back) ? onwards : back
         returnWaypoints = route.map { Waypoint(beforePoint: points.count, xMetres: $0.x, yMetres: $0.y) }
+    }
+
+    /// A heading in -180...180 degrees.
+    static func normalised(_ degrees: Double) -> Double {
+        var h = degrees.truncatingRemainder(dividingBy: 360)
+        if h > 180 { h -= 360 }
+        if h <= -180 { h += 360 }
+        return h
     }
 
     /// Points per face.
@@ -172,8 +208,8 @@ extension ScanPlan {
         var path: [(Double, Double)] = [(backgroundX, backgroundY)]
         for point in points {
             for w in waypoints where w.beforePoint == point.index { path.append((w.xMetres, w.yMetres)) }
-            if path.last.map({ hypot($0.0 - point.xMetres, $0.1 - point.yMetres) > 0.004 }) ?? true {
-                path.append((point.xMetres, point.yMetres))
+            if path.last.map({ hypot($0.0 - point.standX, $0.1 - point.standY) > 0.004 }) ?? true {
+                path.append((point.standX, point.standY))
             }
         }
         svg += "<polyline points=\"" + path.map { "\(px($0.0)),\(py($0.1))" }.joined(separator: " ") + "\" fill=\"none\" stroke=\"#888\" stroke-dasharray=\"3,2\"/>"

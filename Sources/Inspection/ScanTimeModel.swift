@@ -41,7 +41,7 @@ public enum ScanTimeModel {
             for waypoint in plan.waypoints where waypoint.beforePoint == point.index {
                 walk += walkSeconds(toX: waypoint.xMetres, toY: waypoint.yMetres)
             }
-            walk += walkSeconds(toX: point.xMetres, toY: point.yMetres)
+            walk += walkSeconds(toX: point.standX, toY: point.standY)
             total += max(walk, liftSeconds(to: point.heightMetres))
             total += p.settleSeconds + Double(p.readingsPerPoint) * p.readingSeconds
         }

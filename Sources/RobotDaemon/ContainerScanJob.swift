@@ -14,9 +14,12 @@ public struct ContainerScanJob: Sendable {
     public let robotId: String
     public let officer: String
     public let timeScale: Double
+    /// Where the probe sits on the robot (robotd's `probe:` configuration).
+    public let probeMount: ProbeMount
 
     public init(placement: ContainerPlacement, profile: ProcedureProfile, storePath: String, reportDirectory: String,
-                robotId: String, officer: String, timeScale: Double) {
+                robotId: String, officer: String, timeScale: Double, probeMount: ProbeMount = .atReferencePoint) {
+        self.probeMount = probeMount
         self.placement = placement
         self.profile = profile
         self.storePath = storePath
@@ -34,7 +37,8 @@ public struct ContainerScanJob: Sendable {
     /// A job from command-line text (robotd --scan and robotctl scan): every input is
     /// checked and a refusal says what is allowed.
     public static func parse(number: String, size: String, at: String, profilePath: String, storePath: String,
-                             reportDirectory: String, robotId: String, officer: String, timeScale: Double) throws(InvalidArguments) -> ContainerScanJob {
+                             reportDirectory: String, robotId: String, officer: String, timeScale: Double,
+                             probeMount: ProbeMount = .atReferencePoint) throws(InvalidArguments) -> ContainerScanJob {
         let container: ContainerNumber
         do {
             container = try ContainerNumber(number)
@@ -54,9 +58,12 @@ public struct ContainerScanJob: Sendable {
         } catch {
             throw InvalidArguments(description: error.description)
         }
+        if let problem = probeMount.problems(standOffMetres: profile.standOffMetres).first {
+            throw InvalidArguments(description: "the probe mount cannot be used with the profile's stand-off of \(profile.standOffMetres) m: \(problem)")
+        }
         return ContainerScanJob(placement: ContainerPlacement(number: container, size: containerSize, xMetres: x, yMetres: y, headingDegrees: heading),
                                 profile: profile, storePath: storePath, reportDirectory: reportDirectory, robotId: robotId,
-                                officer: officer, timeScale: timeScale)
+                                officer: officer, timeScale: timeScale, probeMount: probeMount)
     }
 
     /// A keep-out zone around the container, for the loop: its footprint grown by 0.05 m.
@@ -105,7 +112,7 @@ public struct ContainerScanJob: Sendable {
                 let done = try await store.record(for: unfinished).accepted(readingsPerPoint: session.plan.profile.readingsPerPoint).completePoints.count
                 logger.notice("resuming the unfinished scan", metadata: ["scan": "\(unfinished)", "pointsWithReadings": "\(done)"])
             } else {
-                session = try ScanSession.create(store: store, loop: loop, plan: ScanPlan(container: placement, profile: profile),
+                session = try ScanSession.create(store: store, loop: loop, plan: ScanPlan(container: placement, profile: profile, probeMount: probeMount),
                                                  robotId: robotId, officer: officer, timeScale: timeScale)
                 logger.info("scan started", metadata: ["scan": "\(session.scanId)", "container": "\(placement.number)",
                                                        "points": "\(session.plan.points.count)"])

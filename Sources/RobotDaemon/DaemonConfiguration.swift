@@ -1,5 +1,6 @@
 import CommandServer
 import Foundation
+import Inspection
 import RobotControl
 import RobotIO
 import StrictYAML
@@ -32,7 +33,7 @@ public struct DaemonConfiguration: Sendable {
 
     public static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> DaemonConfiguration {
         let root = try YAMLFields.parse(text, file: file)
-        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls", "server", "store"])
+        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls", "server", "store", "probe"])
         var config = DaemonConfiguration()
         config.robotId = try root.string("robot", default: config.robotId)
         var c = config.control
@@ -137,6 +138,15 @@ public struct DaemonConfiguration: Sendable {
                                                               in: 0...1_000_000)) * 1_048_576
             if let problem = v.problems().first { throw server.error(problem) }
             config.server = v
+        }
+        if let probe = try root.mapping("probe") {
+            try probe.allowOnly(["forwardMetres", "rightMetres", "upMetres"])
+            let mount = ProbeMount(forwardMetres: try probe.double("forwardMetres", default: 0, in: -1.5...1.5),
+                                   rightMetres: try probe.double("rightMetres", default: 0, in: -0.05...1.5),
+                                   upMetres: try probe.double("upMetres", default: 0, in: -0.5...0.5))
+            // Checked against the standard 0.10 m stand-off here; each plan checks its own.
+            if let problem = mount.problems(standOffMetres: 0.10).first { throw probe.error(problem) }
+            config.server.probeMount = mount
         }
         // Cross-field rules (lift range order, watchdog refresh vs timeout, …).
         if let problem = c.problems().first {

@@ -264,13 +264,22 @@ struct Plan: ParsableCommand {
     @Option(help: "Also write a top-view picture of the plan (SVG) to this file.")
     var svg: String?
 
+    @Option(help: "Where the probe sits on the robot: FORWARD,RIGHT,UP metres from its reference point (robotd's probe: section).")
+    var probe = "0,0,0"
+
     func run() throws {
+        let mountParts = probe.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard mountParts.count == 3, let f = mountParts[0], let r = mountParts[1], let u = mountParts[2] else {
+            throw ValidationError("--probe '\(probe)' must be FORWARD,RIGHT,UP in metres, e.g. 0.15,0.45,0.05")
+        }
+        let mount = ProbeMount(forwardMetres: f, rightMetres: r, upMetres: u)
         let number: ContainerNumber
         do { number = try ContainerNumber(container) } catch { throw ValidationError(error.description) }
         guard let s = ContainerSize(name: size) else { throw ValidationError("--size '\(size)': allowed 22G1, 42G1, 45G1, L5G1") }
         let p: ProcedureProfile
         do { p = try ProcedureProfile.load(path: profile) } catch { throw ValidationError(error.description) }
-        let plan = ScanPlan(container: ContainerPlacement(number: number, size: s, xMetres: 0, yMetres: 0), profile: p)
+        if let problem = mount.problems(standOffMetres: p.standOffMetres).first { throw ValidationError("--probe: \(problem)") }
+        let plan = ScanPlan(container: ContainerPlacement(number: number, size: s, xMetres: 0, yMetres: 0), profile: p, probeMount: mount)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         print(String(decoding: try encoder.encode(plan), as: UTF8.self))

@@ -105,7 +105,8 @@ struct Robotd: AsyncParsableCommand {
         var job: ContainerScanJob?
         if let scan {
             do {
-                job = try makeScanJob(number: scan, robotId: configuration.robotId, storePath: configuration.storePath)
+                job = try makeScanJob(number: scan, robotId: configuration.robotId, storePath: configuration.storePath,
+                                      probeMount: configuration.server.probeMount)
             } catch {
                 FileHandle.standardError.write(Data("robotd: \(error)\n".utf8))
                 throw ExitCode(2)
@@ -223,8 +224,8 @@ final class ServerHolder: @unchecked Sendable {
 }
 
 extension Robotd {
-    func makeScanJob(number: String, robotId: String, storePath: String) throws(ContainerScanJob.InvalidArguments) -> ContainerScanJob {
+    func makeScanJob(number: String, robotId: String, storePath: String, probeMount: ProbeMount) throws(ContainerScanJob.InvalidArguments) -> ContainerScanJob {
         try ContainerScanJob.parse(number: number, size: size, at: at, profilePath: profile, storePath: storePath, reportDirectory: reports,
-                                   robotId: robotId, officer: officer, timeScale: sim ? simTimeScale : 1)
+                                   robotId: robotId, officer: officer, timeScale: sim ? simTimeScale : 1, probeMount: probeMount)
     }
 }

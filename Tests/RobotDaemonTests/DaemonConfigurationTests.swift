@@ -1,3 +1,4 @@
+import Inspection
 import RobotControl
 import RobotDaemon
 import RobotIO
@@ -57,6 +58,17 @@ import Testing
         #expect(unknown?.line == 2)
         let order = error("limits:\n  liftMinimumMetres: 2.0\n  liftMaximumMetres: 1.0\n")
         #expect(order?.message == "lift range 2.0-1.0 m must lie inside the firmware's 0.3-2.8 m, minimum below maximum")
+    }
+
+    @Test func theProbeMountIsReadAndAMountThatWouldTouchTheWallIsRefused() throws {
+        let config = try DaemonConfiguration.parse("probe:\n  forwardMetres: 0.15\n  rightMetres: 0.45\n  upMetres: 0.05\n", file: "robotd.yaml")
+        #expect(config.server.probeMount == ProbeMount(forwardMetres: 0.15, rightMetres: 0.45, upMetres: 0.05))
+        #expect(try DaemonConfiguration.parse("robot: R1\n", file: "robotd.yaml").server.probeMount == .atReferencePoint)
+        let sweeping = error("probe:\n  forwardMetres: 0.4\n  rightMetres: 0.45\n")
+        #expect(sweeping?.line == 2)
+        #expect(sweeping?.message.contains("would pass -0.05 m from the wall when the robot turns") == true, "\(String(describing: sweeping))")
+        #expect(error("probe:\n  rightMetres: 2\n")?.field == "probe.rightMetres")
+        #expect(error("probe:\n  sideways: 0.2\n")?.line == 2)
     }
 
     @Test func theServerSectionIsReadAndChecked() throws {

@@ -116,6 +116,10 @@ public final class FirmwareModel: @unchecked Sendable {
         public var chassisState: DriveState
         public var liftState: DriveState
         public var simulatedSeconds: Double
+        /// Where the probe is (`RobotSettings.probeForwardMetres` …), in the yard.
+        public var probeX: Double
+        public var probeY: Double
+        public var probeZ: Double
     }
 
     public var softwareEstopArrivalNanoseconds: UInt64 {
@@ -130,7 +134,15 @@ public final class FirmwareModel: @unchecked Sendable {
         return Truth(x: trueX, y: trueY, headingDegrees: trueHeading * 180 / .pi, speedMetresPerSecond: linear.velocity,
                      liftMetres: lift.position, liftSpeedMetresPerSecond: lift.velocity, motionPowerOn: motionPowerOn,
                      doseRateMicrosievertsPerHour: trueDoseRate(), chassisState: chassisDrive.state,
-                     liftState: liftDrive.state, simulatedSeconds: simulatedSeconds)
+                     liftState: liftDrive.state, simulatedSeconds: simulatedSeconds,
+                     probeX: probe.x, probeY: probe.y, probeZ: probe.z)
+    }
+
+    /// The probe's true position: the reference point plus the mount, turned by the heading.
+    private var probe: (x: Double, y: Double, z: Double) {
+        let f = settings.probeForwardMetres, r = settings.probeRightMetres
+        return (trueX + f * cos(trueHeading) + r * sin(trueHeading), trueY + f * sin(trueHeading) - r * cos(trueHeading),
+                lift.position + settings.probeUpMetres)
     }
 
     public var radiationField: RadiationField {
@@ -398,6 +410,8 @@ public final class FirmwareModel: @unchecked Sendable {
                 chassisSegments.removeFirst()
                 beginNextSegment()
             }
+            // A probe mounted off the reference point sweeps round as the robot turns.
+            if settings.probeForwardMetres != 0 || settings.probeRightMetres != 0, touchesContainer() { bumperHit() }
         case .drive:
             let moved = linear.step(dt)
             trueX += moved * cos(trueHeading)
@@ -415,10 +429,14 @@ public final class FirmwareModel: @unchecked Sendable {
         if chassisSegments.isEmpty { chassisTargetReached = true }
     }
 
+    /// The reference point or the probe head within the bumper margin of a container.
     private func touchesContainer() -> Bool {
+        let head = probe
         for container in field.containers {
-            let (a, c, _) = container.local(trueX, trueY, 0)
-            if container.contains(along: a, across: c, margin: settings.bumperMarginMetres) { return true }
+            for (x, y) in [(trueX, trueY), (head.x, head.y)] {
+                let (a, c, _) = container.local(x, y, 0)
+                if container.contains(along: a, across: c, margin: settings.bumperMarginMetres) { return true }
+            }
         }
         return false
     }
@@ -533,12 +551,13 @@ public final class FirmwareModel: @unchecked Sendable {
     private func trueDoseRate() -> Double {
         // The containers' effect on the background is geometry only: keep it while the
         // probe stays within 5 mm.
-        let key = (Int((trueX / 0.005).rounded()), Int((trueY / 0.005).rounded()), Int((lift.position / 0.005).rounded()))
+        let p = probe
+        let key = (Int((p.x / 0.005).rounded()), Int((p.y / 0.005).rounded()), Int((p.z / 0.005).rounded()))
         if cachedEffectKey.map({ $0 != key }) ?? true {
-            cachedEffect = field.containerEffect(x: trueX, y: trueY, z: lift.position)
+            cachedEffect = field.containerEffect(x: p.x, y: p.y, z: p.z)
             cachedEffectKey = key
         }
-        return field.doseRate(x: trueX, y: trueY, z: lift.position, atSeconds: simulatedSeconds, response: settings.detector.response,
+        return field.doseRate(x: p.x, y: p.y, z: p.z, atSeconds: simulatedSeconds, response: settings.detector.response,
                               effect: .some(cachedEffect)) + checkSourceMicrosievertsPerHour
     }
 

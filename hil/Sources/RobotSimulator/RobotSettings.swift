@@ -14,6 +14,12 @@ public struct RobotSettings: Sendable, Codable, Equatable {
     public var liftHomingSpeedMetresPerSecond = 0.1
     /// How close the detector head may come to a container wall before the bumper trips.
     public var bumperMarginMetres = 0.02
+    /// Where the probe sits from the chassis' reference point (the pose it reports), in
+    /// the robot's frame: forward along its heading, to its right, and above the lift's
+    /// height. All zero is the old idealisation of a probe at the reference point.
+    public var probeForwardMetres = 0.0
+    public var probeRightMetres = 0.0
+    public var probeUpMetres = 0.0
     public var detector = DetectorSettings()
     public var firmwareVersion: UInt16 = 0x0100
 

@@ -74,7 +74,10 @@ public struct Scenario: Sendable {
                 turnaroundMicroseconds: try timing.integer("turnaroundMicroseconds", default: 500, in: 0...100_000))
         }
         if let robot = try root.mapping("robot") {
-            try robot.allowOnly(["x", "y", "headingDegrees", "liftMetres"])
+            try robot.allowOnly(["x", "y", "headingDegrees", "liftMetres", "probeForwardMetres", "probeRightMetres", "probeUpMetres"])
+            scenario.settings.probeForwardMetres = try robot.double("probeForwardMetres", default: 0, in: -1.5...1.5)
+            scenario.settings.probeRightMetres = try robot.double("probeRightMetres", default: 0, in: -1.5...1.5)
+            scenario.settings.probeUpMetres = try robot.double("probeUpMetres", default: 0, in: -0.5...0.5)
             scenario.startX = try robot.double("x", default: 0, in: -10_000...10_000)
             scenario.startY = try robot.double("y", default: 0, in: -10_000...10_000)
             scenario.startHeadingDegrees = try robot.double("headingDegrees", default: 0, in: -180...180)

@@ -227,7 +227,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CommandServerTests",
-            dependencies: ["RobotTesting", "CommandServer", "CommandClient", "RobotControl", "RobotIO", "Inspection", "InspectionStore", "RobotSimulator", "FirmwareProtocol",
+            dependencies: ["RobotTesting", "CommandServer", "CommandClient", "RobotAPI", "RobotControl", "RobotIO", "Inspection", "InspectionStore", "RobotSimulator", "FirmwareProtocol",
                            .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
@@ -297,6 +297,11 @@ if Context.environment["ROBOT_BENCHMARKS"] == "1" {
             name: "ScanBench",
             dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotIO", "RobotSimulator"],
             path: "Benchmarks/ScanBench"
+        ),
+        .executableTarget(
+            name: "BatteryBench",
+            dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotSimulator"],
+            path: "Benchmarks/BatteryBench"
         ),
     ]
 }

@@ -207,7 +207,7 @@ public final class CommandServer: Sendable {
                            detector: .init(lifecycle: lifecycle(s.lifecycle.detector), linkUp: s.linkUp.detector)),
             safety: .init(stopped: s.stopCause != nil, cause: s.stopCause.map(Self.wireCode),
                           message: s.stopCause?.description, estopButton: s.estopButton, motionPowerOn: s.motionPowerOn,
-                          deadmanArmed: s.deadmanArmed),
+                          deadmanArmed: s.deadmanArmed, batteryChargePercent: s.batteryChargePercent, batteryVolts: s.batteryVolts),
             loop: .init(ticks: stats.ticks, overruns: stats.overruns, wakeLatencyP99Microseconds: stats.wakeLatencyP99,
                         wakeLatencyMaxMicroseconds: stats.wakeLatencyMax),
             lease: .init(held: l.held, user: l.user, client: l.client, stale: l.stale),

@@ -102,6 +102,9 @@ public final class ScanDesk: Sendable {
             throw .conflict("scan_running", "scan \(running.session.scanId) (\(running.session.plan.container.number.text)) is running; "
                 + "abort it or wait for it to finish")
         }
+        if let draft = state.withLock({ $0.drafts[id] }), let refusal = BatteryBudget.refusal(toStart: draft.plan, on: loop) {
+            throw .conflict("battery_low", refusal)
+        }
         let session: ScanSession
         do {
             if let draft = state.withLock({ $0.drafts[id] }) {

@@ -55,6 +55,9 @@ final class ServerMetrics: Sendable {
         gauge("robotd_safety_stopped", s.stopCause == nil ? 0 : 1, "1 while a safety stop is latched")
         gauge("robotd_motion_power_on", s.motionPowerOn ? 1 : 0, "1 while drive power is on")
         gauge("robotd_estop_button_pressed", s.estopButton ? 1 : 0, "1 while the hardware e-stop is pressed")
+        if let charge = s.batteryChargePercent {
+            gauge("robotd_battery_charge_percent", charge, "The battery's charge as the safety unit reports it")
+        }
         gauge("robotd_deadman_armed", s.deadmanArmed ? 1 : 0, "1 while a client holds the motion lease")
         gauge("robotd_dose_rate_microsieverts_per_hour", s.doseRateMicrosievertsPerHour, "Live dose rate at the detector")
         gauge("robotd_scan_running", scan == nil ? 0 : 1, "1 while a scan runs")

@@ -36,6 +36,9 @@ public final class ScanExecutor: @unchecked Sendable {
         case refused(JudgementRefusal)
         case record(String)
         case step(String)
+        /// The battery cannot carry the scan on (`BatteryBudget`): it stopped before the
+        /// next point, or did not start, and can be resumed once the robot is charged.
+        case lowBattery(String)
 
         public var description: String {
             switch self {
@@ -44,15 +47,16 @@ public final class ScanExecutor: @unchecked Sendable {
             case .refused(let r): return "cannot compute a verdict: \(r)"
             case .record(let m): return "the record could not be written: \(m)"
             case .step(let m): return m
+            case .lowBattery(let m): return m
             }
         }
     }
 
     public let plan: ScanPlan
     public let instrument: InstrumentRecord
-    private let loop: ControlLoop
+    let loop: ControlLoop
     private let record: ScanRecord
-    private let sleeper: Sleeper
+    let sleeper: Sleeper
     private let lock = NSLock()
     private var state: Progress
     private var abortRequested = false
@@ -83,7 +87,7 @@ public final class ScanExecutor: @unchecked Sendable {
     public func resume() { lock.withLock { pausedFlag = false; state.paused = false; state.pausedReason = nil } }
     public func abort() { lock.withLock { abortRequested = true } }
 
-    private func update(_ change: (inout Progress) -> Void) { lock.withLock { change(&state) } }
+    func update(_ change: (inout Progress) -> Void) { lock.withLock { change(&state) } }
 
     /// Runs (or carries on with) the scan and returns the verdict.
     public func run(scanDate: UInt32) async throws(Failure) -> Verdict {
@@ -119,6 +123,8 @@ public final class ScanExecutor: @unchecked Sendable {
                 return next
             }
 
+            try await checkBatteryBeforeStarting(remaining: Set(plan.points.indices).subtracting(complete),
+                                           backgroundFirst: background.count < profile.backgroundReadings)
             if background.count < profile.backgroundReadings {
                 try await ensureHomed()
                 // From wherever the robot stands (a scan planned with the robot beside the
@@ -167,6 +173,7 @@ public final class ScanExecutor: @unchecked Sendable {
                     var readings: [DoseReading] = []
                     while readings.count < perPoint {
                         if readings.isEmpty {
+                            try checkBatteryBeforeMoving(on: "point \(point.index)", completed: complete.count)
                             try await goTo(point, via: plan.waypoints.filter { $0.beforePoint == point.index })
                             await sleeper.sleep(seconds: profile.settleSeconds)
                         }
@@ -217,6 +224,7 @@ public final class ScanExecutor: @unchecked Sendable {
                 for index in screener.deferred(background: background, points: points, remeasures: remeasures)
                 where (remeasures[index] ?? []).count < profile.remeasureCount {
                     let point = plan.points[index]
+                    try checkBatteryBeforeMoving(on: "measuring point \(index) again", completed: complete.count)
                     update { $0.note = "going back to point \(index) to measure it again (it stands out from the background modelled here)" }
                     try await goTo(point, via: [])
                     await sleeper.sleep(seconds: profile.settleSeconds)

@@ -92,7 +92,7 @@ public final class ScanSession: Sendable {
             case .aborted:
                 try? store.finish(scanId: scanId, verdict: nil, status: .aborted, actor: officer)
                 return .aborted
-            case .record, .step, .interrupted:
+            case .record, .step, .interrupted, .lowBattery:
                 // Left 'running': its readings stay and the scan can be resumed.
                 return .failed(error.description)
             }

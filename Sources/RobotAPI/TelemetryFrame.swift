@@ -134,7 +134,13 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
         public var estopButton: Bool
         public var motionPowerOn: Bool
         public var deadmanArmed: Bool
-        public init(stopped: Bool, cause: StopCauseCode?, message: String?, estopButton: Bool, motionPowerOn: Bool, deadmanArmed: Bool) {
+        /// The battery as the safety unit reports it (null until read).
+        public var batteryChargePercent: Double?
+        public var batteryVolts: Double?
+        public init(stopped: Bool, cause: StopCauseCode?, message: String?, estopButton: Bool, motionPowerOn: Bool, deadmanArmed: Bool,
+                    batteryChargePercent: Double? = nil, batteryVolts: Double? = nil) {
+            self.batteryChargePercent = batteryChargePercent
+            self.batteryVolts = batteryVolts
             self.stopped = stopped
             self.cause = cause
             self.message = message
@@ -143,7 +149,7 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
             self.deadmanArmed = deadmanArmed
         }
 
-        enum CodingKeys: String, CodingKey { case stopped, cause, message, estopButton, motionPowerOn, deadmanArmed }
+        enum CodingKeys: String, CodingKey { case stopped, cause, message, estopButton, motionPowerOn, deadmanArmed, batteryChargePercent, batteryVolts }
 
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -153,6 +159,8 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
             try c.encode(estopButton, forKey: .estopButton)
             try c.encode(motionPowerOn, forKey: .motionPowerOn)
             try c.encode(deadmanArmed, forKey: .deadmanArmed)
+            try c.encode(batteryChargePercent, forKey: .batteryChargePercent)
+            try c.encode(batteryVolts, forKey: .batteryVolts)
         }
     }
 

@@ -94,6 +94,8 @@ public struct ControlConfiguration: Sendable, Equatable {
     public var deadmanTimeoutSeconds = 1.0
     /// Detector dead time used to correct count rates, seconds.
     public var detectorDeadTimeSeconds = 2e-6
+    /// The battery and what the robot draws from it, for the scan's energy budget.
+    public var battery = BatteryConfiguration()
 
     public init() {}
 
@@ -102,6 +104,7 @@ public struct ControlConfiguration: Sendable, Equatable {
     /// Problems with the configuration, each naming the field and what is allowed.
     public func problems() -> [String] {
         var found: [String] = []
+        found += battery.problems()
         if !(1...1000).contains(loopRateHertz) { found.append("loopRateHertz \(loopRateHertz) must be 1 to 1000") }
         if !(0.01...0.5).contains(chassisMaxSpeedMetresPerSecond) { found.append("chassisMaxSpeedMetresPerSecond must be 0.01 to 0.5 (firmware limit)") }
         if !(0.01...0.5).contains(chassisAccelerationMetresPerSecond2) { found.append("chassisAccelerationMetresPerSecond2 must be 0.01 to 0.5") }

@@ -43,6 +43,8 @@ extension ControlLoop {
         if let safety = inputs.safety {
             s.motionPowerOn = safety.flags.contains(.motionPowerOn)
             s.estopButton = safety.flags.contains(.estopButton)
+            s.batteryChargePercent = Double(safety.batteryChargePercent)
+            s.batteryVolts = safety.batteryVolts
         }
         s.detectorAvailable = (inputs.detectorBlock?.consecutiveFailures ?? 1) == 0
         s.linkUp = ((inputs.safetyBlock?.consecutiveFailures ?? 1) == 0, (inputs.chassisBlock?.consecutiveFailures ?? 1) == 0,

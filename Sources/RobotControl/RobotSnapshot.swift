@@ -31,6 +31,9 @@ public struct RobotSnapshot: Sendable {
     public var detectorAvailable = false
     public var motionPowerOn = false
     public var estopButton = false
+    /// The battery as the safety unit reports it; nil until its status has been read.
+    public var batteryChargePercent: Double?
+    public var batteryVolts: Double?
     public var stopCause: StopCause?
     /// Software e-stop requests the loop has acted on (see `ControlLoop.requestSoftwareEstop`).
     public var estopRequestsServed: UInt64 = 0

@@ -112,8 +112,16 @@ public struct ContainerScanJob: Sendable {
                 let done = try await store.record(for: unfinished).accepted(readingsPerPoint: session.plan.profile.readingsPerPoint).completePoints.count
                 logger.notice("resuming the unfinished scan", metadata: ["scan": "\(unfinished)", "pointsWithReadings": "\(done)"])
             } else {
-                session = try ScanSession.create(store: store, loop: loop, plan: ScanPlan(container: placement, profile: profile, probeMount: probeMount),
-                                                 robotId: robotId, officer: officer, timeScale: timeScale)
+                let plan = ScanPlan(container: placement, profile: profile, probeMount: probeMount)
+                // The battery's charge comes with the safety unit's first status.
+                for _ in 0..<50 where loop.snapshot().batteryChargePercent == nil {
+                    try? await Task.sleep(nanoseconds: 100_000_000)
+                }
+                if let refusal = BatteryBudget.refusal(toStart: plan, on: loop) {
+                    logger.error("scan refused", metadata: ["container": "\(placement.number)", "reason": "\(refusal)"])
+                    return
+                }
+                session = try ScanSession.create(store: store, loop: loop, plan: plan, robotId: robotId, officer: officer, timeScale: timeScale)
                 logger.info("scan started", metadata: ["scan": "\(session.scanId)", "container": "\(placement.number)",
                                                        "points": "\(session.plan.points.count)"])
             }

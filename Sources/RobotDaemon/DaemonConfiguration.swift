@@ -33,7 +33,7 @@ public struct DaemonConfiguration: Sendable {
 
     public static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> DaemonConfiguration {
         let root = try YAMLFields.parse(text, file: file)
-        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls", "server", "store", "probe"])
+        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls", "server", "store", "probe", "battery"])
         var config = DaemonConfiguration()
         config.robotId = try root.string("robot", default: config.robotId)
         var c = config.control
@@ -138,6 +138,20 @@ public struct DaemonConfiguration: Sendable {
                                                               in: 0...1_000_000)) * 1_048_576
             if let problem = v.problems().first { throw server.error(problem) }
             config.server = v
+        }
+        if let battery = try root.mapping("battery") {
+            try battery.allowOnly(["checked", "capacityWattHours", "idleWatts", "driveJoulesPerMetre", "liftJoulesPerMetre",
+                                   "turnJoulesPerDegree", "stopPercent", "marginFactor"])
+            var b = c.battery
+            b.checked = try battery.bool("checked", default: b.checked)
+            b.capacityWattHours = try battery.double("capacityWattHours", default: b.capacityWattHours, in: 10...100_000)
+            b.idleWatts = try battery.double("idleWatts", default: b.idleWatts, in: 0...5000)
+            b.driveJoulesPerMetre = try battery.double("driveJoulesPerMetre", default: b.driveJoulesPerMetre, in: 0...100_000)
+            b.liftJoulesPerMetre = try battery.double("liftJoulesPerMetre", default: b.liftJoulesPerMetre, in: 0...100_000)
+            b.turnJoulesPerDegree = try battery.double("turnJoulesPerDegree", default: b.turnJoulesPerDegree, in: 0...10_000)
+            b.stopPercent = try battery.double("stopPercent", default: b.stopPercent, in: 1...90)
+            b.marginFactor = try battery.double("marginFactor", default: b.marginFactor, in: 1...5)
+            c.battery = b
         }
         if let probe = try root.mapping("probe") {
             try probe.allowOnly(["forwardMetres", "rightMetres", "upMetres"])

@@ -71,6 +71,14 @@ import Testing
         #expect(error("probe:\n  sideways: 0.2\n")?.line == 2)
     }
 
+    @Test func theBatterySectionIsReadAndChecked() throws {
+        let config = try DaemonConfiguration.parse("battery:\n  capacityWattHours: 2400\n  idleWatts: 180\n  stopPercent: 20\n", file: "robotd.yaml")
+        #expect(config.control.battery.capacityWattHours == 2400 && config.control.battery.idleWatts == 180)
+        #expect(config.control.battery.stopPercent == 20 && config.control.battery.marginFactor == BatteryConfiguration().marginFactor)
+        #expect(error("battery:\n  stopPercent: 95\n")?.description == "robotd.yaml:2:16: battery.stopPercent: 95.0 is out of range; allowed 1.0 to 90.0")
+        #expect(error("battery:\n  volts: 48\n")?.line == 2)
+    }
+
     @Test func theServerSectionIsReadAndChecked() throws {
         let config = try DaemonConfiguration.parse("""
             store: /var/lib/robotd/scans.sqlite

@@ -17,6 +17,8 @@ public enum DeviceFault: Sendable, Equatable, Codable {
     /// Not a fault: the officer puts a check source in its holder on the probe, adding this
     /// dose rate at the detector (0 takes it away).
     case checkSource(microsievertsPerHour: Double)
+    /// Not a fault: the robot has been charged (or its pack changed) to this charge.
+    case batteryCharge(percent: Double)
 }
 
 /// Faults of the serial link, applied to the next requests that reach the simulator.

@@ -67,6 +67,7 @@ public final class FirmwareModel: @unchecked Sendable {
     private var cachedEffectKey: (Int, Int, Int)?
     /// A check source in its holder on the probe (0 when none).
     private var checkSourceMicrosievertsPerHour = 0.0
+    private var battery: BatteryModel
     private var cachedEffect: (ground: Double, sky: Double, norm: Double)?
     private var overloadForced = false
     private var detectorDead = false
@@ -84,6 +85,7 @@ public final class FirmwareModel: @unchecked Sendable {
         self.settings = settings
         self.field = field
         self.random = SeededRandom(seed: seed)
+        battery = BatteryModel(settings: settings.battery)
         trueX = startX
         trueY = startY
         trueHeading = startHeadingDegrees * .pi / 180
@@ -120,6 +122,9 @@ public final class FirmwareModel: @unchecked Sendable {
         public var probeX: Double
         public var probeY: Double
         public var probeZ: Double
+        /// The battery's exact charge, and the energy drawn since the start, joules.
+        public var batteryChargePercent: Double
+        public var batteryJoulesDrawn: Double
     }
 
     public var softwareEstopArrivalNanoseconds: UInt64 {
@@ -135,7 +140,8 @@ public final class FirmwareModel: @unchecked Sendable {
                      liftMetres: lift.position, liftSpeedMetresPerSecond: lift.velocity, motionPowerOn: motionPowerOn,
                      doseRateMicrosievertsPerHour: trueDoseRate(), chassisState: chassisDrive.state,
                      liftState: liftDrive.state, simulatedSeconds: simulatedSeconds,
-                     probeX: probe.x, probeY: probe.y, probeZ: probe.z)
+                     probeX: probe.x, probeY: probe.y, probeZ: probe.z,
+                     batteryChargePercent: battery.chargePercent, batteryJoulesDrawn: battery.joulesDrawn)
     }
 
     /// The probe's true position: the reference point plus the mount, turned by the heading.
@@ -194,6 +200,8 @@ public final class FirmwareModel: @unchecked Sendable {
             if pressed { bumperHit() }
         case .checkSource(let dose):
             checkSourceMicrosievertsPerHour = max(0, dose)
+        case .batteryCharge(let percent):
+            battery.set(chargePercent: percent)
         }
     }
 
@@ -273,7 +281,7 @@ public final class FirmwareModel: @unchecked Sendable {
 
     // MARK: Safety controller
 
-    private var motionPowerOn: Bool { !estopLatched && watchdogRunning && !watchdogExpired }
+    private var motionPowerOn: Bool { !estopLatched && watchdogRunning && !watchdogExpired && !battery.empty }
 
     private func latchEstop() {
         estopLatched = true
@@ -328,7 +336,8 @@ public final class FirmwareModel: @unchecked Sendable {
         let remaining = watchdogRunning ? max(0, timeout - (simulatedSeconds - lastRefreshSeconds)) : 0
         let uptime = UInt32(truncatingIfNeeded: UInt64(max(0, (simulatedSeconds - bootSeconds) * 1000)))
         return SafetyStatus(flags: flags, watchdogRemainingMilliseconds: UInt16(min(65535, remaining * 1000)),
-                            batteryCentivolts: 4850, batteryChargePercent: 87, uptimeMilliseconds: uptime)
+                            batteryCentivolts: battery.centivolts, batteryChargePercent: battery.reportedPercent,
+                            uptimeMilliseconds: uptime)
     }
 
     // MARK: Chassis
@@ -628,8 +637,11 @@ public final class FirmwareModel: @unchecked Sendable {
             stopChassis()
             lift.halt()
         }
+        let before = (x: trueX, y: trueY, heading: trueHeading, lift: lift.position)
         if chassisDrive.isEnabled { stepChassis(dt) }
         if liftDrive.isEnabled { stepLift(dt) }
+        battery.draw(seconds: dt, metresDriven: hypot(trueX - before.x, trueY - before.y),
+                     degreesTurned: abs(trueHeading - before.heading) * 180 / .pi, liftRiseMetres: max(0, lift.position - before.lift))
         stepDetector(dt)
         if !bumperForced && !touchesContainer() { bumperFront = false }
     }

@@ -21,6 +21,7 @@ public struct RobotSettings: Sendable, Codable, Equatable {
     public var probeRightMetres = 0.0
     public var probeUpMetres = 0.0
     public var detector = DetectorSettings()
+    public var battery = BatterySettings()
     public var firmwareVersion: UInt16 = 0x0100
 
     public init() {}

@@ -59,7 +59,7 @@ public struct Scenario: Sendable {
 
     public static func parse(_ text: String, file: String = "scenario") throws(ConfigurationFileError) -> Scenario {
         let root = try YAMLFields.parse(text, file: file)
-        try root.allowOnly(["name", "seed", "timeScale", "lineTiming", "robot", "background", "detector",
+        try root.allowOnly(["name", "seed", "timeScale", "lineTiming", "robot", "battery", "background", "detector",
                             "containers", "faults", "busFaultRates"])
         var scenario = Scenario(name: try root.string("name"))
         scenario.seed = UInt64(try root.integer("seed", default: 1, in: 0...Int.max))
@@ -83,6 +83,19 @@ public struct Scenario: Sendable {
             scenario.startHeadingDegrees = try robot.double("headingDegrees", default: 0, in: -180...180)
             scenario.startLiftMetres = try robot.double("liftMetres", default: 1.0,
                                                         in: scenario.settings.liftMinimumMetres...scenario.settings.liftMaximumMetres)
+        }
+        if let battery = try root.mapping("battery") {
+            try battery.allowOnly(["capacityWattHours", "chargePercent", "idleWatts", "driveJoulesPerMetre", "liftJoulesPerMetre",
+                                   "turnJoulesPerDegree", "consumptionFactor"])
+            var b = BatterySettings()
+            b.capacityWattHours = try battery.double("capacityWattHours", default: b.capacityWattHours, in: 10...100_000)
+            b.initialChargePercent = try battery.double("chargePercent", default: b.initialChargePercent, in: 0...100)
+            b.idleWatts = try battery.double("idleWatts", default: b.idleWatts, in: 0...5000)
+            b.driveJoulesPerMetre = try battery.double("driveJoulesPerMetre", default: b.driveJoulesPerMetre, in: 0...100_000)
+            b.liftJoulesPerMetre = try battery.double("liftJoulesPerMetre", default: b.liftJoulesPerMetre, in: 0...100_000)
+            b.turnJoulesPerDegree = try battery.double("turnJoulesPerDegree", default: b.turnJoulesPerDegree, in: 0...10_000)
+            b.consumptionFactor = try battery.double("consumptionFactor", default: 1, in: 0.1...10)
+            scenario.settings.battery = b
         }
         if let background = try root.mapping("background") {
             try background.allowOnly(["doseRateMicrosievertsPerHour", "driftAmplitude", "driftPeriodSeconds", "terrestrialFraction",
@@ -213,6 +226,7 @@ public struct Scenario: Sendable {
         case "bumper": fault = .device(.bumper(on))
         case "checkSource":
             fault = .device(.checkSource(microsievertsPerHour: on ? try entry.double("dose", default: 5, in: 0...1000) : 0))
+        case "batteryCharge": fault = .device(.batteryCharge(percent: try entry.double("percent", in: 0...100)))
         default:
             throw entry.error("'\(kind)' is not a fault kind; allowed \(faultKinds.joined(separator: ", "))",
                               at: entry.value("kind"), field: entry.path.isEmpty ? "kind" : "\(entry.path).kind")
@@ -222,7 +236,7 @@ public struct Scenario: Sendable {
 
     public static let faultKinds = ["noReply", "lateReply", "crcError", "junkBytes", "splitFrame", "exception", "linkDrop",
                                     "reboot", "driveFault", "liftStuck", "estop", "detectorOverload", "detectorDead", "bumper",
-                                    "checkSource"]
+                                    "checkSource", "batteryCharge"]
 
     /// Parses a fault given as `kind=crcError unit=2 times=3` (the control socket's form).
     public static func parseFaultCommand(_ words: [String]) throws(ConfigurationFileError) -> TimedFault.Kind {

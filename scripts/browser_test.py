@@ -104,6 +104,21 @@ LINK_CUT_MS = 1500
 TIME_SCALE = 10
 
 
+def robot_yard_position(driver, plan):
+    """Where the top view draws the robot, in yard metres: its marker's offset from the
+    background station's marker, scaled back (screen y points down), plus the station."""
+    at = driver.execute_script("""
+        const g = document.getElementById('yard-robot'), station = document.getElementById('yard-station');
+        if (!g || !station) return null;
+        const m = /translate\\(([-\\d.]+) ([-\\d.]+)\\)/.exec(g.getAttribute('transform') || '');
+        if (!m) return null;
+        return [parseFloat(m[1]), parseFloat(m[2]), parseFloat(g.ownerSVGElement.dataset.scale),
+                parseFloat(station.getAttribute('x')) + 6, parseFloat(station.getAttribute('y')) + 6];""")
+    if not at:
+        return None
+    return (plan["backgroundX"] + (at[0] - at[3]) / at[2], plan["backgroundY"] - (at[1] - at[4]) / at[2])
+
+
 def scan_points(progress_text):
     """(done, total) from the page's scan progress text, e.g. "MSKU9070323: survey 5/28 points, ...", or None."""
     found = re.search(r"(\d+)/(\d+)", progress_text)
@@ -313,10 +328,31 @@ def main():
             check(wait(lambda: "points" in text("scan-info") and by_id("scan-start").is_enabled(), 10), f"planned: {text('scan-info')}")
             click("scan-start")
             check(wait(lambda: "points" in text("scan-progress"), 10), "the scan runs and shows its progress")
-            time.sleep(3)
+            # The top view's robot stands where the API says while it measures a point.
+            plan_id = api_state(port, token)["scan"]["id"]
+            plan = call(port, "GET", f"/api/v1/scans/{plan_id}/plan", token=token, timeout=5)[1]
+            seen = {}
+
+            def robot_drawn_at_pose():
+                # Standing still (the same pose 0.4 s apart), so telemetry has caught up.
+                first = api_state(port, token)["pose"]
+                time.sleep(0.4)
+                pose = api_state(port, token)["pose"]
+                if pose["moving"] or abs(pose["xMetres"] - plan["backgroundX"]) < 1 \
+                        or abs(pose["xMetres"] - first["xMetres"]) + abs(pose["yMetres"] - first["yMetres"]) > 0.001:
+                    return False
+                drawn = robot_yard_position(driver, plan)
+                seen.update(drawn=drawn, pose=(pose["xMetres"], pose["yMetres"]))
+                return drawn is not None and abs(drawn[0] - pose["xMetres"]) < 0.02 and abs(drawn[1] - pose["yMetres"]) < 0.02
+            check(wait(robot_drawn_at_pose, 60, 0.2),
+                  f"the top view draws the robot where the API puts it at a point: {seen.get('drawn')} vs {seen.get('pose')}")
+            mid_scan = (len(driver.find_elements(By.CSS_SELECTOR, "#yard circle.yard-point.done")),
+                        len(driver.find_elements(By.CSS_SELECTOR, "#yard circle.yard-point")))
+            check(mid_scan[1] > 0 and mid_scan[0] < mid_scan[1], f"mid-scan the top view shows points still to measure ({mid_scan[0]} of {mid_scan[1]} done)")
+            driver.execute_script("document.getElementById('yard').scrollIntoView({block: 'center'});")
             shot("04-scan-progress")
             check(wait(lambda: "EXCEEDS" in text("verdict"), 240, 0.5), f"the verdict is shown: {text('verdict')}")
-            check(len(driver.find_elements(By.CSS_SELECTOR, "#heatmaps svg")) == 2, "a heat map per face")
+            check(len(driver.find_elements(By.CSS_SELECTOR, "#heatmaps svg[data-face]")) == 2, "a heat map per face")
             # Marked by the last redraw, after the verdict text and the three report links.
             check(wait(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#heatmaps rect[stroke='#fff']")) >= 1, 10), "exceeding points are marked")
             check(wait(lambda: (by_id("report-html").get_attribute("href") or "").startswith("blob:"), 10),
@@ -324,6 +360,29 @@ def main():
             check(by_id("report-html").get_attribute("data-path").endswith("/report.html"), "the report link is the scan's HTML report")
             driver.execute_script("document.getElementById('verdict').scrollIntoView({block: 'center'});")
             shot("05-verdict")
+
+            # The officer's view: a colour scale with values, a point's value on tap, and the
+            # yard from above with the container, every point measured and the robot where
+            # the API says it is.
+            legend = driver.find_elements(By.CSS_SELECTOR, "#heatmap-legend text")
+            numbers = [float(x) for x in re.findall(r"\d+\.\d+", " ".join(e.get_attribute("textContent") for e in legend))]
+            scan_id = by_id("report-html").get_attribute("data-path").split("/")[4]
+            points = call(port, "GET", f"/api/v1/scans/{scan_id}/points", token=token, timeout=5)[1]
+            grosses = [p.get("grossMicrosievertsPerHour") for p in points if p.get("grossMicrosievertsPerHour") is not None]
+            check(len(numbers) == 3 and abs(numbers[0] - min(grosses)) < 0.0006 and abs(numbers[2] - max(grosses)) < 0.0006,
+                  f"the heat maps' colour scale runs from the lowest to the highest point in μSv/h: {numbers} "
+                  f"(API {min(grosses):.3f} to {max(grosses):.3f})")
+            hottest = max(points, key=lambda p: p.get("grossMicrosievertsPerHour") or 0)
+            page.tap(driver.find_element(By.CSS_SELECTOR, f"#heatmaps rect[data-index='{hottest['index']}']"))
+            detail = text("point-detail")
+            check(f"#{hottest['index']} " in detail and f"{hottest['grossMicrosievertsPerHour']:.3f} μSv/h" in detail,
+                  f"tapping the hottest cell shows its place and value: {detail!r}")
+            done_dots = len(driver.find_elements(By.CSS_SELECTOR, "#yard circle.yard-point.done"))
+            all_dots = len(driver.find_elements(By.CSS_SELECTOR, "#yard circle.yard-point"))
+            check(all_dots > 0 and done_dots == all_dots, f"the top view shows every point column measured ({done_dots} of {all_dots})")
+            check(len(driver.find_elements(By.CSS_SELECTOR, "#yard #yard-container")) == 1, "the top view shows the container")
+            driver.execute_script("document.getElementById('yard').scrollIntoView({block: 'center'});")
+            shot("05b-yard-and-heat-scale")
 
             # E-stop during a walk: the robot stops and the page says so.
             tab("drive")
@@ -339,7 +398,13 @@ def main():
             # Chinese.
             click("lang")
             check(wait(lambda: text("estop") == "急停", 3), "the UI switches to Chinese")
+            check(wait(lambda: "软件急停" in text("safety"), 3), f"the stop cause is in Chinese: {text('safety')!r}")
+            check(wait(lambda: "底盘" in text("devices") and "安全单元" in text("devices"), 3), f"the devices are in Chinese: {text('devices')!r}")
+            tab("scan")
+            check(wait(lambda: "左侧面" in driver.execute_script("return document.getElementById('heatmaps').textContent"), 5),
+                  "the faces are named in Chinese")
             shot("07-zh")
+            tab("drive")
             # The link going away shows at once.
             daemon.terminate()
             daemon.wait(timeout=60)

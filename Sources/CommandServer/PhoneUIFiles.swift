@@ -3,7 +3,7 @@ import Foundation
 /// The phone UI's static files (HTML, CSS, plain JavaScript; no build step), read from
 /// the module's resources once at start.
 struct PhoneUIFiles: Sendable {
-    static let names = ["index.html", "app.js", "style.css"]
+    static let names = ["index.html", "app.js", "yardview.js", "style.css"]
     let files: [String: [UInt8]]
 
     init() {

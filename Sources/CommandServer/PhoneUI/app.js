@@ -5,7 +5,7 @@ const I18N = {
   en: {
     title: "Inspection robot", offline: "offline", online: "live", noControl: "no control", inControl: "IN CONTROL",
     heldBy: "held by", logIn: "Log in", user: "User", password: "Password", position: "Position", lift: "Lift",
-    doseRate: "Dose rate", safety: "Safety", devices: "Devices", takeControl: "Take control", returnControl: "Return control",
+    doseRate: "Dose rate", safety: "Safety", battery: "Battery", devices: "Devices", takeControl: "Take control", returnControl: "Return control",
     drive: "Drive", measure: "Measure", scan: "Scan", walk: "Walk", go: "Go", home: "Home", height: "Height (m)", stop: "Stop",
     reset: "Reset fault", releaseEstop: "Release e-stop", seconds: "Seconds", compute: "Compute verdict",
     containerNumber: "Container number", size: "Size", profile: "Profile", plan: "Plan", start: "Start", pause: "Pause",
@@ -17,11 +17,25 @@ const I18N = {
     noCheck: "Detector check: none yet — put the check source on the probe and press Check detector", backgroundTrend: "Station background, recent scans",
     exceeds: "EXCEEDS LIMIT", background: "background", maxNet: "max net", report: "Report", waiting: "waiting for reset",
     needControl: "Take control first", logOut: "Log out",
-    diskLow: "DISK NEARLY FULL on the robot — new scans are refused; tell the supervisor.", planned: "planned", source: "Source near", done: "done",
+    diskLow: "DISK NEARLY FULL on the robot — new scans are refused; tell the supervisor.",
+    planned: "planned", source: "Source near", done: "done",
+    powerOff: "power off", notHomed: "not homed", yardView: "Yard (top view)", along: "along", up: "up", readings: "readings",
+    notMeasured: "not measured yet", tapPoint: "Tap a point for its value",
+    dev_safety: "safety", dev_chassis: "chassis", dev_lift: "lift", dev_detector: "detector",
+    life_unconfigured: "unconfigured", life_inactive: "inactive", life_active: "active", life_error: "error",
+    phase_starting: "starting", phase_background: "background", phase_survey: "survey", phase_computing: "computing",
+    phase_done: "done", phase_aborted: "aborted", phase_failed: "stopped",
+    state_planned: "planned", state_running: "running", state_paused: "paused", state_interrupted: "interrupted",
+    state_done: "done", state_aborted: "aborted", state_refused: "refused",
+    face_left: "left side", face_right: "right side", face_front: "front end", face_door: "door end",
+    cause_hardwareEstop: "hardware e-stop", cause_softwareEstop: "software e-stop", cause_lostLink: "link to a unit lost",
+    cause_watchdogExpired: "firmware watchdog expired", cause_watchdogWritesFailing: "watchdog writes failing", cause_bumper: "bumper",
+    cause_liftLimitSwitch: "lift limit switch", cause_liftOutOfRange: "lift out of range", cause_detectorOverload: "detector overload",
+    cause_deadman: "deadman (no keep-alive)", cause_driveFault: "drive fault",
   },
   zh: {
     title: "查验机器人", offline: "离线", online: "在线", noControl: "未控制", inControl: "控制中", heldBy: "控制者",
-    logIn: "登录", user: "用户", password: "密码", position: "位置", lift: "升降", doseRate: "剂量率", safety: "安全",
+    logIn: "登录", user: "用户", password: "密码", position: "位置", lift: "升降", doseRate: "剂量率", safety: "安全", battery: "电池",
     devices: "设备", takeControl: "获取控制", returnControl: "交还控制", drive: "行走", measure: "测量", scan: "扫描",
     walk: "行走", go: "执行", home: "回零", height: "高度 (m)", stop: "停止", reset: "复位故障", releaseEstop: "解除急停",
     seconds: "秒", compute: "计算判定", containerNumber: "集装箱号", size: "箱型", profile: "规程", plan: "规划",
@@ -33,7 +47,20 @@ const I18N = {
     noCheck: "探测器检查：尚无 — 请将检查源放在探头上并按“检查探测器”", backgroundTrend: "近期扫描的本底",
     exceeds: "超标", background: "本底", maxNet: "最大净值", report: "报告", waiting: "等待复位", needControl: "请先获取控制", logOut: "退出",
     diskLow: "机器人磁盘将满 — 无法开始新扫描；请通知主管。",
-    planned: "已规划", source: "源位置",
+    planned: "已规划", source: "源位置", done: "完成",
+    powerOff: "驱动断电", notHomed: "未回零", yardView: "场地俯视图", along: "沿箱", up: "高", readings: "次读数",
+    notMeasured: "尚未测量", tapPoint: "点击测点查看数值",
+    dev_safety: "安全单元", dev_chassis: "底盘", dev_lift: "升降", dev_detector: "探测器",
+    life_unconfigured: "未配置", life_inactive: "未激活", life_active: "运行", life_error: "故障",
+    phase_starting: "准备", phase_background: "测本底", phase_survey: "逐点测量", phase_computing: "计算判定",
+    phase_done: "完成", phase_aborted: "已中止", phase_failed: "已停止",
+    state_planned: "已规划", state_running: "进行中", state_paused: "已暂停", state_interrupted: "已中断",
+    state_done: "完成", state_aborted: "已中止", state_refused: "无法判定",
+    face_left: "左侧面", face_right: "右侧面", face_front: "前端面", face_door: "箱门端",
+    cause_hardwareEstop: "硬件急停", cause_softwareEstop: "软件急停", cause_lostLink: "与单元的通信中断",
+    cause_watchdogExpired: "固件看门狗超时", cause_watchdogWritesFailing: "看门狗写入失败", cause_bumper: "防撞触边",
+    cause_liftLimitSwitch: "升降限位开关", cause_liftOutOfRange: "升降超出范围", cause_detectorOverload: "探测器过载",
+    cause_deadman: "心跳超时（失去控制端）", cause_driveFault: "驱动器故障",
   },
 };
 let lang = localStorage.getItem("lang") || ((navigator.language || "en").startsWith("zh") ? "zh" : "en");
@@ -49,6 +76,8 @@ function applyLanguage() {
   document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
   $("lang").textContent = lang === "zh" ? "EN" : "中文";
   renderBanner();
+  // Faces and states drawn in the old language are drawn again.
+  if (state.token && state.scanId) drawHeatmaps();
 }
 
 async function api(method, path, body) {
@@ -128,16 +157,21 @@ function fmt(x, digits) { return (typeof x === "number" && isFinite(x)) ? x.toFi
 
 function render(f) {
   $("pose").textContent = `${fmt(f.pose.xMetres, 2)}, ${fmt(f.pose.yMetres, 2)} m  ${fmt(f.pose.headingDegrees, 0)}°`;
-  $("lift-height").textContent = `${fmt(f.lift.heightMetres, 3)} m${f.lift.homed ? "" : " (not homed)"}`;
+  $("lift-height").textContent = `${fmt(f.lift.heightMetres, 3)} m${f.lift.homed ? "" : ` (${t("notHomed")})`}`;
+  yardPose(f.pose);
   $("dose").textContent = `${fmt(f.dose.microsievertsPerHour, 3)} ± ${fmt(f.dose.uncertaintyMicrosievertsPerHour, 3)} μSv/h`;
   const s = f.safety;
   state.lastCause = s.stopped ? s.cause : null;
   const diskLow = !!(f.store && f.store.diskLow);
   if (diskLow !== state.diskLow) { state.diskLow = diskLow; renderBanner(); }
-  const cause = s.cause && lang === "zh" && I18N.zh["cause_" + s.cause] ? `${I18N.zh["cause_" + s.cause]}（${s.message}）` : s.message;
-  $("safety").textContent = s.stopped ? `${t("stopped")}: ${cause}` : `${t("ok")}${s.motionPowerOn ? "" : " (power off)"}`;
+  // The cause by its code in the page's language, then the robot's words (what to do).
+  const cause = s.cause ? (lang === "zh" ? `${t("cause_" + s.cause)}（${s.message}）` : s.message) : s.message;
+  $("safety").textContent = s.stopped ? `${t("stopped")}: ${cause}` : `${t("ok")}${s.motionPowerOn ? "" : ` (${t("powerOff")})`}`;
+  if (s.batteryChargePercent !== undefined && s.batteryChargePercent !== null) {
+    $("battery").textContent = `${fmt(s.batteryChargePercent, 0)} %${s.batteryVolts ? `  ${fmt(s.batteryVolts, 1)} V` : ""}`;
+  }
   $("safety").className = "value " + (s.stopped ? "error" : "");
-  $("devices").textContent = Object.entries(f.devices).map(([name, d]) => `${name}: ${d.lifecycle}`).join(" · ");
+  $("devices").textContent = Object.entries(f.devices).map(([name, d]) => `${t("dev_" + name)}: ${t("life_" + d.lifecycle)}`).join(" · ");
   const lease = f.lease;
   const mine = state.lease && lease.held && lease.user === state.user && !lease.stale;
   if (state.lease && !mine && !state.leaseLost) { leaseLost(); }
@@ -147,10 +181,11 @@ function render(f) {
   $("return-control").classList.toggle("hidden", !mine);
   if (f.scan) {
     state.scanId = f.scan.id;
+    loadYardPlan(f.scan.id);
     const p = f.scan.progress;
     const done = p.completedPoints, total = p.totalPoints;
     $("scan-progress-fill").style.width = total ? `${(100 * done / total).toFixed(1)}%` : "0";
-    let text = `${f.scan.containerNumber}: ${p.phase} ${done}/${total} ${t("points")}, ${t("eta")} ${Math.round(p.etaSeconds)} s`;
+    let text = `${f.scan.containerNumber}: ${t("phase_" + p.phase)} ${done}/${total} ${t("points")}, ${t("eta")} ${Math.round(p.etaSeconds)} s`;
     if (p.paused) text += " — " + (p.pausedReason || t("pause"));
     if (p.note) text += ` (${p.note})`;
     if (p.waitingForReset) text += ` — ${t("waiting")}: ${p.waitingForReset}`;
@@ -274,6 +309,7 @@ async function planScan() {
   link.target = "_blank"; link.textContent = "plan.svg";
   $("scan-info").append(link);
   await attachDocument(link, `/api/v1/scans/${r.data.id}/plan.svg`, "plan.svg");
+  await loadYardPlan(r.data.id);
   $("scan-start").disabled = false;
   $("verdict").textContent = ""; $("report-links").innerHTML = "";
   drawHeatmaps();
@@ -303,7 +339,7 @@ async function finishScan() {
   const r = await api("GET", `/api/v1/scans/${state.scanId}/result`);
   if (r.status !== 200) {
     const s = await api("GET", `/api/v1/scans/${state.scanId}`);
-    $("verdict").textContent = s.status === 200 ? `${s.data.state}${s.data.ending ? ": " + s.data.ending : ""}` : errorText(r);
+    $("verdict").textContent = s.status === 200 ? `${t("state_" + s.data.state)}${s.data.ending ? ": " + s.data.ending : ""}` : errorText(r);
     return;
   }
   state.verdict = r.data;
@@ -349,9 +385,12 @@ async function drawHeatmaps() {
   if (!state.scanId) return;
   const r = await api("GET", `/api/v1/scans/${state.scanId}/points`);
   if (r.status !== 200) return;
+  state.points = r.data;
   const exceeding = new Set(((state.verdict && state.verdict.points) || []).filter((p) => p.outcome === "exceeds").map((p) => p.pointIndex));
-  const values = r.data.filter((p) => p.grossMicrosievertsPerHour !== null).map((p) => p.grossMicrosievertsPerHour);
-  const low = values.length ? Math.min(...values) : 0, high = values.length ? Math.max(...values) : 1;
+  const values = r.data.filter((p) => p.grossMicrosievertsPerHour != null).map((p) => p.grossMicrosievertsPerHour);
+  yard.low = values.length ? Math.min(...values) : 0;
+  yard.high = values.length ? Math.max(...values) : 1;
+  yardPoints(r.data);
   const container = $("heatmaps");
   container.innerHTML = "";
   const faces = [...new Set(r.data.map((p) => p.face))];
@@ -362,20 +401,36 @@ async function drawHeatmaps() {
     let svg = `<svg viewBox="0 0 ${columns * cell + 2} ${rows * cell + 2}" xmlns="http://www.w3.org/2000/svg" data-face="${face}">`;
     for (const p of points) {
       const x = p.column * cell + 1, y = (rows - 1 - p.row) * cell + 1;
-      let fill = "#333";
-      if (p.grossMicrosievertsPerHour !== null) {
-        const f = high > low ? (p.grossMicrosievertsPerHour - low) / (high - low) : 0;
-        fill = `hsl(${Math.round(120 - 120 * f)}, 100%, ${35 + 15 * f}%)`;
-      }
+      const fill = p.grossMicrosievertsPerHour == null ? "#333" : heatColour(p.grossMicrosievertsPerHour);
       const stroke = exceeding.has(p.index) ? ' stroke="#fff" stroke-width="3"' : ' stroke="#000"';
-      svg += `<rect x="${x}" y="${y}" width="${cell - 2}" height="${cell - 2}" fill="${fill}"${stroke}><title>#${p.index} ${p.alongMetres.toFixed(1)} m, ${p.heightMetres.toFixed(1)} m: ${p.grossMicrosievertsPerHour === null ? "–" : p.grossMicrosievertsPerHour.toFixed(3)}</title></rect>`;
+      svg += `<rect x="${x}" y="${y}" width="${cell - 2}" height="${cell - 2}" fill="${fill}"${stroke} data-index="${p.index}"></rect>`;
     }
     svg += "</svg>";
     const div = document.createElement("div");
     div.className = "heatmap";
-    div.innerHTML = `<span class="label">${face}</span>${svg}`;
+    div.innerHTML = `<span class="label">${t("face_" + face)}</span>${svg}`;
     container.appendChild(div);
   }
+  if (faces.length) {
+    const legend = document.createElement("div");
+    legend.className = "heatmap";
+    legend.innerHTML = heatLegend();
+    container.appendChild(legend);
+  }
+  if (state.pointShown !== undefined) showPoint(state.pointShown);
+}
+
+// A tapped cell: where it is and what it read.
+function showPoint(index) {
+  const p = (state.points || []).find((q) => q.index === index);
+  if (!p) return;
+  state.pointShown = index;
+  const value = p.grossMicrosievertsPerHour == null ? t("notMeasured")
+    : `${p.grossMicrosievertsPerHour.toFixed(3)} μSv/h (${p.readings} ${t("readings")})`;
+  $("point-detail").textContent = `#${p.index} ${t("face_" + p.face)}, ${t("along")} ${p.alongMetres.toFixed(1)} m, ${t("up")} ${p.heightMetres.toFixed(1)} m: ${value}`;
+  document.querySelectorAll("#heatmaps rect.selected").forEach((r) => r.classList.remove("selected"));
+  const rect = document.querySelector(`#heatmaps rect[data-index="${index}"]`);
+  if (rect) rect.classList.add("selected");
 }
 
 // ---- e-stop: always visible, needs no lease
@@ -435,6 +490,10 @@ bind("scan-start", startScan);
 bind("scan-pause", () => scanAction("pause"));
 bind("scan-resume", () => scanAction("resume"));
 bind("scan-abort", () => scanAction("abort"));
+$("heatmaps").addEventListener("click", (event) => {
+  const index = event.target && event.target.dataset ? event.target.dataset.index : undefined;
+  if (index !== undefined) showPoint(Number(index));
+});
 document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click", () => {
   document.querySelectorAll(".tab").forEach((x) => x.classList.toggle("active", x === tab));
   document.querySelectorAll(".tabpanel").forEach((p) => p.classList.toggle("hidden", p.id !== "tab-" + tab.dataset.tab));

@@ -77,6 +77,9 @@ public struct ConfigurationCheck: Sendable {
             found.append(Finding(severity: .warning, message: "bus.port: \(path) does not exist yet (is the RS-485 adapter plugged in, "
                                  + "and its udev rule installed?); robotd reports the robot's units as lost until it appears"))
         }
+        if let problem = configuration.lineBudget?.problem {
+            found.append(Finding(severity: .warning, message: "polls: \(problem)"))
+        }
         findings = found
     }
 }

@@ -12,6 +12,9 @@ public struct DaemonConfiguration: Sendable {
     public var robotId = "RIR-01"
     public var endpoint: BusEndpoint = .rtu(.path("/tmp/robot-sim/bus0"))
     public var maxRetries = 1
+    /// How long the robot's units take to start a reply (the protocol allows up to 10 ms):
+    /// what the line budget is computed with (`bus.turnaroundMicroseconds`).
+    public var lineTurnaroundMicroseconds = 1000
     public var control = ControlConfiguration()
     /// The officers' API and phone UI.
     public var server = ServerConfiguration()
@@ -39,7 +42,8 @@ public struct DaemonConfiguration: Sendable {
         var c = config.control
 
         if let bus = try root.mapping("bus") {
-            try bus.allowOnly(["port", "tcp", "baud", "responseTimeoutMilliseconds", "maxRetries"])
+            try bus.allowOnly(["port", "tcp", "baud", "responseTimeoutMilliseconds", "maxRetries", "turnaroundMicroseconds"])
+            config.lineTurnaroundMicroseconds = try bus.integer("turnaroundMicroseconds", default: 1000, in: 0...100_000)
             let timeout = try bus.integer("responseTimeoutMilliseconds", default: 100, in: 5...10_000)
             let baud = try bus.integer("baud", default: 115_200, in: 1200...4_000_000)
             config.maxRetries = try bus.integer("maxRetries", default: 1, in: 0...5)
@@ -167,6 +171,17 @@ public struct DaemonConfiguration: Sendable {
             throw root.error(problem)
         }
         config.control = c
+        // A schedule that needs more than the whole line cannot work (statuses would go
+        // stale without end); one over the budget's 70 % works with less room for
+        // set-points and retries, and robotd warns (`lineBudget`, `--check-config`).
+        if let budget = config.lineBudget, budget.occupancy > 1 {
+            throw root.error("the poll schedule cannot fit on the line: \(budget.problem ?? budget.description)")
+        }
         return config
+    }
+
+    /// The share of the RS-485 line the poll schedule takes; nil on Modbus TCP.
+    public var lineBudget: LineBudget? {
+        LineBudget(endpoint: endpoint, configuration: control, turnaroundMicroseconds: lineTurnaroundMicroseconds)
     }
 }

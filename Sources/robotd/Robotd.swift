@@ -133,6 +133,13 @@ struct Robotd: AsyncParsableCommand {
             logger.info("simulator started", metadata: ["pid": "\(simulator?.pid ?? 0)", "link": "\(link)"])
         }
         defer { simulator?.stop() }
+        if let budget = configuration.lineBudget {
+            if let problem = budget.problem {
+                logger.warning("line budget exceeded", metadata: ["problem": "\(problem)"])
+            } else {
+                logger.info("line budget", metadata: ["occupancy": "\(LineBudget.percent(budget.occupancy))", "line": "\(budget)"])
+            }
+        }
 
         let bus = ModbusBus(configuration: BusConfiguration(endpoint: configuration.endpoint, maxRetries: configuration.maxRetries))
         let loop = ControlLoop(bus: bus, configuration: configuration.control)

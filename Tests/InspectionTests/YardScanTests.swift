@@ -9,8 +9,11 @@ import Testing
 /// NORM, rain and a neighbour's source. Each scenario says what the verdict must be, and
 /// for the shadowed cases what rule 1 (against the station alone) would have said.
 @Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct YardScanTests {
+    // The rigs use a long idle threshold: nothing in these scans waits in wall time, and
+    // with the default 0.2 s the robot's time ran on while the executor computed rule 2's
+    // screen on a loaded machine, so a weak source's verdict depended on the CPU.
     func scan(_ scenario: String) async throws -> (verdict: Verdict, executor: ScanExecutor) {
-        let rig = try await ScanTests.Rig(scenarioFile: "hil/scenarios/\(scenario)")
+        let rig = try await ScanTests.Rig(scenarioFile: "hil/scenarios/\(scenario)", idleWallSeconds: 5)
         let executor = try rig.executor()
         return (try await executor.run(scanDate: 20261207), executor)
     }
@@ -37,7 +40,7 @@ import Testing
     }
 
     @Test func aWeakSourceBehindAShadowedWallIsFoundWhereRuleOneMissesIt() async throws {
-        let rig = try await ScanTests.Rig(scenarioFile: "hil/scenarios/shadowed-weak-40ft.yaml")
+        let rig = try await ScanTests.Rig(scenarioFile: "hil/scenarios/shadowed-weak-40ft.yaml", idleWallSeconds: 5)
         let record = InMemoryScanRecord()
         let executor = try rig.executor(record: record)
         let verdict = try await executor.run(scanDate: 20261207)
@@ -69,7 +72,7 @@ import Testing
     /// The standard profile: the demo's 1.7 m columns cannot tell a source 2 m away from one
     /// just inside the wall by the breadth of its peak.
     @Test func aSourceNextDoorIsPlacedOutsideTheContainer() async throws {
-        let rig = try await ScanTests.Rig(scenarioFile: "hil/scenarios/neighbour-source-40ft.yaml")
+        let rig = try await ScanTests.Rig(scenarioFile: "hil/scenarios/neighbour-source-40ft.yaml", idleWallSeconds: 5)
         let executor = try rig.executor(profileFile: "profiles/snt0570-2007.yaml")
         let verdict = try await executor.run(scanDate: 20261207)
         #expect(verdict.outcome >= .anomalous, "\(summary(verdict))")

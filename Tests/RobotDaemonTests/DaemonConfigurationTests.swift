@@ -22,6 +22,11 @@ import Testing
             - {minX: -0.3, minY: -2.7, maxX: 12.5, maxY: 0.3}
         safety:
           deadmanTimeoutSeconds: 2
+        polls:                      # 19200 baud cannot carry the 20 ms default polls
+          safetyMilliseconds: 100
+          chassisMilliseconds: 100
+          liftMilliseconds: 200
+          detectorMilliseconds: 500
         """
         let config = try DaemonConfiguration.parse(yaml, file: "robotd.yaml")
         #expect(config.robotId == "RIR-07")
@@ -77,6 +82,26 @@ import Testing
         #expect(config.control.battery.stopPercent == 20 && config.control.battery.marginFactor == BatteryConfiguration().marginFactor)
         #expect(error("battery:\n  stopPercent: 95\n")?.description == "robotd.yaml:2:16: battery.stopPercent: 95.0 is out of range; allowed 1.0 to 90.0")
         #expect(error("battery:\n  volts: 48\n")?.line == 2)
+    }
+
+    /// The line budget (issue 16): the default 20 ms polls cannot fit on a 19200-baud
+    /// line at all (a chassis status read alone takes 21 ms), so the file is refused with
+    /// the numbers; at 115200 baud and 1 ms turnaround they take 93 % and --check-config
+    /// warns; a Modbus TCP gateway has no line budget.
+    @Test func aPollScheduleTheLineCannotCarryIsRefusedAndOneOverTheBudgetIsWarnedAbout() throws {
+        let slow = error("bus:\n  port: /dev/ttyUSB0\n  baud: 19200\n")
+        #expect(slow?.message.hasPrefix("the poll schedule cannot fit on the line: the poll schedule takes") == true, "\(String(describing: slow))")
+        #expect(slow?.message.contains("chassis status 21.05 ms every 20 ms = 105 %") == true, "\(String(describing: slow))")
+        let standard = try DaemonConfiguration.parse("bus:\n  port: /dev/ttyUSB0\n", file: "robotd.yaml")
+        let budget = try #require(standard.lineBudget)
+        #expect(abs(budget.occupancy - 0.93) < 0.01, "\(budget)")
+        let warnings = ConfigurationCheck(standard).findings.filter { $0.severity == .warning }.map(\.message)
+        #expect(warnings.contains { $0.hasPrefix("polls: the poll schedule takes 93 % of the 115200-baud line at 1000 µs turnaround") }, "\(warnings)")
+        let fits = try DaemonConfiguration.parse("bus:\n  port: /dev/ttyUSB0\n  turnaroundMicroseconds: 200\npolls:\n  liftMilliseconds: 40\n  detectorMilliseconds: 100\n",
+                                                 file: "robotd.yaml")
+        #expect(try #require(fits.lineBudget).problem == nil, "\(String(describing: fits.lineBudget))")
+        #expect(try DaemonConfiguration.parse("bus:\n  tcp: 10.0.0.5:502\n", file: "robotd.yaml").lineBudget == nil)
+        #expect(error("bus:\n  port: /dev/ttyUSB0\n  turnaroundMicroseconds: 10000\n")?.message.contains("takes 255 %") == true)
     }
 
     @Test func theServerSectionIsReadAndChecked() throws {

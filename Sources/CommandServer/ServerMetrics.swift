@@ -51,6 +51,10 @@ final class ServerMetrics: Sendable {
             gauge("robotd_bus_crc_errors", Double(d.crcErrors), "Modbus CRC errors per device", l)
             gauge("robotd_bus_retries", Double(d.retries), "Modbus retries per device", l)
             gauge("robotd_bus_latency_p99_microseconds", Double(d.latencyP99Microseconds), "Modbus round trip, 99th percentile", l)
+            gauge("robotd_status_age_p99_microseconds", Double(d.statusAgeP99Microseconds),
+                  "Age a unit's polled status had reached when it was refreshed, 99th percentile", l)
+            gauge("robotd_status_age_max_microseconds", Double(d.statusAgeMaxMicroseconds),
+                  "Age a unit's polled status had reached when it was refreshed, worst", l)
         }
         gauge("robotd_safety_stopped", s.stopCause == nil ? 0 : 1, "1 while a safety stop is latched")
         gauge("robotd_motion_power_on", s.motionPowerOn ? 1 : 0, "1 while drive power is on")

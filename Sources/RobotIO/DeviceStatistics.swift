@@ -13,10 +13,18 @@ struct DeviceStatistics {
     var retries: UInt64 = 0
     /// Round-trip time of successful transactions, microseconds.
     var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    /// How old a polled status block had become when the next copy replaced it (the
+    /// oldest a reader can have seen), microseconds: the poll period plus the line's
+    /// queueing, retries and gaps. The line budget's result, measured.
+    var statusAge = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
 
     mutating func recordSuccess(microseconds: UInt64) {
         transactions += 1
         _ = latency.record(min(microseconds, 60_000_000))
+    }
+
+    mutating func recordStatusAge(microseconds: UInt64) {
+        _ = statusAge.record(min(microseconds, 60_000_000))
     }
 
     mutating func recordFailure(_ kind: BusError.Kind) {
@@ -41,7 +49,9 @@ struct DeviceStatistics {
             latencyP50Microseconds: empty ? 0 : latency.valueAtPercentile(50),
             latencyP99Microseconds: empty ? 0 : latency.valueAtPercentile(99),
             latencyP999Microseconds: empty ? 0 : latency.valueAtPercentile(99.9),
-            latencyMaxMicroseconds: empty ? 0 : latency.max)
+            latencyMaxMicroseconds: empty ? 0 : latency.max,
+            statusAgeP99Microseconds: statusAge.totalCount == 0 ? 0 : statusAge.valueAtPercentile(99),
+            statusAgeMaxMicroseconds: statusAge.totalCount == 0 ? 0 : statusAge.max)
     }
 }
 
@@ -61,4 +71,7 @@ public struct DeviceStatisticsSnapshot: Sendable, Equatable, Codable {
     public let latencyP99Microseconds: UInt64
     public let latencyP999Microseconds: UInt64
     public let latencyMaxMicroseconds: UInt64
+    /// The age a unit's status had reached when it was refreshed (p99, and the worst).
+    public let statusAgeP99Microseconds: UInt64
+    public let statusAgeMaxMicroseconds: UInt64
 }

@@ -465,8 +465,12 @@ public final class ModbusBus: @unchecked Sendable {
         let previous = latest[key]
         switch result {
         case .success(let registers):
+            let now = MonotonicClock.nanoseconds()
+            if let sampled = previous?.sampledAtNanoseconds, sampled > 0, now > sampled {
+                statistics[poll.unit, default: DeviceStatistics()].recordStatusAge(microseconds: (now - sampled) / 1000)
+            }
             latest[key] = PolledBlock(unitId: poll.unit, block: poll.block.name, registers: registers,
-                                      sampledAtNanoseconds: MonotonicClock.nanoseconds(),
+                                      sampledAtNanoseconds: now,
                                       sequence: (previous?.sequence ?? 0) + 1, consecutiveFailures: 0, lastError: nil)
         case .failure(let failure):
             latest[key] = PolledBlock(unitId: poll.unit, block: poll.block.name, registers: previous?.registers ?? [],

@@ -170,6 +170,7 @@ public final class ScanExecutor: @unchecked Sendable {
                     // way, a restart) is kept in the record and never topped up: the
                     // point is measured again from its first reading.
                     var attempt = accepted.nextAttempt[point.index] ?? 0
+                    var overloadCuts = 0
                     var readings: [DoseReading] = []
                     while readings.count < perPoint {
                         if readings.isEmpty {
@@ -180,7 +181,13 @@ public final class ScanExecutor: @unchecked Sendable {
                         let interruptionsBefore = interruptions
                         let reading = try await measure(seconds: profile.readingSeconds)
                         let ordinal = nextOrdinal(.point, point.index)
-                        if interruptions != interruptionsBefore && (!readings.isEmpty || !standsAt(point)) {
+                        // An overloaded reading came with (or just before) the loop's
+                        // detector-overload stop: its counts include the overload. It is cut
+                        // like a reading across a stop, twice at most; a third says the field
+                        // really is beyond the probe's range, and it stands for the judgement.
+                        let overloadCut = reading.overload && overloadCuts < 2
+                        if overloadCut || (interruptions != interruptionsBefore && (!readings.isEmpty || !standsAt(point))) {
+                            if overloadCut { overloadCuts += 1 }
                             // Taken across a stop and reset: the set so far is cut short (it
                             // stays in the record as it is, never topped up), and this reading
                             // is kept under the cut-set mark, never counted. Measure again

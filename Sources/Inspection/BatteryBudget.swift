@@ -63,13 +63,16 @@ public enum BatteryBudget {
                       e.seconds / 60, e.metresDriven, e.liftRiseMetres, e.remeasuresAllowed, b.marginFactor, b.stopPercent, needed.rounded(.up))
     }
 
-    /// Why a new scan of `plan` must not start on this robot now, or nil: the check the
-    /// command server and `robotd --scan` make before a record is created.
-    public static func refusal(toStart plan: ScanPlan, on loop: ControlLoop) -> String? {
+    /// Why a scan of `plan` must not start (or resume) on this robot now, or nil: the check
+    /// the command server and `robotd --scan` make before a record is created (every
+    /// point left, the background first) and the executor makes when it (re)starts.
+    public static func refusal(toStart plan: ScanPlan, on loop: ControlLoop, remaining: Set<Int>? = nil,
+                               backgroundFirst: Bool = true) -> String? {
         let snapshot = loop.snapshot()
-        let estimate = estimate(plan: plan, remaining: Set(plan.points.indices), backgroundFirst: true, from: snapshot,
+        let left = remaining ?? Set(plan.points.indices)
+        let estimate = estimate(plan: plan, remaining: left, backgroundFirst: backgroundFirst, from: snapshot,
                                 configuration: loop.configuration)
         return refusal(chargePercent: snapshot.batteryChargePercent, estimate: estimate, battery: loop.configuration.battery,
-                       pointsLeft: plan.points.count)
+                       pointsLeft: left.count)
     }
 }

@@ -7,16 +7,11 @@ extension ScanExecutor {
     /// The charge comes with the safety unit's status: a loop just started may not have
     /// read it yet, so this waits up to 5 s for it.
     func checkBatteryBeforeStarting(remaining: Set<Int>, backgroundFirst: Bool) async throws(Failure) {
-        let configuration = loop.configuration
-        guard configuration.battery.checked else { return }
+        guard loop.configuration.battery.checked else { return }
         for _ in 0..<50 where loop.snapshot().batteryChargePercent == nil {
             await sleeper.sleep(seconds: 0.1 * sleeper.timeScale)
         }
-        let snapshot = loop.snapshot()
-        let estimate = BatteryBudget.estimate(plan: plan, remaining: remaining, backgroundFirst: backgroundFirst, from: snapshot,
-                                              configuration: configuration)
-        if let refusal = BatteryBudget.refusal(chargePercent: snapshot.batteryChargePercent, estimate: estimate,
-                                               battery: configuration.battery, pointsLeft: remaining.count) {
+        if let refusal = BatteryBudget.refusal(toStart: plan, on: loop, remaining: remaining, backgroundFirst: backgroundFirst) {
             update { $0.phase = .failed }
             throw .lowBattery(refusal)
         }

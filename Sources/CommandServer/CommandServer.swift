@@ -173,6 +173,7 @@ public final class CommandServer: Sendable {
         case .detectorOverload: return .detectorOverload
         case .deadman: return .deadman
         case .driveFault: return .driveFault
+        case .firmwareRestarted: return .firmwareRestarted
         }
     }
 

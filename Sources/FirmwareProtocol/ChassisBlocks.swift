@@ -10,6 +10,9 @@ public struct ChassisStatus: RegisterBlock {
         public static let bumperRear = Flags(rawValue: 1 << 2)
         public static let moving = Flags(rawValue: 1 << 3)
         public static let setpointAcknowledged = Flags(rawValue: 1 << 4)
+        /// Protocol 1.1: a pose has been written since power-up (so x, y and heading are in
+        /// the yard frame); it drops when the chassis restarts.
+        public static let poseSet = Flags(rawValue: 1 << 5)
     }
 
     public var statusword: UInt16

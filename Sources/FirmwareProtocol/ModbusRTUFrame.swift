@@ -18,11 +18,11 @@ public enum ModbusException: UInt8, Error, Sendable, CaseIterable, CustomStringC
     public var description: String {
         switch self {
         case .illegalFunction: return "illegal function (only 0x03, 0x04, 0x06, 0x10 are implemented)"
-        case .illegalDataAddress: return "illegal data address (the range is not inside one block of the unit's map)"
-        case .illegalDataValue: return "illegal data value (a written value is outside the field's range, or the count is not 1-125)"
-        case .serverDeviceFailure: return "device failure (the unit is in fault; read its status block)"
-        case .acknowledge: return "acknowledge (accepted, still working)"
-        case .serverDeviceBusy: return "device busy (booting or homing; retry later)"
+        case .illegalDataAddress: return "illegal data address (the range is not inside one block of the unit's map, or splits a 32-bit field)"
+        case .illegalDataValue: return "illegal data value (a count outside 1-125 for reads or 1-123 for writes, a value outside the field's range or values, or an undefined command bit)"
+        case .serverDeviceFailure: return "cannot do this now (the drive's state, halt or homing does not allow it; nothing was changed)"
+        case .acknowledge: return "acknowledge (not used by this protocol)"
+        case .serverDeviceBusy: return "device busy (booting; retry later)"
         }
     }
 }

@@ -11,8 +11,14 @@ public struct ProtocolVersion: Sendable, Equatable, Comparable, CustomStringConv
         self.minor = minor
     }
 
-    /// The version this build implements.
-    public static let current = ProtocolVersion(major: 1, minor: 0)
+    /// The version this build implements (and the simulator reports).
+    public static let current = ProtocolVersion(major: 1, minor: 1)
+    /// The oldest version the controller accepts: a 1.0 unit works, without the 1.1
+    /// features (`ProtocolFeatures`), which the controller lists at start.
+    public static let minimumSupported = ProtocolVersion(major: 1, minor: 0)
+
+    /// True when a unit speaking this version implements the 1.1 rules and blocks.
+    public var hasBootBlock: Bool { self >= ProtocolVersion(major: 1, minor: 1) }
 
     public func isCompatible(with required: ProtocolVersion) -> Bool {
         major == required.major && minor >= required.minor

@@ -15,13 +15,33 @@ public enum RegisterMap {
         ])
     }
 
+    /// First register of every unit's boot block (input table, protocol 1.1).
+    public static let bootStart: UInt16 = 4
+
+    /// Input registers 4-6 of every unit (protocol 1.1): how often and why it started,
+    /// and which optional features it has.
+    static func boot(_ device: String) -> BlockSpec {
+        BlockSpec(device: device, name: "boot", table: .input, start: bootStart, fields: [
+            FieldSpec("bootCount", offset: 0, .u16),
+            FieldSpec("resetCause", offset: 1, .u16, min: 0, max: 3, values: [0, 1, 2, 3]),
+            FieldSpec("features", offset: 2, .bits16, bits: [BitSpec(0, "poseSet")]),
+        ])
+    }
+
+    /// The CiA 402 controlword bits this protocol defines (the others are refused).
+    static let controlwordBits = [
+        BitSpec(0, "switchOn"), BitSpec(1, "enableVoltage"), BitSpec(2, "quickStop"), BitSpec(3, "enableOperation"),
+        BitSpec(4, "newSetpoint"), BitSpec(7, "faultReset"), BitSpec(8, "halt"),
+    ]
+
     public static let safety = DeviceSpec(name: "safety", unitId: 1, deviceType: 1, blocks: [
         identity("safety"),
+        boot("safety"),
         BlockSpec(device: "safety", name: "status", table: .input, start: statusStart, fields: [
             FieldSpec("flags", offset: 0, .bits16, bits: [
                 BitSpec(0, "estopButton"), BitSpec(1, "estopLatched"), BitSpec(2, "watchdogExpired"),
                 BitSpec(3, "motionPowerOn"), BitSpec(4, "softwareEstop"), BitSpec(5, "beaconOn"),
-                BitSpec(6, "buzzerOn"),
+                BitSpec(6, "buzzerOn"), BitSpec(7, "bootInterlock"),
             ]),
             FieldSpec("watchdogRemaining", offset: 1, .u16, unit: "ms"),
             FieldSpec("batteryVoltage", offset: 2, .u16, scale: 0.01, unit: "V"),
@@ -39,11 +59,12 @@ public enum RegisterMap {
 
     public static let chassis = DeviceSpec(name: "chassis", unitId: 2, deviceType: 2, blocks: [
         identity("chassis"),
+        boot("chassis"),
         BlockSpec(device: "chassis", name: "status", table: .input, start: statusStart, fields: [
             FieldSpec("statusword", offset: 0, .bits16),
             FieldSpec("flags", offset: 1, .bits16, bits: [
                 BitSpec(0, "targetReached"), BitSpec(1, "bumperFront"), BitSpec(2, "bumperRear"),
-                BitSpec(3, "moving"), BitSpec(4, "setpointAcknowledged"),
+                BitSpec(3, "moving"), BitSpec(4, "setpointAcknowledged"), BitSpec(5, "poseSet"),
             ]),
             FieldSpec("positionX", offset: 2, .i32, scale: 0.001, unit: "m"),
             FieldSpec("positionY", offset: 4, .i32, scale: 0.001, unit: "m"),
@@ -53,18 +74,24 @@ public enum RegisterMap {
             FieldSpec("faultCode", offset: 10, .u16),
         ]),
         BlockSpec(device: "chassis", name: "command", table: .holding, start: statusStart, fields: [
-            FieldSpec("controlword", offset: 0, .bits16, writable: true),
-            FieldSpec("mode", offset: 1, .u16, min: 0, max: 4, writable: true),
+            FieldSpec("controlword", offset: 0, .bits16, writable: true, bits: controlwordBits),
+            FieldSpec("mode", offset: 1, .u16, min: 0, max: 4, writable: true, values: [0, 1, 2, 3, 4]),
             FieldSpec("targetA", offset: 2, .i32, min: -1_000_000, max: 1_000_000, writable: true),
             FieldSpec("targetB", offset: 4, .i32, scale: 0.001, unit: "m", min: -1_000_000, max: 1_000_000, writable: true),
             FieldSpec("speed", offset: 6, .u16, scale: 0.001, unit: "m/s", min: 1, max: 500, writable: true),
             FieldSpec("turnRate", offset: 7, .u16, scale: 0.01, unit: "deg/s", min: 1, max: 9000, writable: true),
             FieldSpec("acceleration", offset: 8, .u16, scale: 0.001, unit: "m/s2", min: 1, max: 500, writable: true),
         ]),
+        BlockSpec(device: "chassis", name: "pose", table: .holding, start: 32, fields: [
+            FieldSpec("x", offset: 0, .i32, scale: 0.001, unit: "m", min: -1_000_000, max: 1_000_000, writable: true),
+            FieldSpec("y", offset: 2, .i32, scale: 0.001, unit: "m", min: -1_000_000, max: 1_000_000, writable: true),
+            FieldSpec("heading", offset: 4, .i16, scale: 0.01, unit: "deg", min: -18000, max: 18000, writable: true),
+        ]),
     ])
 
     public static let lift = DeviceSpec(name: "lift", unitId: 3, deviceType: 3, blocks: [
         identity("lift"),
+        boot("lift"),
         BlockSpec(device: "lift", name: "status", table: .input, start: statusStart, fields: [
             FieldSpec("statusword", offset: 0, .bits16),
             FieldSpec("flags", offset: 1, .bits16, bits: [
@@ -76,8 +103,8 @@ public enum RegisterMap {
             FieldSpec("faultCode", offset: 4, .u16),
         ]),
         BlockSpec(device: "lift", name: "command", table: .holding, start: statusStart, fields: [
-            FieldSpec("controlword", offset: 0, .bits16, writable: true),
-            FieldSpec("mode", offset: 1, .u16, min: 0, max: 6, writable: true),
+            FieldSpec("controlword", offset: 0, .bits16, writable: true, bits: controlwordBits),
+            FieldSpec("mode", offset: 1, .u16, min: 0, max: 6, writable: true, values: [0, 1, 6]),
             FieldSpec("targetHeight", offset: 2, .u16, scale: 0.001, unit: "m", min: 300, max: 2800, writable: true),
             FieldSpec("speed", offset: 3, .u16, scale: 0.001, unit: "m/s", min: 1, max: 200, writable: true),
             FieldSpec("acceleration", offset: 4, .u16, scale: 0.001, unit: "m/s2", min: 1, max: 400, writable: true),
@@ -86,6 +113,7 @@ public enum RegisterMap {
 
     public static let detector = DeviceSpec(name: "detector", unitId: 4, deviceType: 4, blocks: [
         identity("detector"),
+        boot("detector"),
         BlockSpec(device: "detector", name: "status", table: .input, start: statusStart, fields: [
             FieldSpec("flags", offset: 0, .bits16, bits: [
                 BitSpec(0, "dataValid"), BitSpec(1, "overload"), BitSpec(2, "fault"), BitSpec(3, "highVoltageOk"),

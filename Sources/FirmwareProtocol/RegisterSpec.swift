@@ -46,12 +46,16 @@ public struct FieldSpec: Sendable, Equatable {
     public let max: Int64?
     public let writable: Bool
     public let bits: [BitSpec]
+    /// The allowed raw values of an enumerated field (`values` in the map); nil when any
+    /// value in `min`...`max` is allowed.
+    public let values: [Int64]?
 
     public init(
         _ name: String, offset: Int, _ type: FieldType, words: Int? = nil,
         scale: Double = 1, unit: String? = nil, min: Int64? = nil, max: Int64? = nil,
-        writable: Bool = false, bits: [BitSpec] = []
+        writable: Bool = false, bits: [BitSpec] = [], values: [Int64]? = nil
     ) {
+        self.values = values
         self.name = name
         self.offset = offset
         self.type = type
@@ -118,6 +122,20 @@ public struct BlockSpec: Sendable, Equatable {
                 device: device, block: name, field: fieldName, raw: raw,
                 allowed: range, unit: field.unit, scale: field.scale)
         }
+        if let values = field.values, !values.contains(raw) {
+            throw .invalidValue(device: device, block: name, field: fieldName,
+                                reason: "\(raw) is not one of the defined values \(values.map(String.init).joined(separator: ", "))")
+        }
+        // A command's bit field may set only the bits it defines (protocol 1.1, F3.4): a
+        // firmware refuses the others, so a newer controller learns a feature is absent.
+        if field.writable, field.type == .bits16, !field.bits.isEmpty {
+            let defined = field.bits.reduce(Int64(0)) { $0 | (1 << Int64($1.bit)) }
+            if raw & ~defined != 0 {
+                throw .invalidValue(device: device, block: name, field: fieldName,
+                                    reason: "bits 0x" + String(UInt16(truncatingIfNeeded: raw & ~defined), radix: 16, uppercase: true) + " are not defined; defined: "
+                                        + field.bits.map { "\($0.bit) \($0.name)" }.joined(separator: ", "))
+            }
+        }
     }
 }
 
@@ -146,21 +164,29 @@ extension DeviceSpec {
     /// the registers must lie inside one block, and each whole field written must be in range.
     public enum RequestProblem: Sendable, Equatable {
         case unknownRegister(allowed: String)
+        /// The range takes one half of a 32-bit field (protocol 1.1, F3.3): exception 2.
+        case splitsField(String)
         case badCount(Int)
         case valueOutOfRange(ProtocolError)
     }
 
     /// Checks a read (`values == nil`) or a write of `values` at `start` in `table`.
     public func check(table: RegisterTable, start: Int, count: Int, values: [UInt16]?) -> RequestProblem? {
-        guard count >= 1, count <= 125 else { return .badCount(count) }
+        // Modbus: 1-125 registers per read, 1-123 per write (F3.2).
+        guard count >= 1, count <= (values == nil ? 125 : 123) else { return .badCount(count) }
         guard let block = block(containing: start, count: count, in: table) else {
             let allowed = blocks.filter { $0.table == table }
                 .map { "\($0.name) \($0.start)-\(Int($0.start) + $0.count - 1)" }
                 .joined(separator: ", ")
             return .unknownRegister(allowed: "\(table.rawValue) \(allowed.isEmpty ? "none" : allowed)")
         }
-        guard let values else { return nil }
         let offset = start - Int(block.start)
+        for field in block.fields where field.words == 2 {
+            let covered = (offset..<(offset + count)).overlaps(field.offset..<(field.offset + 2))
+            let whole = field.offset >= offset && field.offset + 2 <= offset + count
+            if covered && !whole { return .splitsField("\(name).\(block.name).\(field.name) is 32 bits: read or write both registers") }
+        }
+        guard let values else { return nil }
         for field in block.fields where field.offset >= offset && field.offset + field.words <= offset + count {
             let i = field.offset - offset
             let raw: Int64

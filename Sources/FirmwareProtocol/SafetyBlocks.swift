@@ -12,6 +12,8 @@ public struct SafetyStatus: RegisterBlock {
         public static let softwareEstop = Flags(rawValue: 1 << 4)
         public static let beaconOn = Flags(rawValue: 1 << 5)
         public static let buzzerOn = Flags(rawValue: 1 << 6)
+        /// Protocol 1.1: the chain has been open since power-up and no reset has closed it.
+        public static let bootInterlock = Flags(rawValue: 1 << 7)
     }
 
     public var flags: Flags

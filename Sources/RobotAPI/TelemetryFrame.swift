@@ -34,7 +34,7 @@ public enum DeviceLifecycle: String, Codable, Sendable, CaseIterable {
 /// Why the robot stopped (the safety supervisor's latched cause).
 public enum StopCauseCode: String, Codable, Sendable, CaseIterable {
     case hardwareEstop, softwareEstop, lostLink, watchdogExpired, watchdogWritesFailing, bumper,
-         liftLimitSwitch, liftOutOfRange, detectorOverload, deadman, driveFault
+         liftLimitSwitch, liftOutOfRange, detectorOverload, deadman, driveFault, firmwareRestarted
 }
 
 /// The `type` of `POST /api/v1/commands`: what the robot is asked to do.

@@ -96,6 +96,9 @@ public struct ControlConfiguration: Sendable, Equatable {
     public var detectorDeadTimeSeconds = 2e-6
     /// The battery and what the robot draws from it, for the scan's energy budget.
     public var battery = BatteryConfiguration()
+    /// The robot's pose at start (its dock), given to a 1.1 chassis that reports no pose
+    /// yet (`poseSet` clear). Nil: the chassis's own frame is used as the yard frame.
+    public var startPose: StartPose?
 
     public init() {}
 
@@ -122,6 +125,9 @@ public struct ControlConfiguration: Sendable, Equatable {
             found.append("watchdogRefreshMilliseconds must be at most half of watchdogTimeoutMilliseconds")
         }
         if deadmanTimeoutSeconds <= 0 { found.append("deadmanTimeoutSeconds must be above 0") }
+        if let pose = startPose, abs(pose.xMetres) > 1000 || abs(pose.yMetres) > 1000 || abs(pose.headingDegrees) > 180 {
+            found.append("startPose must lie within ±1000 m and ±180° (the chassis pose block's range)")
+        }
         return found
     }
 }

@@ -12,7 +12,9 @@ extension ControlLoop {
         guard measurement.active else { return }
         guard let block = inputs.detectorBlock, block.consecutiveFailures < configuration.lostLinkMissedPolls,
               let d = inputs.detector, let info = detectorInfo else {
-            mailbox.update(measurement.commandId, .failed, problem: .deviceUnavailable(device: .detector))
+            // A unit answering "booting" (exception 6, F3.9) has restarted.
+            let booting = inputs.detectorBlock?.lastError?.kind == .exception(code: ModbusException.serverDeviceBusy.rawValue)
+            mailbox.update(measurement.commandId, .failed, problem: booting ? .detectorRestarted : .deviceUnavailable(device: .detector))
             measurement.active = false
             return
         }
@@ -27,9 +29,11 @@ extension ControlLoop {
             measurement.start(d)
             return
         }
-        // Counters that go backwards mean the detector restarted during the dwell: the
-        // difference would be garbage, so the reading is refused and taken again.
-        if d.counts < measurement.latest.counts || d.timeBaseMilliseconds < measurement.latest.timeBaseMilliseconds {
+        // A time base that goes back means the detector restarted during the dwell: the
+        // difference would be garbage, so the reading is refused and taken again. Counts
+        // alone may wrap (R8.2), and so may the time base after 49.7 days: only a step back
+        // (wrap-safe, more than half the range) is a restart.
+        if d.timeBaseMilliseconds &- measurement.latest.timeBaseMilliseconds > UInt32.max / 2 {
             mailbox.update(measurement.commandId, .failed, problem: .detectorRestarted)
             measurement.active = false
             return

@@ -50,6 +50,7 @@ extension ControlLoop {
             lift.postIdle(bus, controlword: [])
             reset.noteDrivePosts(chassis.postedSequence, lift.postedSequence)
             postDetectorEdge([.highVoltageOn], linked: detectorLinked)
+            if lastYardPose != nil, let ch = inputs.chassis, !ch.flags.contains(.poseSet) { _ = postLastPose() }
             reset.step = 1
         case 1:
             reset.pulse = true
@@ -75,7 +76,12 @@ extension ControlLoop {
                 return
             }
             let drivesOK = inputs.chassis?.driveState != .fault && inputs.lift?.driveState != .fault
-            if !s.flags.contains(.estopLatched) && drivesOK {
+            // W7.4: a reset is done only with the chain closed and the watchdog no longer
+            // expired (a pre-1.1 firmware could clear the latch and leave the watchdog expired).
+            let chainClosed = !s.flags.contains(.estopLatched) && !s.flags.contains(.watchdogExpired)
+                && !s.flags.contains(.bootInterlock)
+            let poseBack = lastYardPose == nil || inputs.chassis?.flags.contains(.poseSet) ?? true
+            if chainClosed && drivesOK && poseBack {
                 finishReset(ok: true, inputs)
             } else if overdue {
                 finishReset(ok: false, inputs)

@@ -8,6 +8,29 @@ import Synchronization
 extension ControlLoop {
     // MARK: Safety supervisor
 
+    /// Keeps the last pose the chassis reported while it knew it (protocol 1.1 `poseSet`).
+    func trackPose(_ inputs: Inputs) {
+        guard protocolFeatures.chassisPose, let ch = inputs.chassis, ch.flags.contains(.poseSet),
+              (inputs.chassisBlock?.consecutiveFailures ?? 1) == 0 else { return }
+        lastYardPose = (ch.positionXMetres, ch.positionYMetres, ch.headingDegrees)
+    }
+
+    /// Gives a restarted chassis its last pose back (one write of the pose block).
+    func postLastPose() -> UInt64 {
+        guard let pose = lastYardPose,
+              let registers = try? ChassisPose(xMetres: pose.x, yMetres: pose.y, headingDegrees: pose.heading).registers(),
+              registers.count == ChassisPose.spec.count else { return 0 }
+        let (w0, w1, w2, w3, w4) = (registers[0], registers[1], registers[2], registers[3], registers[4])
+        return bus.post(poseSlot) { buffer in
+            buffer[0] = w0
+            buffer[1] = w1
+            buffer[2] = w2
+            buffer[3] = w3
+            buffer[4] = w4
+            return 5
+        }
+    }
+
     func supervise(_ inputs: Inputs) {
         if let cause = detectCause(inputs) { trip(cause, inputs) }
     }
@@ -22,6 +45,13 @@ extension ControlLoop {
         if let s = inputs.safety {
             if s.flags.contains(.estopButton) { return .hardwareEstop }
             if s.flags.contains(.watchdogExpired) && !reset.active { return .watchdogExpired }
+            // W7.5: a safety unit that restarted holds its chain open until a reset.
+            if s.flags.contains(.bootInterlock) && !reset.active { return .firmwareRestarted(device: .safety) }
+        }
+        // Q9.4: a chassis that had its pose and lost it has restarted; the reset gives it
+        // back the last pose it reported (the restart stopped it there).
+        if lastYardPose != nil, let ch = inputs.chassis, !ch.flags.contains(.poseSet), !reset.active {
+            return .firmwareRestarted(device: .chassis)
         }
         let refresh = bus.status(of: safetySlot)
         if refresh.consecutiveFailures >= 3 {

@@ -75,6 +75,7 @@ extension ControlLoop {
             handle(entry, inputs)
         }
         supervise(inputs)
+        trackPose(inputs)
         reassertHalt(inputs)
         advance(&chassis, status: inputs.chassisDrive, inputs)
         advance(&lift, status: inputs.liftDrive, inputs)

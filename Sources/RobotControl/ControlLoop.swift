@@ -27,9 +27,14 @@ public final class ControlLoop: @unchecked Sendable {
     let mailbox: CommandMailbox
 
     // Fixed at start from the detector's instrument record.
-    public private(set) var detectorInfo: DetectorInfo?
+    public internal(set) var detectorInfo: DetectorInfo?
     /// Firmware version of each unit ("1.2"), read at start; stored with every scan.
-    public private(set) var firmwareVersions: [String: String] = [:]
+    public internal(set) var firmwareVersions: [String: String] = [:]
+    /// The protocol 1.1 features each unit has (read at start).
+    public internal(set) var protocolFeatures = ProtocolFeatures()
+    /// What the start-up did beyond the checks, for the daemon's log: features missing,
+    /// the pose given, the power-up interlock released.
+    public internal(set) var startupNotes: [String] = []
 
     // Loop-thread state (touched by the loop thread only once started).
     var chassis: DriveChannel
@@ -37,6 +42,10 @@ public final class ControlLoop: @unchecked Sendable {
     let safetySlot: OutputSlot
     /// The detector's control register: a reset pulses `clearOverload` to clear its latch.
     let detectorControlSlot: OutputSlot
+    /// The chassis pose block (protocol 1.1): re-given after the chassis restarted.
+    let poseSlot: OutputSlot
+    /// The last pose the chassis reported while it knew it (`poseSet`), metres and degrees.
+    var lastYardPose: (x: Double, y: Double, heading: Double)?
     var watchdogToken: UInt16 = 0
     var lastRefreshNanoseconds: UInt64 = 0
     var stopCause: StopCause?
@@ -103,6 +112,8 @@ public final class ControlLoop: @unchecked Sendable {
                                         capacity: SafetyCommand.spec.count, priority: .safety)
         detectorControlSlot = bus.makeOutputSlot(unit: RegisterMap.detector.unitId, address: DetectorCommand.spec.start,
                                                  capacity: 1, priority: .command)
+        poseSlot = bus.makeOutputSlot(unit: RegisterMap.chassis.unitId, address: ChassisPose.spec.start,
+                                      capacity: ChassisPose.spec.count, priority: .command)
         chassis = DriveChannel(device: .chassis, unit: RegisterMap.chassis.unitId, slot: chassisSlot, blockCount: ChassisCommand.spec.count)
         lift = DriveChannel(device: .lift, unit: RegisterMap.lift.unitId, slot: liftSlot, blockCount: LiftCommand.spec.count)
         // Valid idle images: every field inside its range, so the bus never refuses them.
@@ -122,6 +133,8 @@ public final class ControlLoop: @unchecked Sendable {
         case thread
         /// `start()` runs on the wall clock; a loop built on another clock is stepped.
         case needsStepping
+        /// The configuration needs a protocol 1.1 feature a unit does not have.
+        case missingFeature(String)
 
         public var description: String {
             switch self {
@@ -129,6 +142,7 @@ public final class ControlLoop: @unchecked Sendable {
             case .device(let error): return error.description
             case .thread: return "could not start the control loop thread"
             case .needsStepping: return "this loop runs on a virtual clock: start it with startStepped() and drive it with step()"
+            case .missingFeature(let what): return what
             }
         }
     }
@@ -173,28 +187,6 @@ public final class ControlLoop: @unchecked Sendable {
         !mailbox.hasQueued && !chassis.isBusy && !lift.isBusy && !measurement.active && !reset.active
             && estopRequests.load(ordering: .relaxed) == estopRequestsServed
             && haltRequests.load(ordering: .relaxed) == haltRequestsServed
-    }
-
-    func prepare() async throws(StartError) {
-        let problems = configuration.problems()
-        guard problems.isEmpty else { throw .invalidConfiguration(problems) }
-        bus.start()
-        do {
-            for device in RegisterMap.devices {
-                let identity = try await bus.identify(device, required: .current)
-                firmwareVersions[device.name] = "\(identity.firmwareVersionText) (protocol \(identity.protocolVersion))"
-            }
-            detectorInfo = try await bus.read(DetectorInfo.self, unit: RegisterMap.detector.unitId, priority: .command)
-            // Clear any old set-point the drives hold from a previous run (no jump on start).
-            try await bus.write(ChassisCommand(controlword: [], mode: .idle), unit: RegisterMap.chassis.unitId, priority: .command)
-            try await bus.write(LiftCommand(controlword: [], mode: .idle), unit: RegisterMap.lift.unitId, priority: .command)
-        } catch {
-            throw .device(error)
-        }
-        bus.addPoll(unit: RegisterMap.safety.unitId, block: SafetyStatus.spec, periodMilliseconds: configuration.safetyPollMilliseconds)
-        bus.addPoll(unit: RegisterMap.chassis.unitId, block: ChassisStatus.spec, periodMilliseconds: configuration.chassisPollMilliseconds)
-        bus.addPoll(unit: RegisterMap.lift.unitId, block: LiftStatus.spec, periodMilliseconds: configuration.liftPollMilliseconds)
-        bus.addPoll(unit: RegisterMap.detector.unitId, block: DetectorStatus.spec, periodMilliseconds: configuration.detectorPollMilliseconds)
     }
 
     /// Stops the loop thread (after a last tick that halts both axes). The bus keeps running.

@@ -18,6 +18,9 @@ public enum StopCause: Sendable, Equatable, CustomStringConvertible {
     case detectorOverload
     case deadman(secondsSinceKeepAlive: Double)
     case driveFault(device: RobotDevice, code: UInt16)
+    /// A unit's firmware started again while the controller ran (protocol 1.1: the safety
+    /// unit's boot interlock, or the chassis losing the pose it was given).
+    case firmwareRestarted(device: RobotDevice)
 
     /// Causes that cut drive power at once (software e-stop at the firmware); the
     /// others decelerate under control first.
@@ -26,7 +29,7 @@ public enum StopCause: Sendable, Equatable, CustomStringConvertible {
         case .deadman, .detectorOverload, .liftOutOfRange: return false
         // Listed one by one, so a new cause must be classified here to compile.
         case .hardwareEstop, .softwareEstop, .lostLink, .watchdogExpired, .watchdogWritesFailing, .bumper,
-             .liftLimitSwitch, .driveFault:
+             .liftLimitSwitch, .driveFault, .firmwareRestarted:
             return true
         }
     }
@@ -44,6 +47,7 @@ public enum StopCause: Sendable, Equatable, CustomStringConvertible {
         case .detectorOverload: return "detectorOverload"
         case .deadman: return "deadman"
         case .driveFault: return "driveFault"
+        case .firmwareRestarted: return "firmwareRestarted"
         }
     }
 
@@ -60,6 +64,7 @@ public enum StopCause: Sendable, Equatable, CustomStringConvertible {
         case .detectorOverload: return "detector overload during a measurement"
         case let .deadman(s): return "deadman: no keep-alive for \(String(format: "%.1f", s)) s"
         case let .driveFault(device, code): return "\(device) drive fault \(code)"
+        case let .firmwareRestarted(device): return "the \(device) unit restarted (its firmware booted again)"
         }
     }
 }

@@ -36,7 +36,7 @@ public struct DaemonConfiguration: Sendable {
 
     public static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> DaemonConfiguration {
         let root = try YAMLFields.parse(text, file: file)
-        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls", "server", "store", "probe", "battery"])
+        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls", "server", "store", "probe", "battery", "startPose"])
         var config = DaemonConfiguration()
         config.robotId = try root.string("robot", default: config.robotId)
         var c = config.control
@@ -165,6 +165,14 @@ public struct DaemonConfiguration: Sendable {
             // Checked against the standard 0.10 m stand-off here; each plan checks its own.
             if let problem = mount.problems(standOffMetres: 0.10).first { throw probe.error(problem) }
             config.server.probeMount = mount
+        }
+        if let pose = try root.mapping("startPose") {
+            // Protocol 1.1 (§9): given to a chassis that reports no pose yet; a 1.0 chassis
+            // cannot take it, and robotd then refuses to start (ControlLoop.StartError).
+            try pose.allowOnly(["xMetres", "yMetres", "headingDegrees"])
+            c.startPose = StartPose(xMetres: try pose.double("xMetres", in: -1000...1000),
+                                    yMetres: try pose.double("yMetres", in: -1000...1000),
+                                    headingDegrees: try pose.double("headingDegrees", in: -180...180))
         }
         // Cross-field rules (lift range order, watchdog refresh vs timeout, …).
         if let problem = c.problems().first {

@@ -39,6 +39,11 @@ public struct RobotService: Service {
         let rate = loop.configuration.loopRateHertz
         logger.info("control loop running", metadata: ["rateHertz": "\(rate)", "bus": "\(loop.bus.endpointDescription)"])
         for note in loop.realtimeNotes { logger.notice("\(note)") }
+        logger.info("firmware", metadata: loop.firmwareVersions.reduce(into: [:]) { $0[$1.key] = "\($1.value)" })
+        for note in loop.startupNotes {
+            // A missing 1.1 feature is worth a warning: the operator should know what is lost.
+            if note.hasPrefix("protocol 1.1 feature unavailable") { logger.warning("\(note)") } else { logger.notice("\(note)") }
+        }
         readiness?.started(.controlLoop, detail: "\(Int(rate)) Hz")
         let watchdog = notifier.watchdogInterval.map { interval in
             Task { [loop, logger, notifier] in await Self.feedWatchdog(every: interval / 2, loop: loop, notifier: notifier, logger: logger) }

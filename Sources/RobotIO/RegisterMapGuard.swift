@@ -24,6 +24,7 @@ struct RegisterMapGuard: Sendable {
                             count: operation.registerCount, values: values) {
         case nil: return nil
         case .unknownRegister(let allowed)?: return .unknownRegister(allowed: allowed)
+        case .splitsField(let field)?: return .unknownRegister(allowed: field)
         case .badCount(let n)?: return .unknownRegister(allowed: "1 to 125 registers per request, not \(n)")
         case .valueOutOfRange(let error)?: return .invalidValue(error)
         }

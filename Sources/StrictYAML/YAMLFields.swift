@@ -95,6 +95,23 @@ public struct YAMLFields {
         return sequence.enumerated().map { YAMLFields(node: $0.element, path: "\(childPath(key))[\($0.offset)]", file: file) }
     }
 
+    /// A list of words: a YAML list of scalars, or one scalar of comma-separated words.
+    public func words(_ key: String) throws(ConfigurationFileError) -> [String] {
+        guard let child = value(key) else { return [] }
+        if let sequence = child.sequence {
+            var words: [String] = []
+            for (i, element) in sequence.enumerated() {
+                guard let text = element.scalar?.string else {
+                    throw error("must be a list of words", at: element, field: "\(childPath(key))[\(i)]")
+                }
+                words.append(text)
+            }
+            return words
+        }
+        guard let text = child.scalar?.string else { throw error("must be a word or a list of words", at: child, field: childPath(key)) }
+        return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     public func double(_ key: String, default fallback: Double? = nil, in range: ClosedRange<Double>? = nil) throws(ConfigurationFileError) -> Double {
         guard let child = value(key) else {
             if let fallback { return fallback }

@@ -47,6 +47,7 @@ import Testing
                     #expect((jsonField["min"] as? NSNumber)?.int64Value == field.min, "\(at) min")
                     #expect((jsonField["max"] as? NSNumber)?.int64Value == field.max, "\(at) max")
                     #expect((jsonField["access"] as? String == "rw") == field.writable, "\(at) access")
+                    #expect((jsonField["values"] as? [Int]).map { $0.map(Int64.init) } == field.values, "\(at) values")
                     let bits = (jsonField["bits"] as? [[String: Any]] ?? []).map {
                         BitSpec($0["bit"] as? Int ?? -1, $0["name"] as? String ?? "")
                     }
@@ -58,6 +59,8 @@ import Testing
 
     @Test func typedBlocksCoverTheirSpecs() {
         #expect(IdentityBlock.spec.count == 4)
+        #expect(BootBlock.spec.count == 3)
+        #expect(ChassisPose.spec.count == 5)
         #expect(SafetyStatus.spec.count == 6)
         #expect(SafetyCommand.spec.count == 3)
         #expect(ChassisStatus.spec.count == 11)

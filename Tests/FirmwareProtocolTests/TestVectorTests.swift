@@ -18,9 +18,10 @@ import Testing
         let exception: UInt8?
     }
 
-    static func load() throws -> [Vector] {
+    /// The vectors of `list` ("vectors", or 1.1's "newBlockVectors" of the boot and pose blocks).
+    static func load(_ listName: String = "vectors") throws -> [Vector] {
         let root = try #require(try RepositoryFiles.json("firmware-protocol/test-vectors.json") as? [String: Any])
-        let list = try #require(root["vectors"] as? [[String: Any]])
+        let list = try #require(root[listName] as? [[String: Any]])
         return try list.map { v in
             Vector(
                 name: try required(v["name"] as? String, "name"),
@@ -70,7 +71,7 @@ import Testing
     }
 
     @Test func readResponsesDecodeToTheExampleFields() throws {
-        for v in try Self.load() where v.exception == nil && v.request[1] != FunctionCode.writeMultipleRegisters.rawValue {
+        for v in try Self.load() + Self.load("newBlockVectors") where v.exception == nil && v.request[1] != FunctionCode.writeMultipleRegisters.rawValue {
             let function = try #require(FunctionCode(rawValue: v.request[1]))
             let result = try ModbusRTUFrame.parseReadResponse(v.response, unit: v.unitId, function: function)
             guard case .values(let registers) = result else {
@@ -84,7 +85,7 @@ import Testing
     }
 
     @Test func writeRequestsCarryTheExampleFields() throws {
-        for v in try Self.load() where v.exception == nil && v.request[1] == FunctionCode.writeMultipleRegisters.rawValue {
+        for v in try Self.load() + Self.load("newBlockVectors") where v.exception == nil && v.request[1] == FunctionCode.writeMultipleRegisters.rawValue {
             let count = Int(v.request[6]) / 2
             let registers = (0..<count).map { UInt16(v.request[7 + 2 * $0]) << 8 | UInt16(v.request[8 + 2 * $0]) }
             try checkFields(v, registers: registers)
@@ -100,6 +101,42 @@ import Testing
             #expect(built == v.response, "\(v.name)")
             if let function = FunctionCode(rawValue: v.request[1]), function != .writeSingleRegister {
                 #expect(try ModbusRTUFrame.parseReadResponse(v.response, unit: v.unitId, function: function) == .exception(exception))
+            }
+        }
+    }
+
+    /// 1.1: a 0x06 write is answered with its echo (F3.8), and Swift builds the same request.
+    @Test func singleRegisterWritesEchoTheRequest() throws {
+        let root = try #require(try RepositoryFiles.json("firmware-protocol/test-vectors.json") as? [String: Any])
+        let list = try #require(root["singleWriteVectors"] as? [[String: Any]])
+        #expect(!list.isEmpty)
+        for v in list {
+            let name = v["name"] as? String ?? "?"
+            let requestHex = try #require(v["request"] as? String)
+            let responseHex = try #require(v["response"] as? String)
+            let request = try #require([UInt8](hexString: requestHex))
+            let response = try #require([UInt8](hexString: responseHex))
+            let unit = try #require(v["unitId"] as? Int)
+            let address = try #require(v["address"] as? Int)
+            let value = try #require(v["value"] as? Int)
+            let built = ModbusRTUFrame.writeSingleRequest(unit: UInt8(unit), address: UInt16(address), value: UInt16(value))
+            #expect(built == request, "\(name)")
+            #expect(response == request, "\(name): the reply is the echo")
+        }
+    }
+
+    /// 1.1: frames no unit may answer (U2.1, U2.2): a bad CRC, an absent unit, a broadcast.
+    @Test func silentFramesAreRecognisedAsSuch() throws {
+        let root = try #require(try RepositoryFiles.json("firmware-protocol/test-vectors.json") as? [String: Any])
+        let list = try #require(root["silentVectors"] as? [[String: Any]])
+        #expect(list.count >= 3)
+        for v in list {
+            let name = v["name"] as? String ?? "?"
+            let requestHex = try #require(v["request"] as? String)
+            let request = try #require([UInt8](hexString: requestHex))
+            #expect(v["response"] is NSNull, "\(name): no response")
+            if ModbusRTUFrame.hasValidCRC(request) {
+                #expect(RegisterMap.device(unitId: request[0]) == nil, "\(name): a valid frame is silent only for a unit not on the bus")
             }
         }
     }
@@ -132,6 +169,8 @@ import Testing
         case ("detector", "status"?): again = try DetectorStatus(registers: registers).registers()
         case ("detector", "info"?): again = try DetectorInfo(registers: registers).registers()
         case ("detector", "command"?): again = try DetectorCommand(registers: registers).registers()
+        case (_, "boot"?): again = try BootBlock(registers: registers).registers()
+        case ("chassis", "pose"?): again = try ChassisPose(registers: registers).registers()
         default:
             Issue.record("no typed codec for \(v.name)")
             return

@@ -132,8 +132,11 @@ struct ManualDriver {
                                   .writeSingle(address: RegisterMap.statusStart, value: Controlword.enableOperationCommand.rawValue))
     }
 
-    /// Powers the drives and enables both.
+    /// Powers the drives and enables both: a refresh, then a reset edge to release the
+    /// power-up interlock (protocol 1.1, W7.5).
     mutating func powerUp() async throws {
+        try await refreshWatchdog()
+        try await refreshWatchdog(outputs: [.estopReset])
         try await refreshWatchdog()
         try await enable(unit: RegisterMap.chassis.unitId)
         try await enable(unit: RegisterMap.lift.unitId)

@@ -70,17 +70,19 @@ import Testing
     }
 
     /// The standard profile: the demo's 1.7 m columns cannot tell a source 2 m away from one
-    /// just inside the wall by the breadth of its peak.
-    @Test func aSourceNextDoorIsPlacedOutsideTheContainer() async throws {
+    /// just inside the wall by the breadth of its peak. Whether the fit puts it *outside* the
+    /// walls is a matter of chance on this grid (about one scan in four, `VerdictBench`), so
+    /// one seeded scan can only show what always holds: the alarm, on the right side. (This
+    /// test once asserted "outside" on a lucky seed; protocol 1.1's physics changed the draw.)
+    @Test func aSourceNextDoorIsSeenOnTheRightSide() async throws {
         let rig = try await ScanTests.Rig(scenarioFile: "hil/scenarios/neighbour-source-40ft.yaml", idleWallSeconds: 5)
         let executor = try rig.executor(profileFile: "profiles/snt0570-2007.yaml")
         let verdict = try await executor.run(scanDate: 20261207)
         #expect(verdict.outcome >= .anomalous, "\(summary(verdict))")
         let spots = SourceLocalisation.hotSpots(plan: executor.plan, verdict: verdict)
         let spot = try #require(spots.first)
-        #expect(spot.outsideContainer == true, "\(spots)")
-        // Beyond the right wall. How far is underestimated: the model of the background takes
-        // up part of the broad excess the neighbour lays over the whole right face.
-        #expect(spot.acrossMetres > 2.438, "beyond the right wall: \(spot.acrossMetres) m")
+        // The right half (across is measured from the left wall, 2.438 m wide): the
+        // neighbour's broad excess over the whole right face pulls the fit there.
+        #expect(spot.acrossMetres > 2.438 / 2, "towards the right wall: \(spot.acrossMetres) m, \(spots)")
     }
 }

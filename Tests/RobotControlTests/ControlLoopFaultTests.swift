@@ -199,7 +199,7 @@ import Testing
         let robot = try await ControlLoopTests.robot()
         let measuring = robot.loop.submit(.measure(seconds: 3))
         robot.run(seconds: 1)
-        robot.model.inject(.reboot)
+        robot.model.inject(.restart(device: "detector"))
         #expect(robot.run(until: { robot.loop.feedback(measuring)?.state.isFinal == true }, within: 10))
         let feedback = robot.loop.feedback(measuring)
         #expect(feedback?.state == .failed, "\(String(describing: feedback))")

@@ -221,9 +221,12 @@ import Testing
     }
 }
 
-/// Refreshes the watchdog (which powers the drives) and steps both drives to operation enabled.
+/// Refreshes the watchdog, releases the power-up interlock with a reset edge (protocol 1.1,
+/// W7.5), and steps both drives to operation enabled.
 func enableDrives(_ bus: ModbusBus) async throws {
     try await bus.write(SafetyCommand(watchdogToken: 1, watchdogTimeoutMilliseconds: 5000), unit: 1)
+    try await bus.write(SafetyCommand(watchdogToken: 2, watchdogTimeoutMilliseconds: 5000, outputs: .estopReset), unit: 1)
+    try await bus.write(SafetyCommand(watchdogToken: 3, watchdogTimeoutMilliseconds: 5000), unit: 1)
     for unit: UInt8 in [2, 3] {
         for word in [Controlword.shutdown, .switchOnCommand, .enableOperationCommand] {
             _ = try await bus.perform(unit: unit, .writeSingle(address: 16, value: word.rawValue))

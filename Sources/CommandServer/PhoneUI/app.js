@@ -31,7 +31,7 @@ const I18N = {
     cause_hardwareEstop: "hardware e-stop", cause_softwareEstop: "software e-stop", cause_lostLink: "link to a unit lost",
     cause_watchdogExpired: "firmware watchdog expired", cause_watchdogWritesFailing: "watchdog writes failing", cause_bumper: "bumper",
     cause_liftLimitSwitch: "lift limit switch", cause_liftOutOfRange: "lift out of range", cause_detectorOverload: "detector overload",
-    cause_deadman: "deadman (no keep-alive)", cause_driveFault: "drive fault",
+    cause_deadman: "deadman (no keep-alive)", cause_driveFault: "drive fault", cause_firmwareRestarted: "a unit restarted",
   },
   zh: {
     title: "查验机器人", offline: "离线", online: "在线", noControl: "未控制", inControl: "控制中", heldBy: "控制者",
@@ -60,7 +60,7 @@ const I18N = {
     cause_hardwareEstop: "硬件急停", cause_softwareEstop: "软件急停", cause_lostLink: "与单元的通信中断",
     cause_watchdogExpired: "固件看门狗超时", cause_watchdogWritesFailing: "看门狗写入失败", cause_bumper: "防撞触边",
     cause_liftLimitSwitch: "升降限位开关", cause_liftOutOfRange: "升降超出范围", cause_detectorOverload: "探测器过载",
-    cause_deadman: "心跳超时（失去控制端）", cause_driveFault: "驱动器故障",
+    cause_deadman: "心跳超时（失去控制端）", cause_driveFault: "驱动器故障", cause_firmwareRestarted: "控制单元重新启动",
   },
 };
 let lang = localStorage.getItem("lang") || ((navigator.language || "en").startsWith("zh") ? "zh" : "en");

@@ -1,7 +1,10 @@
 /// Faults of the robot's hardware, injected from a scenario or at run time.
 public enum DeviceFault: Sendable, Equatable, Codable {
-    /// The firmware restarts: drive states, homing, counts and the watchdog are lost.
+    /// All four units power up again: drive states, homing, the pose, counts and the
+    /// watchdog are lost (B4.1-B4.3).
     case reboot
+    /// One unit ("safety", "chassis", "lift" or "detector") restarts on its own.
+    case restart(device: String)
     /// The named drive ("chassis" or "lift") trips with a fault code.
     case driveFault(device: String, code: UInt16)
     /// The lift motor turns but the mast does not move (following error follows).
@@ -17,6 +20,9 @@ public enum DeviceFault: Sendable, Equatable, Codable {
     /// Not a fault: the officer puts a check source in its holder on the probe, adding this
     /// dose rate at the detector (0 takes it away).
     case checkSource(microsievertsPerHour: Double)
+    /// A lift limit switch is held closed (true) or let go: outside homing its closing is
+    /// fault 3 (protocol 1.1, L6.2), as when the mast overruns its travel.
+    case limitSwitch(upper: Bool, closed: Bool)
     /// Not a fault: the robot has been charged (or its pack changed) to this charge.
     case batteryCharge(percent: Double)
 }

@@ -9,75 +9,104 @@ import Foundation
 public final class FirmwareModel: @unchecked Sendable {
     public static let stepSeconds = 0.005
 
-    private let lock = NSLock()
+    let lock = NSLock()
     public let settings: RobotSettings
-    private var field: RadiationField
-    private var random: SeededRandom
+    var field: RadiationField
+    var random: SeededRandom
     public private(set) var simulatedSeconds = 0.0
-    private var bootSeconds = 0.0
 
     // Safety controller.
-    private var estopButton = false
-    private var estopLatched = false
-    private var softwareEstop = false
-    private var watchdogRunning = false
-    private var watchdogExpired = false
-    private var lastWatchdogToken: UInt16 = 0
-    private var lastRefreshSeconds = 0.0
-    private var previousOutputs: SafetyCommand.Outputs = []
-    private var safetyHolding: [UInt16] = [0, 500, 0]
+    var estopButton = false
+    var estopLatched = false
+    var softwareEstop = false
+    var watchdogRunning = false
+    var watchdogExpired = false
+    var lastWatchdogToken: UInt16 = 0
+    var lastRefreshSeconds = 0.0
+    var previousOutputs: SafetyCommand.Outputs = []
+    var safetyHolding: [UInt16] = FirmwareModel.safetyBootDefaults
 
     /// CLOCK_MONOTONIC time the last software e-stop write arrived, for latency benchmarks.
     public private(set) var lastSoftwareEstopArrivalNanoseconds: UInt64 = 0
 
     // Chassis.
-    private var chassisDrive = DriveStateMachine()
-    private var chassisHolding: [UInt16]
-    private var trueX: Double
-    private var trueY: Double
-    private var trueHeading: Double
-    private var odometryErrorX = 0.0
-    private var odometryErrorY = 0.0
-    private var odometer = 0.0
-    private var linear: AxisProfile
-    private var angular: AxisProfile
-    private var chassisSegments: [ChassisSegment] = []
-    private var chassisTargetReached = true
-    private var chassisSetpointAck = false
-    private var bumperFront = false
-    private var bumperForced = false
+    var chassisDrive = DriveStateMachine()
+    var chassisHolding: [UInt16]
+    var trueX: Double
+    var trueY: Double
+    var trueHeading: Double
+    var odometryErrorX = 0.0
+    var odometryErrorY = 0.0
+    var odometer = 0.0
+    var linear: AxisProfile
+    var angular: AxisProfile
+    var chassisSegments: [ChassisSegment] = []
+    var chassisTargetReached = true
+    var chassisSetpointAck = false
+    var bumperFront = false
+    var bumperForced = false
 
     // Lift.
-    private var liftDrive = DriveStateMachine()
-    private var liftHolding: [UInt16]
-    private var lift: AxisProfile
-    private var homed = false
-    private var homing = false
-    private var liftStuck = false
-    private var liftStuckSeconds = 0.0
-    private var liftTargetReached = true
-    private var liftSetpointAck = false
+    var liftDrive = DriveStateMachine()
+    var liftHolding: [UInt16]
+    var lift: AxisProfile
+    var homed = false
+    var homing = false
+    var liftStuck = false
+    var liftStuckSeconds = 0.0
+    var liftTargetReached = true
+    var liftSetpointAck = false
 
     // Detector.
     /// Boot defaults: high voltage on, alarm threshold 250 nSv/h (set in `init`).
-    private var detectorHolding: [UInt16]
-    private var counts: UInt32 = 0
-    private var filteredMicrosievertsPerHour: Double
-    private var overloadLatched = false
-    private var cachedEffectKey: (Int, Int, Int)?
+    var detectorHolding: [UInt16]
+    var counts: UInt32 = 0
+    var filteredMicrosievertsPerHour: Double
+    var overloadLatched = false
+    var cachedEffectKey: (Int, Int, Int)?
     /// A check source in its holder on the probe (0 when none).
-    private var checkSourceMicrosievertsPerHour = 0.0
-    private var battery: BatteryModel
-    private var cachedEffect: (ground: Double, sky: Double, norm: Double)?
-    private var overloadForced = false
-    private var detectorDead = false
-    private var silentSeconds = 0.0
-    private var previousDetectorControl: DetectorCommand.Control = [.highVoltageOn]
+    var checkSourceMicrosievertsPerHour = 0.0
+    var battery: BatteryModel
+    var cachedEffect: (ground: Double, sky: Double, norm: Double)?
+    var overloadForced = false
+    var detectorDead = false
+    var silentSeconds = 0.0
+    var previousDetectorControl: DetectorCommand.Control = [.highVoltageOn]
 
-    private enum ChassisSegment: Equatable {
+    enum ChassisSegment: Equatable {
+        /// Turn on the spot to this true heading, the short way round.
         case turn(toRadians: Double)
+        /// Turn on the spot by exactly this angle, in its sign's direction (mode 3, D5.11).
+        case turnBy(radians: Double)
         case drive(metres: Double)
     }
+
+    // Protocol 1.1: boot, pose and limit switches.
+    /// Per unit ID (index 1-4): power-ups so far, when the last one was (uptime, time
+    /// base), and until when requests are answered with exception 6 (F3.9).
+    var bootCount: [UInt16] = [0, 1, 1, 1, 1]
+    var resetCause: ResetCause = .powerOn
+    var bootSeconds: [Double] = [0, 0, 0, 0, 0]
+    var bootingUntilSeconds: [Double] = [0, 0, 0, 0, 0]
+    var bootInterlock = true
+    /// The reported pose is the odometry turned by `frameRadians` and moved by
+    /// (`frameX`, `frameY`): a pose write (Q9.2) or a restart (Q9.1) sets the frame.
+    var frameRadians = 0.0
+    var frameX = 0.0
+    var frameY = 0.0
+    var poseSet = true
+    var chassisPose: [UInt16] = [0, 0, 0, 0, 0]
+    /// The chassis is decelerating to a stop (halt, quick stop, a stop set-point).
+    var chassisStopping = false
+    var liftStopping = false
+    /// Homing's second leg: from the lower switch back up to the bottom of travel.
+    var homingBackOff = false
+    var lowerSwitchForced = false
+    var upperSwitchForced = false
+    var lowerSwitchWasClosed = false
+    var upperSwitchWasClosed = false
+
+    func deviant(_ deviation: Deviation) -> Bool { settings.deviations.contains(deviation) }
 
     public init(settings: RobotSettings = RobotSettings(), field: RadiationField = RadiationField(),
                 seed: UInt64 = 1, startX: Double = 0, startY: Double = 0, startHeadingDegrees: Double = 0,
@@ -98,10 +127,19 @@ public final class FirmwareModel: @unchecked Sendable {
         chassisHolding = (try? ChassisCommand(controlword: [], mode: .idle).registers()) ?? []
         liftHolding = (try? LiftCommand(controlword: [], mode: .idle).registers()) ?? []
         filteredMicrosievertsPerHour = field.background(atSeconds: 0)
-        let alarmNanosievertsPerHour: UInt32 = 250
-        detectorHolding = [DetectorCommand.Control.highVoltageOn.rawValue, UInt16(alarmNanosievertsPerHour >> 16),
-                           UInt16(alarmNanosievertsPerHour & 0xFFFF)]
+        detectorHolding = Self.detectorBootDefaults
+        chassisDrive.legacyQuickStop = settings.deviations.contains(.quickStopIgnored)
+        liftDrive.legacyQuickStop = chassisDrive.legacyQuickStop
+        // W7.5: the chain is open at power-up until a refresh and a reset edge.
+        bootInterlock = !settings.deviations.contains(.noBootInterlock)
+        estopLatched = bootInterlock
+        poseSet = settings.poseKnownAtPowerUp
     }
+
+    /// Boot defaults of the holding registers (the map's `bootDefault`, B4.1): high
+    /// voltage on, alarm level 250 nSv/h.
+    static let detectorBootDefaults: [UInt16] = [DetectorCommand.Control.highVoltageOn.rawValue, 0, 250]
+    static let safetyBootDefaults: [UInt16] = [0, 500, 0]
 
     // MARK: Observation (tests and the control socket)
 
@@ -145,7 +183,7 @@ public final class FirmwareModel: @unchecked Sendable {
     }
 
     /// The probe's true position: the reference point plus the mount, turned by the heading.
-    private var probe: (x: Double, y: Double, z: Double) {
+    var probe: (x: Double, y: Double, z: Double) {
         let f = settings.probeForwardMetres, r = settings.probeRightMetres
         return (trueX + f * cos(trueHeading) + r * sin(trueHeading), trueY + f * sin(trueHeading) - r * cos(trueHeading),
                 lift.position + settings.probeUpMetres)
@@ -164,17 +202,9 @@ public final class FirmwareModel: @unchecked Sendable {
         defer { lock.unlock() }
         switch fault {
         case .reboot:
-            chassisDrive.reboot()
-            liftDrive.reboot()
-            homed = false
-            homing = false
-            watchdogRunning = false
-            watchdogExpired = false
-            estopLatched = estopButton
-            softwareEstop = false
-            counts = 0
-            bootSeconds = simulatedSeconds
-            stopAllMotion()
+            powerUp()
+        case .restart(let device):
+            if let spec = RegisterMap.device(named: device) { restart(unit: spec.unitId) }
         case let .driveFault(device, code):
             if device == "lift" {
                 liftDrive.raiseFault(code)
@@ -202,15 +232,80 @@ public final class FirmwareModel: @unchecked Sendable {
             checkSourceMicrosievertsPerHour = max(0, dose)
         case .batteryCharge(let percent):
             battery.set(chargePercent: percent)
+        case let .limitSwitch(upper, closed):
+            if upper { upperSwitchForced = closed } else { lowerSwitchForced = closed }
+            checkLimitSwitches()
         }
     }
+
+    /// A power cycle of all four units (B4.1-B4.3).
+    func powerUp() {
+        for device in RegisterMap.devices { restart(unit: device.unitId) }
+    }
+
+    /// One unit starts again (B4.1-B4.3): its holding registers back to their boot
+    /// defaults, its state lost, and a booting phase that answers exception 6.
+    func restart(unit: UInt8) {
+        switch unit {
+        case RegisterMap.safety.unitId:
+            // The chain opens with the boot interlock, so both drives lose motion power.
+            watchdogRunning = false
+            watchdogExpired = false
+            lastWatchdogToken = 0
+            safetyHolding = Self.safetyBootDefaults
+            previousOutputs = []
+            bootInterlock = !deviant(.noBootInterlock)
+            estopLatched = bootInterlock || estopButton
+            softwareEstop = false
+            stopAllMotion()
+        case RegisterMap.chassis.unitId:
+            chassisDrive.reboot()
+            chassisHolding = (try? ChassisCommand(controlword: [], mode: .idle).registers()) ?? chassisHolding
+            stopChassis()
+            odometer = 0
+            chassisSetpointAck = false
+            chassisTargetReached = true
+            if !deviant(.poseSurvivesReboot) {
+                // Away from the dock the chassis comes up at (0, 0, 0) in a frame of its own.
+                setPose(x: 0, y: 0, headingRadians: 0)
+                poseSet = false
+                chassisPose = [0, 0, 0, 0, 0]
+            }
+        case RegisterMap.lift.unitId:
+            liftDrive.reboot()
+            liftHolding = (try? LiftCommand(controlword: [], mode: .idle).registers()) ?? liftHolding
+            lift.halt()
+            homed = false
+            homing = false
+            homingBackOff = false
+            liftSetpointAck = false
+            liftTargetReached = true
+        case RegisterMap.detector.unitId:
+            detectorHolding = Self.detectorBootDefaults
+            previousDetectorControl = [.highVoltageOn]
+            counts = 0
+            overloadLatched = overloadForced
+            silentSeconds = 0
+        default:
+            return
+        }
+        let i = Int(unit)
+        bootSeconds[i] = simulatedSeconds
+        bootCount[i] &+= 1
+        resetCause = .powerOn
+        if !deviant(.noBootingPhase) { bootingUntilSeconds[i] = simulatedSeconds + Self.bootingSeconds }
+    }
+
+    /// How long a unit takes to boot, answering exception 6 meanwhile (F3.9: at most 2 s).
+    static let bootingSeconds = 0.3
 
     // MARK: Modbus access
 
     /// The registers for a read, or the exception the firmware answers with.
     public func read(unit: UInt8, table: RegisterTable, start: Int, count: Int) -> Result<[UInt16], ModbusException> {
         guard let device = RegisterMap.device(unitId: unit) else { return .failure(.illegalDataAddress) }
-        if let problem = device.check(table: table, start: start, count: count, values: nil) {
+        if booting(unit) { return .failure(.serverDeviceBusy) }
+        if let problem = device.check(table: table, start: start, count: count, values: nil), !tolerated(problem) {
             return .failure(Self.exception(for: problem))
         }
         guard let block = device.block(containing: start, count: count, in: table) else { return .failure(.illegalDataAddress) }
@@ -221,10 +316,12 @@ public final class FirmwareModel: @unchecked Sendable {
         return .success(Array(image[from..<(from + count)]))
     }
 
-    /// Applies a write, or returns the exception the firmware answers with.
+    /// Applies a write, or returns the exception the firmware answers with. Every check
+    /// comes first; a write answered with an exception changes nothing (F3.6, F3.7).
     public func write(unit: UInt8, start: Int, values: [UInt16]) -> ModbusException? {
         guard let device = RegisterMap.device(unitId: unit) else { return .illegalDataAddress }
-        if let problem = device.check(table: .holding, start: start, count: values.count, values: values) {
+        if booting(unit) { return .serverDeviceBusy }
+        if let problem = device.check(table: .holding, start: start, count: values.count, values: values), !tolerated(problem) {
             return Self.exception(for: problem)
         }
         lock.lock()
@@ -235,11 +332,10 @@ public final class FirmwareModel: @unchecked Sendable {
             for (i, v) in values.enumerated() { safetyHolding[offset + i] = v }
             return applySafetyCommand()
         case RegisterMap.chassis.unitId:
-            for (i, v) in values.enumerated() { chassisHolding[offset + i] = v }
-            return offset == 0 ? applyChassisControlword() : nil
+            if start >= Int(ChassisPose.spec.start) { return writePose(start: start, values: values) }
+            return writeChassis(offset: offset, values: values)
         case RegisterMap.lift.unitId:
-            for (i, v) in values.enumerated() { liftHolding[offset + i] = v }
-            return offset == 0 ? applyLiftControlword() : nil
+            return writeLift(offset: offset, values: values)
         case RegisterMap.detector.unitId:
             for (i, v) in values.enumerated() { detectorHolding[offset + i] = v }
             applyDetectorCommand()
@@ -249,18 +345,37 @@ public final class FirmwareModel: @unchecked Sendable {
         }
     }
 
+    /// True while the unit boots after a power-up (F3.9).
+    func booting(_ unit: UInt8) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return Int(unit) < bootingUntilSeconds.count && simulatedSeconds < bootingUntilSeconds[Int(unit)]
+    }
+
+    /// A request problem a deviation brings back as accepted (undefined bits, an
+    /// undefined lift mode, half a 32-bit field).
+    func tolerated(_ problem: DeviceSpec.RequestProblem) -> Bool {
+        switch problem {
+        case .splitsField: return deviant(.splitFieldAccepted)
+        case .valueOutOfRange(.invalidValue(_, _, let field, _)):
+            if field == "mode" { return deviant(.invalidModeStored) }
+            return deviant(.undefinedBitsAccepted)
+        default: return false
+        }
+    }
+
     static func exception(for problem: DeviceSpec.RequestProblem) -> ModbusException {
         switch problem {
-        case .unknownRegister: return .illegalDataAddress
+        case .unknownRegister, .splitsField: return .illegalDataAddress
         case .badCount, .valueOutOfRange: return .illegalDataValue
         }
     }
 
-    private func blockImage(device: DeviceSpec, block: BlockSpec) -> [UInt16] {
+    func blockImage(device: DeviceSpec, block: BlockSpec) -> [UInt16] {
         if block.table == .holding {
             switch device.unitId {
             case RegisterMap.safety.unitId: return safetyHolding
-            case RegisterMap.chassis.unitId: return chassisHolding
+            case RegisterMap.chassis.unitId: return block.name == "pose" ? chassisPose : chassisHolding
             case RegisterMap.lift.unitId: return liftHolding
             default: return detectorHolding
             }
@@ -270,6 +385,9 @@ public final class FirmwareModel: @unchecked Sendable {
         case (_, "identity"):
             encoded = try? IdentityBlock(protocolVersion: .current, deviceType: device.deviceType,
                                          firmwareVersion: settings.firmwareVersion).registers()
+        case (_, "boot"):
+            let features: BootBlock.Features = device.unitId == RegisterMap.chassis.unitId ? .poseSet : []
+            encoded = try? BootBlock(bootCount: bootCount[Int(device.unitId)], resetCause: resetCause, features: features).registers()
         case (RegisterMap.safety.unitId, _): encoded = try? safetyStatus().registers()
         case (RegisterMap.chassis.unitId, _): encoded = try? chassisStatus().registers()
         case (RegisterMap.lift.unitId, _): encoded = try? liftStatus().registers()
@@ -281,22 +399,25 @@ public final class FirmwareModel: @unchecked Sendable {
 
     // MARK: Safety controller
 
-    private var motionPowerOn: Bool { !estopLatched && watchdogRunning && !watchdogExpired && !battery.empty }
+    var motionPowerOn: Bool { !estopLatched && watchdogRunning && !watchdogExpired && !battery.empty }
 
-    private func latchEstop() {
+    func latchEstop() {
         estopLatched = true
         stopAllMotion()
     }
 
-    private func stopAllMotion() {
+    func stopAllMotion() {
         chassisDrive.powerLost()
         liftDrive.powerLost()
         stopChassis()
         lift.halt()
         homing = false
+        homingBackOff = false
+        chassisStopping = false
+        liftStopping = false
     }
 
-    private func applySafetyCommand() -> ModbusException? {
+    func applySafetyCommand() -> ModbusException? {
         guard let command = try? SafetyCommand(registers: safetyHolding) else { return .illegalDataValue }
         if command.watchdogToken != lastWatchdogToken {
             lastWatchdogToken = command.watchdogToken
@@ -313,243 +434,45 @@ public final class FirmwareModel: @unchecked Sendable {
         if softwareEstop { latchEstop() }
         let resetEdge = command.outputs.contains(.estopReset) && !previousOutputs.contains(.estopReset)
         previousOutputs = command.outputs
-        if resetEdge && !estopButton && !softwareEstop {
+        guard resetEdge, !estopButton, !softwareEstop else { return nil }
+        let refreshedInTime = watchdogRunning
+            && simulatedSeconds - lastRefreshSeconds < Double(command.watchdogTimeoutMilliseconds) / 1000
+        if deviant(.resetWhileExpired) {
+            // Before 1.1: the latch cleared even while the watchdog stayed expired.
             estopLatched = false
-            if watchdogRunning && simulatedSeconds - lastRefreshSeconds < Double(command.watchdogTimeoutMilliseconds) / 1000 {
-                watchdogExpired = false
-            }
+            bootInterlock = false
+            if refreshedInTime { watchdogExpired = false }
+        } else if refreshedInTime {
+            // W7.4: only with no cause left does the edge close the chain, all flags together.
+            estopLatched = false
+            watchdogExpired = false
+            bootInterlock = false
         }
         return nil
     }
 
-    private func safetyStatus() -> SafetyStatus {
+    func safetyStatus() -> SafetyStatus {
         var flags: SafetyStatus.Flags = []
         if estopButton { flags.insert(.estopButton) }
         if estopLatched { flags.insert(.estopLatched) }
         if watchdogExpired { flags.insert(.watchdogExpired) }
         if motionPowerOn { flags.insert(.motionPowerOn) }
         if softwareEstop { flags.insert(.softwareEstop) }
+        if bootInterlock { flags.insert(.bootInterlock) }
         let outputs = SafetyCommand.Outputs(rawValue: safetyHolding[2])
         if outputs.contains(.beacon) { flags.insert(.beaconOn) }
         if outputs.contains(.buzzer) { flags.insert(.buzzerOn) }
         let timeout = Double(safetyHolding[1]) / 1000
         let remaining = watchdogRunning ? max(0, timeout - (simulatedSeconds - lastRefreshSeconds)) : 0
-        let uptime = UInt32(truncatingIfNeeded: UInt64(max(0, (simulatedSeconds - bootSeconds) * 1000)))
+        let uptime = UInt32(truncatingIfNeeded: UInt64(max(0, (simulatedSeconds - bootSeconds[Int(RegisterMap.safety.unitId)]) * 1000)))
         return SafetyStatus(flags: flags, watchdogRemainingMilliseconds: UInt16(min(65535, remaining * 1000)),
                             batteryCentivolts: battery.centivolts, batteryChargePercent: battery.reportedPercent,
                             uptimeMilliseconds: uptime)
     }
 
-    // MARK: Chassis
-
-    private func applyChassisControlword() -> ModbusException? {
-        guard let command = try? ChassisCommand(registers: chassisHolding) else { return .illegalDataValue }
-        let wasEnabled = chassisDrive.isEnabled
-        let start = chassisDrive.apply(command.controlword, powerAvailable: motionPowerOn)
-        if !chassisDrive.isEnabled && wasEnabled { stopChassis() }
-        if command.controlword.contains(.halt) { stopChassis() }
-        if command.controlword.contains(.newSetpoint) && !start && chassisDrive.state != .operationEnabled {
-            return .serverDeviceFailure
-        }
-        guard start else { return nil }
-        chassisSegments = []
-        switch command.mode {
-        case .idle:
-            return nil
-        case .moveRelative:
-            chassisSegments = [.drive(metres: Double(command.targetA) / 1000)]
-        case .moveTo:
-            let dx = Double(command.targetA) / 1000 - trueX - odometryErrorX
-            let dy = Double(command.targetB) / 1000 - trueY - odometryErrorY
-            let distance = (dx * dx + dy * dy).squareRoot()
-            if distance > 0.0005 {
-                chassisSegments = [.turn(toRadians: atan2(dy, dx)), .drive(metres: distance)]
-            }
-        case .turnRelative:
-            chassisSegments = [.turn(toRadians: trueHeading + Double(command.targetA) / 100 * .pi / 180)]
-        case .turnTo:
-            chassisSegments = [.turn(toRadians: Double(command.targetA) / 100 * .pi / 180)]
-        }
-        linear.maxSpeed = min(settings.chassisMaxSpeedMetresPerSecond, Double(command.speedMillimetresPerSecond) / 1000)
-        linear.acceleration = min(settings.chassisAccelerationMetresPerSecond2, Double(command.accelerationMillimetresPerSecond2) / 1000)
-        angular.maxSpeed = Double(command.turnRateCentidegreesPerSecond) / 100 * .pi / 180
-        chassisSetpointAck = true
-        chassisTargetReached = chassisSegments.isEmpty
-        beginNextSegment()
-        return nil
-    }
-
-    private func beginNextSegment() {
-        guard let segment = chassisSegments.first else { return }
-        switch segment {
-        case .turn(let target):
-            // Turn the short way round.
-            var delta = (target - trueHeading).truncatingRemainder(dividingBy: 2 * .pi)
-            if delta > .pi { delta -= 2 * .pi }
-            if delta < -.pi { delta += 2 * .pi }
-            angular.position = trueHeading
-            angular.target = trueHeading + delta
-        case .drive(let metres):
-            linear.position = 0
-            linear.target = metres
-        }
-    }
-
-    private func stopChassis() {
-        linear.halt()
-        angular.halt()
-        chassisSegments = []
-    }
-
-    private func bumperHit() {
-        bumperFront = true
-        if chassisDrive.isEnabled && (linear.velocity != 0 || !chassisSegments.isEmpty) {
-            chassisDrive.raiseFault(5)
-        }
-        stopChassis()
-    }
-
-    private func stepChassis(_ dt: Double) {
-        guard let segment = chassisSegments.first else { return }
-        switch segment {
-        case .turn:
-            angular.step(dt)
-            trueHeading = angular.position
-            if angular.target == nil {
-                chassisSegments.removeFirst()
-                beginNextSegment()
-            }
-            // A probe mounted off the reference point sweeps round as the robot turns.
-            if settings.probeForwardMetres != 0 || settings.probeRightMetres != 0, touchesContainer() { bumperHit() }
-        case .drive:
-            let moved = linear.step(dt)
-            trueX += moved * cos(trueHeading)
-            trueY += moved * sin(trueHeading)
-            odometer += abs(moved)
-            let sigma = settings.odometryNoiseMetresPerMetre * (abs(moved)).squareRoot() * 0.03
-            odometryErrorX += sigma * random.gaussian()
-            odometryErrorY += sigma * random.gaussian()
-            if linear.target == nil {
-                chassisSegments.removeFirst()
-                beginNextSegment()
-            }
-            if touchesContainer() { bumperHit() }
-        }
-        if chassisSegments.isEmpty { chassisTargetReached = true }
-    }
-
-    /// The reference point or the probe head within the bumper margin of a container.
-    private func touchesContainer() -> Bool {
-        let head = probe
-        for container in field.containers {
-            for (x, y) in [(trueX, trueY), (head.x, head.y)] {
-                let (a, c, _) = container.local(x, y, 0)
-                if container.contains(along: a, across: c, margin: settings.bumperMarginMetres) { return true }
-            }
-        }
-        return false
-    }
-
-    private func chassisStatus() -> ChassisStatus {
-        var flags: ChassisStatus.Flags = []
-        if chassisTargetReached { flags.insert(.targetReached) }
-        if bumperFront || bumperForced { flags.insert(.bumperFront) }
-        if linear.velocity != 0 || angular.velocity != 0 { flags.insert(.moving) }
-        if chassisSetpointAck { flags.insert(.setpointAcknowledged) }
-        var headingDegrees = (trueHeading * 180 / .pi).truncatingRemainder(dividingBy: 360)
-        if headingDegrees > 180 { headingDegrees -= 360 }
-        if headingDegrees < -180 { headingDegrees += 360 }
-        return ChassisStatus(
-            statusword: chassisDrive.statusword(targetReached: chassisTargetReached, setpointAcknowledged: chassisSetpointAck),
-            flags: flags,
-            positionXMillimetres: Int32(clamping: Int64(((trueX + odometryErrorX) * 1000).rounded())),
-            positionYMillimetres: Int32(clamping: Int64(((trueY + odometryErrorY) * 1000).rounded())),
-            headingCentidegrees: Int16(clamping: Int((headingDegrees * 100).rounded())),
-            velocityMillimetresPerSecond: Int16(clamping: Int((linear.velocity * 1000).rounded())),
-            odometerMillimetres: UInt32(truncatingIfNeeded: Int64(odometer * 1000)),
-            faultCode: chassisDrive.faultCode)
-    }
-
-    // MARK: Lift
-
-    private func applyLiftControlword() -> ModbusException? {
-        guard let command = try? LiftCommand(registers: liftHolding) else { return .illegalDataValue }
-        let wasEnabled = liftDrive.isEnabled
-        let start = liftDrive.apply(command.controlword, powerAvailable: motionPowerOn)
-        if !liftDrive.isEnabled && wasEnabled {
-            lift.target = nil
-            homing = false
-        }
-        if command.controlword.contains(.halt) {
-            lift.target = nil
-            homing = false
-        }
-        if command.controlword.contains(.newSetpoint) && !start && liftDrive.state != .operationEnabled {
-            return .serverDeviceFailure
-        }
-        guard start else { return nil }
-        switch command.mode {
-        case .idle:
-            return nil
-        case .homing:
-            homing = true
-            homed = false
-            lift.maxSpeed = settings.liftHomingSpeedMetresPerSecond
-            lift.target = settings.liftMinimumMetres
-        case .profilePosition:
-            guard homed else { return .serverDeviceFailure }
-            lift.maxSpeed = min(settings.liftMaxSpeedMetresPerSecond, Double(command.speedMillimetresPerSecond) / 1000)
-            lift.acceleration = min(settings.liftAccelerationMetresPerSecond2, Double(command.accelerationMillimetresPerSecond2) / 1000)
-            lift.target = Double(command.targetHeightMillimetres) / 1000
-        }
-        liftSetpointAck = true
-        liftTargetReached = false
-        return nil
-    }
-
-    private func stepLift(_ dt: Double) {
-        guard lift.isMoving else { return }
-        if liftStuck {
-            lift.velocity = 0
-            liftStuckSeconds += dt
-            if liftStuckSeconds > 0.5 {
-                liftDrive.raiseFault(2)
-                lift.halt()
-                homing = false
-            }
-            return
-        }
-        lift.step(dt)
-        let atLower = lift.position <= settings.liftMinimumMetres + 0.0005
-        if lift.target == nil {
-            liftTargetReached = true
-            if homing && atLower {
-                homing = false
-                homed = true
-            }
-        }
-    }
-
-    private func liftStatus() -> LiftStatus {
-        var flags: LiftStatus.Flags = []
-        if homed { flags.insert(.homed) }
-        if lift.position <= settings.liftMinimumMetres + 0.0005 { flags.insert(.lowerLimit) }
-        if lift.position >= settings.liftMaximumMetres - 0.0005 { flags.insert(.upperLimit) }
-        if liftTargetReached { flags.insert(.targetReached) }
-        if lift.velocity != 0 { flags.insert(.moving) }
-        if liftSetpointAck { flags.insert(.setpointAcknowledged) }
-        // Until homed the encoder has no zero, so the firmware reports 0.
-        let height = homed ? UInt16(clamping: Int((lift.position * 1000).rounded())) : 0
-        return LiftStatus(
-            statusword: liftDrive.statusword(targetReached: liftTargetReached, setpointAcknowledged: liftSetpointAck),
-            flags: flags, heightMillimetres: height,
-            velocityMillimetresPerSecond: Int16(clamping: Int((lift.velocity * 1000).rounded())),
-            faultCode: liftDrive.faultCode)
-    }
-
     // MARK: Detector
 
-    private func applyDetectorCommand() {
+    func applyDetectorCommand() {
         guard let command = try? DetectorCommand(registers: detectorHolding) else { return }
         if command.control.contains(.clearOverload) && !previousDetectorControl.contains(.clearOverload) && !overloadForced {
             overloadLatched = trueDoseRate() > settings.detector.rangeMaxMicrosievertsPerHour
@@ -557,7 +480,7 @@ public final class FirmwareModel: @unchecked Sendable {
         previousDetectorControl = command.control
     }
 
-    private func trueDoseRate() -> Double {
+    func trueDoseRate() -> Double {
         // The containers' effect on the background is geometry only: keep it while the
         // probe stays within 5 mm.
         let p = probe
@@ -570,13 +493,14 @@ public final class FirmwareModel: @unchecked Sendable {
                               effect: .some(cachedEffect)) + checkSourceMicrosievertsPerHour
     }
 
-    private func stepDetector(_ dt: Double) {
+    func stepDetector(_ dt: Double) {
         let d = settings.detector
         let hvOn = DetectorCommand.Control(rawValue: detectorHolding[0]).contains(.highVoltageOn)
         let dose = overloadForced ? d.rangeMaxMicrosievertsPerHour * 2 : trueDoseRate()
         if dose > d.rangeMaxMicrosievertsPerHour { overloadLatched = true }
         guard hvOn, !detectorDead else {
-            silentSeconds += dt
+            // R8.5: "no counts" is a fault of a detector with its high voltage on.
+            silentSeconds = hvOn || deviant(.fault16WhileHvOff) ? silentSeconds + dt : 0
             return
         }
         // The uncalibrated detector reads dose / factor, so that raw × factor is the true dose.
@@ -591,7 +515,7 @@ public final class FirmwareModel: @unchecked Sendable {
         filteredMicrosievertsPerHour += (instantaneous - filteredMicrosievertsPerHour) * alpha
     }
 
-    private func detectorStatus() -> DetectorStatus {
+    func detectorStatus() -> DetectorStatus {
         let d = settings.detector
         let hvOn = DetectorCommand.Control(rawValue: detectorHolding[0]).contains(.highVoltageOn)
         let noCounts = silentSeconds > 10
@@ -602,11 +526,11 @@ public final class FirmwareModel: @unchecked Sendable {
         let shown = min(filteredMicrosievertsPerHour, d.rangeMaxMicrosievertsPerHour)
         return DetectorStatus(
             flags: flags, doseRateNanosievertsPerHour: UInt32(clamping: Int64((shown * 1000).rounded())),
-            counts: counts, timeBaseMilliseconds: UInt32(truncatingIfNeeded: UInt64(max(0, (simulatedSeconds - bootSeconds) * 1000))),
+            counts: counts, timeBaseMilliseconds: UInt32(truncatingIfNeeded: UInt64(max(0, (simulatedSeconds - bootSeconds[Int(RegisterMap.detector.unitId)]) * 1000))),
             faultCode: noCounts ? 16 : 0)
     }
 
-    private func detectorInfo() -> DetectorInfo {
+    func detectorInfo() -> DetectorInfo {
         let d = settings.detector
         return DetectorInfo(
             serialNumber: String(d.serialNumber.prefix(16)),
@@ -632,14 +556,22 @@ public final class FirmwareModel: @unchecked Sendable {
         }
         if estopButton && !estopLatched { latchEstop() }
         if !motionPowerOn {
+            // D5.10: a category 0 stop, brakes on.
             chassisDrive.powerLost()
             liftDrive.powerLost()
             stopChassis()
             lift.halt()
+            homing = false
+            homingBackOff = false
+            chassisTargetReached = true
+            liftTargetReached = true
         }
         let before = (x: trueX, y: trueY, heading: trueHeading, lift: lift.position)
-        if chassisDrive.isEnabled { stepChassis(dt) }
-        if liftDrive.isEnabled { stepLift(dt) }
+        // A drive that left operation enabled still decelerates to standstill (D5.2).
+        if chassisDrive.isEnabled || linear.velocity != 0 || angular.velocity != 0 { stepChassis(dt) }
+        if liftDrive.isEnabled || (lift.velocity != 0 && !deviant(.disableCoasts)) { stepLift(dt) }
+        if linear.velocity == 0 && angular.velocity == 0 { chassisDrive.quickStopFinished() }
+        if lift.velocity == 0 { liftDrive.quickStopFinished() }
         battery.draw(seconds: dt, metresDriven: hypot(trueX - before.x, trueY - before.y),
                      degreesTurned: abs(trueHeading - before.heading) * 180 / .pi, liftRiseMetres: max(0, lift.position - before.lift))
         stepDetector(dt)

@@ -17,6 +17,13 @@ public struct RigFile: Sendable, Equatable {
     public var tcp: String?
     public var baud: Int
     public var responseTimeoutMilliseconds: Int
+    /// Simulator rigs: departures from the protocol brought back on purpose (the
+    /// conformance kit must fail each).
+    public var deviations: Set<Deviation> = []
+    /// Hardware rigs: a stimulus controller (`HOST:PORT`, the simulator's control-socket
+    /// protocol) for the conformance kit's rules that need a button pressed or a unit
+    /// power-cycled.
+    public var control: String?
 
     public static func load(path: String, displayName: String? = nil) throws(ConfigurationFileError) -> RigFile {
         let text: String
@@ -31,7 +38,7 @@ public struct RigFile: Sendable, Equatable {
 
     public static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> RigFile {
         let root = try YAMLFields.parse(text, file: file)
-        try root.allowOnly(["name", "kind", "scenario", "bus"])
+        try root.allowOnly(["name", "kind", "scenario", "bus", "deviant", "control"])
         var rig = RigFile(name: try root.string("name"),
                           kind: try root.choice("kind", [("simulator", .simulator), ("hardware", .hardware)]),
                           scenario: root.has("scenario") ? try root.string("scenario") : nil,
@@ -43,6 +50,17 @@ public struct RigFile: Sendable, Equatable {
             rig.baud = try bus.integer("baud", default: 115_200, in: 1200...4_000_000)
             rig.responseTimeoutMilliseconds = try bus.integer("responseTimeoutMilliseconds", default: 100, in: 5...10_000)
         }
+        if root.has("deviant") {
+            guard rig.kind == .simulator else { throw root.error("deviant is for simulator rigs only", field: "deviant") }
+            do {
+                rig.deviations = try Deviation.parse(try root.words("deviant").joined(separator: ","))
+            } catch let error as SimulatorArgumentError {
+                throw root.error(error.message, field: "deviant")
+            } catch {
+                throw root.error("deviant: \(error)", field: "deviant")
+            }
+        }
+        rig.control = root.has("control") ? try root.string("control") : nil
         if rig.kind == .hardware && (rig.port == nil) == (rig.tcp == nil) {
             throw root.error("a hardware rig names exactly one of bus.port or bus.tcp", field: "bus")
         }

@@ -12,6 +12,19 @@ public struct RobotSettings: Sendable, Codable, Equatable {
     public var liftMaxSpeedMetresPerSecond = 0.2
     public var liftAccelerationMetresPerSecond2 = 0.4
     public var liftHomingSpeedMetresPerSecond = 0.1
+    /// Where the lift's limit switches close: outside the set-point range
+    /// `liftMinimumMetres...liftMaximumMetres`, so a legal set-point never reaches one
+    /// (protocol 1.1, L6.1). Homing defines the lower one as 0.290 m.
+    public var liftLowerSwitchMetres = 0.29
+    public var liftUpperSwitchMetres = 2.81
+    /// Deceleration when a drive leaves operation enabled or quick-stops (D5.2).
+    public var chassisQuickStopMetresPerSecond2 = 1.0
+    public var turnQuickStopDegreesPerSecond2 = 180.0
+    /// The chassis powers up at a dock it can see, so it knows its yard pose at power-up
+    /// (`poseSet` = 1, protocol 1.1 Q9.1). A reboot mid-yard comes up at (0, 0, 0).
+    public var poseKnownAtPowerUp = true
+    /// Departures from the protocol brought back on purpose (`Deviation`); none by default.
+    public var deviations: Set<Deviation> = []
     /// How close the detector head may come to a container wall before the bumper trips.
     public var bumperMarginMetres = 0.02
     /// Where the probe sits from the chassis' reference point (the pose it reports), in

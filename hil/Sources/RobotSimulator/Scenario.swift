@@ -1,4 +1,5 @@
 import Foundation
+import FirmwareProtocol
 @_exported import StrictYAML
 
 /// A HIL scenario: the yard, the containers and sources in it, the background, the
@@ -60,7 +61,7 @@ public struct Scenario: Sendable {
     public static func parse(_ text: String, file: String = "scenario") throws(ConfigurationFileError) -> Scenario {
         let root = try YAMLFields.parse(text, file: file)
         try root.allowOnly(["name", "seed", "timeScale", "lineTiming", "robot", "battery", "background", "detector",
-                            "containers", "faults", "busFaultRates"])
+                            "containers", "faults", "busFaultRates", "deviant"])
         var scenario = Scenario(name: try root.string("name"))
         scenario.seed = UInt64(try root.integer("seed", default: 1, in: 0...Int.max))
         scenario.timeScale = try root.double("timeScale", default: 1, in: 0.01...100)
@@ -74,7 +75,9 @@ public struct Scenario: Sendable {
                 turnaroundMicroseconds: try timing.integer("turnaroundMicroseconds", default: 500, in: 0...100_000))
         }
         if let robot = try root.mapping("robot") {
-            try robot.allowOnly(["x", "y", "headingDegrees", "liftMetres", "probeForwardMetres", "probeRightMetres", "probeUpMetres"])
+            try robot.allowOnly(["x", "y", "headingDegrees", "liftMetres", "probeForwardMetres", "probeRightMetres", "probeUpMetres",
+                                 "poseKnownAtPowerUp"])
+            scenario.settings.poseKnownAtPowerUp = try robot.bool("poseKnownAtPowerUp", default: true)
             scenario.settings.probeForwardMetres = try robot.double("probeForwardMetres", default: 0, in: -1.5...1.5)
             scenario.settings.probeRightMetres = try robot.double("probeRightMetres", default: 0, in: -1.5...1.5)
             scenario.settings.probeUpMetres = try robot.double("probeUpMetres", default: 0, in: -0.5...0.5)
@@ -194,12 +197,20 @@ public struct Scenario: Sendable {
             }
             scenario.busFaultRates = r
         }
+        if root.has("deviant") {
+            let list = try root.words("deviant").joined(separator: ",")
+            do {
+                scenario.settings.deviations = try Deviation.parse(list)
+            } catch {
+                throw root.error(error.message, field: "deviant")
+            }
+        }
         return scenario
     }
 
     /// One fault entry: `atSeconds`, `kind`, and the kind's parameters.
     static func parseFault(_ entry: YAMLFields, requireTime: Bool = true) throws(ConfigurationFileError) -> TimedFault {
-        try entry.allowOnly(["atSeconds", "kind", "unit", "times", "requests", "milliseconds", "count", "code", "device", "on", "dose"])
+        try entry.allowOnly(["atSeconds", "kind", "unit", "times", "requests", "milliseconds", "count", "code", "device", "on", "dose", "switch", "percent"])
         let at = requireTime ? try entry.double("atSeconds", in: 0...1e7) : try entry.double("atSeconds", default: 0, in: 0...1e7)
         let kind = try entry.string("kind")
         let unit: UInt8? = entry.has("unit") ? UInt8(try entry.integer("unit", in: 1...247)) : nil
@@ -215,7 +226,13 @@ public struct Scenario: Sendable {
         case "splitFrame": fault = .bus(.splitFrame(gapMilliseconds: try entry.integer("milliseconds", default: 20, in: 0...10_000)), unit: unit, times: times, requests: requests)
         case "exception": fault = .bus(.exception(code: UInt8(try entry.integer("code", in: 1...255))), unit: unit, times: times, requests: requests)
         case "linkDrop": fault = .bus(.linkDrop(milliseconds: try entry.integer("milliseconds", in: 1...600_000)), unit: nil, times: 1)
-        case "reboot": fault = .device(.reboot)
+        case "reboot":
+            if entry.has("device") {
+                let device: String = try entry.choice("device", RegisterMap.devices.map { ($0.name, $0.name) })
+                fault = .device(.restart(device: device))
+            } else {
+                fault = .device(.reboot)
+            }
         case "driveFault":
             let device: String = try entry.choice("device", [("chassis", "chassis"), ("lift", "lift")])
             fault = .device(.driveFault(device: device, code: UInt16(try entry.integer("code", default: 1, in: 1...65535))))
@@ -224,6 +241,9 @@ public struct Scenario: Sendable {
         case "detectorOverload": fault = .device(.detectorOverload(on))
         case "detectorDead": fault = .device(.detectorDead(on))
         case "bumper": fault = .device(.bumper(on))
+        case "limitSwitch":
+            let which = try entry.choice("switch", [("upper", true), ("lower", false)])
+            fault = .device(.limitSwitch(upper: which, closed: on))
         case "checkSource":
             fault = .device(.checkSource(microsievertsPerHour: on ? try entry.double("dose", default: 5, in: 0...1000) : 0))
         case "batteryCharge": fault = .device(.batteryCharge(percent: try entry.double("percent", in: 0...100)))
@@ -236,7 +256,7 @@ public struct Scenario: Sendable {
 
     public static let faultKinds = ["noReply", "lateReply", "crcError", "junkBytes", "splitFrame", "exception", "linkDrop",
                                     "reboot", "driveFault", "liftStuck", "estop", "detectorOverload", "detectorDead", "bumper",
-                                    "checkSource", "batteryCharge"]
+                                    "checkSource", "batteryCharge", "limitSwitch"]
 
     /// Parses a fault given as `kind=crcError unit=2 times=3` (the control socket's form).
     public static func parseFaultCommand(_ words: [String]) throws(ConfigurationFileError) -> TimedFault.Kind {

@@ -36,6 +36,9 @@ struct RobotSim: AsyncParsableCommand {
     @Option(help: "Serve the control socket (fault injection, truth, counters) on this loopback port.")
     var controlPort: Int?
 
+    @Option(help: "Bring back departures from the protocol on purpose, to show the conformance kit fails them: 'all' or a comma-separated list (see hil/README.md, Conformance kit).")
+    var deviant: String?
+
     @Flag(help: "Exit when the parent process dies (robotd --sim uses this, so a killed controller leaves no simulator behind).")
     var exitWithParent = false
 
@@ -57,6 +60,13 @@ struct RobotSim: AsyncParsableCommand {
             loaded.lineTiming = LineTiming(enabled: true, baud: baud, turnaroundMicroseconds: turnaround)
         }
         if timeScale != 1 { loaded.timeScale = timeScale }
+        if let deviant {
+            do {
+                loaded.settings.deviations = try Deviation.parse(deviant)
+            } catch {
+                throw ValidationError("--deviant: \(error.message)")
+            }
+        }
         let simulator = try Simulator(scenario: loaded, linkPath: link, tcpPort: tcpPort)
         try simulator.start()
         var control: ControlServer?
@@ -71,6 +81,9 @@ struct RobotSim: AsyncParsableCommand {
         let timing = loaded.lineTiming
         say("robot-sim: line timing \(timing.enabled ? "on at \(timing.baud) baud" : "off"), time scale \(loaded.timeScale), seed \(loaded.seed)")
         if let control { say("robot-sim: control socket on 127.0.0.1:\(control.port)") }
+        if !loaded.settings.deviations.isEmpty {
+            say("robot-sim: DEVIANT, breaking on purpose: " + loaded.settings.deviations.map { "\($0.rawValue) (\($0.rule))" }.sorted().joined(separator: ", "))
+        }
         if exitWithParent { watchParent() }
         await waitForTermination()
         control?.stop()

@@ -10,6 +10,7 @@ import RobotTesting
 ///
 ///     swift build -c release --product LoopBench
 ///     .build/release/LoopBench [--seconds 60] [--rates 100,500] [--estops 100]
+///                              [--estop-lines 115200:1000,19200:10000]
 ///
 /// For each rate: the loop runs against the in-process simulator over a pty for
 /// `--seconds` while the robot walks back and forth and measures, and `cyclictest`
@@ -31,6 +32,13 @@ struct LoopBench {
             try await benchmark(rate: rate, seconds: seconds)
         }
         try await estopLatency(times: estops)
+        // The e-stop on real line timings (baud:turnaround µs), each with the poll schedule
+        // robotd fits to that line (`LineBudget.fitted`).
+        for line in option("--estop-lines", "").split(separator: ",") {
+            let parts = line.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 2 else { continue }
+            try await estopLatency(times: estops, baud: parts[0], turnaroundMicroseconds: parts[1])
+        }
     }
 
     final class Tally: @unchecked Sendable {
@@ -62,11 +70,19 @@ struct LoopBench {
         let robot: PtyRobot
     }
 
-    static func makeRig(rate: Double, tickObserver: (@Sendable (ControlLoop.TickPhase) -> Void)? = nil) async throws -> Rig {
+    static func makeRig(rate: Double, line: (baud: Int, turnaroundMicroseconds: Int)? = nil,
+                        tickObserver: (@Sendable (ControlLoop.TickPhase) -> Void)? = nil) async throws -> Rig {
         var scenario = Scenario(name: "bench yard")
         scenario.startLiftMetres = 0.36
         var configuration = ControlConfiguration()
         configuration.loopRateHertz = rate
+        if let line {
+            scenario.lineTiming = LineTiming(enabled: true, baud: line.baud, turnaroundMicroseconds: line.turnaroundMicroseconds)
+            let endpoint = BusEndpoint.rtu(.path("/dev/null"), baud: line.baud, responseTimeoutMilliseconds: 100)
+            configuration = LineBudget.fitted(endpoint: endpoint, configuration: configuration,
+                                              turnaroundMicroseconds: line.turnaroundMicroseconds) ?? configuration
+            print("  line \(line.baud) baud, \(line.turnaroundMicroseconds) µs turnaround: polls \(LineBudget.schedule(configuration))")
+        }
         let robot = try await PtyRobot(scenario: scenario, configuration: configuration, tickObserver: tickObserver)
         return Rig(simulator: robot.simulator, bus: robot.bus, loop: robot.loop, robot: robot)
     }
@@ -165,8 +181,8 @@ struct LoopBench {
     }
 
     /// Time from `submit(.estop)` to the software e-stop write arriving at the firmware.
-    static func estopLatency(times: Int) async throws {
-        let rig = try await makeRig(rate: 100)
+    static func estopLatency(times: Int, baud: Int? = nil, turnaroundMicroseconds: Int = 0) async throws {
+        let rig = try await makeRig(rate: 100, line: baud.map { ($0, turnaroundMicroseconds) })
         defer {
             rig.loop.stop()
             rig.bus.stop()
@@ -193,7 +209,8 @@ struct LoopBench {
             return
         }
         func p(_ q: Double) -> Double { samples[min(samples.count - 1, Int(q / 100 * Double(samples.count)))] }
-        print("\n== e-stop latency at 100 Hz, API call to the write arriving at the firmware (\(samples.count) presses)")
+        let where_ = baud.map { " on a \($0)-baud line, \(turnaroundMicroseconds) µs turnaround" } ?? " (pty, no line timing)"
+        print("\n== e-stop latency at 100 Hz\(where_), API call to the write arriving at the firmware (\(samples.count) presses)")
         print(String(format: "  p50 %.2f ms  p99 %.2f ms  max %.2f ms  (bound: one tick 10 ms + one transaction)", p(50), p(99), samples.last ?? 0))
     }
 }

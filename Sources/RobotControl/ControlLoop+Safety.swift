@@ -129,7 +129,9 @@ extension ControlLoop {
         defer { stopCause = saved }
         guard let cause = detectCause(inputs) else { return nil }
         switch cause {
-        case .watchdogExpired, .driveFault: return nil  // cleared by the reset itself
+        // Cleared by the reset itself: its refresh and edge, its fault-reset pulse, and (a
+        // restarted unit) its edge that releases the interlock or the pose it writes back.
+        case .watchdogExpired, .driveFault, .firmwareRestarted: return nil
         default: return cause
         }
     }

@@ -73,17 +73,21 @@ extension ControlLoop {
     /// must not move the robot's idea of where it is back to the dock.
     func givePose() async throws {
         guard let pose = configuration.startPose else {
-            if protocolFeatures.chassisPose { startupNotes.append("no robot.startPose: the chassis's own frame is the yard frame") }
+            guard protocolFeatures.chassisPose else { return }
+            let status = try await bus.read(ChassisStatus.self, unit: RegisterMap.chassis.unitId, priority: .command)
+            if !status.flags.contains(.poseSet) {
+                startupNotes.append("the chassis has no pose and no startPose is configured: the frame it powered up in is taken as the yard frame")
+            }
             return
         }
         guard protocolFeatures.chassisPose else {
             throw StartError.missingFeature(
-                "robot.startPose is set, but the chassis (protocol \(protocolFeatures.versions[.chassis].map { "\($0)" } ?? "?")) "
-                + "has no pose block (protocol 1.1, §9): update the chassis firmware or remove robot.startPose")
+                "startPose is set, but the chassis (protocol \(protocolFeatures.versions[.chassis].map { "\($0)" } ?? "?")) "
+                + "has no pose block (protocol 1.1, §9): update the chassis firmware or remove startPose")
         }
         let status = try await bus.read(ChassisStatus.self, unit: RegisterMap.chassis.unitId, priority: .command)
         if status.flags.contains(.poseSet) {
-            startupNotes.append(String(format: "the chassis knows its pose (%.3f, %.3f) m, %.1f°: robot.startPose not written",
+            startupNotes.append(String(format: "the chassis knows its pose (%.3f, %.3f) m, %.1f°: startPose not written",
                                        status.positionXMetres, status.positionYMetres, status.headingDegrees))
             return
         }

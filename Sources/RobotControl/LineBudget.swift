@@ -80,4 +80,56 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
     }
 
     public static func percent(_ share: Double) -> String { "\(Int((share * 100).rounded())) %" }
+
+    /// The longest period each poll may be stretched to when a schedule is fitted to the
+    /// line, milliseconds. The firmware stops on its own for the e-stop chain, the
+    /// watchdog, bumpers and limit switches (protocol §5-§7); the polls are how the
+    /// controller learns of it, so the safety status stays the fastest.
+    public static let ceilings = (safety: 200, chassis: 200, lift: 400, detector: 1000)
+
+    /// The rungs `fitted` climbs: each raises every poll's ceiling, so no poll is
+    /// stretched far while another is still at its default.
+    static let rungs: [(safety: Int, chassis: Int, lift: Int, detector: Int)] = [
+        (20, 40, 40, 100), (40, 80, 80, 200), (80, 160, 160, 400), (ceilings.safety, ceilings.chassis, ceilings.lift, ceilings.detector),
+    ]
+
+    /// `configuration` with its polls stretched until the schedule takes at most `limit`
+    /// of the line; unchanged if it fits already or the bus is Modbus TCP; nil if even the
+    /// ceilings do not fit. Rung by rung (`rungs`), each step doubles the period of the
+    /// poll with the largest share that is still below the rung's ceiling; the watchdog
+    /// refresh (at most half the watchdog timeout) only on the last rung.
+    public static func fitted(endpoint: BusEndpoint, configuration: ControlConfiguration,
+                              turnaroundMicroseconds: Int) -> ControlConfiguration? {
+        var c = configuration
+        for (rung, ceiling) in rungs.enumerated() {
+            let last = rung == rungs.count - 1
+            for _ in 0..<40 {
+                guard let budget = LineBudget(endpoint: endpoint, configuration: c, turnaroundMicroseconds: turnaroundMicroseconds) else { return c }
+                if budget.occupancy <= limit { return c }
+                let refreshCeiling = last ? min(250, Int(c.watchdogTimeoutMilliseconds) / 2) : c.watchdogRefreshMilliseconds
+                // (index in `exchanges`, current period, ceiling on this rung)
+                let candidates: [(Int, Int, Int)] = [
+                    (0, c.safetyPollMilliseconds, ceiling.safety), (1, c.chassisPollMilliseconds, ceiling.chassis),
+                    (2, c.liftPollMilliseconds, ceiling.lift), (3, c.detectorPollMilliseconds, ceiling.detector),
+                    (4, c.watchdogRefreshMilliseconds, refreshCeiling),
+                ].filter { $0.1 < $0.2 }
+                guard let index = candidates.max(by: { budget.exchanges[$0.0].share < budget.exchanges[$1.0].share })?.0 else { break }
+                switch index {
+                case 0: c.safetyPollMilliseconds = min(ceiling.safety, c.safetyPollMilliseconds * 2)
+                case 1: c.chassisPollMilliseconds = min(ceiling.chassis, c.chassisPollMilliseconds * 2)
+                case 2: c.liftPollMilliseconds = min(ceiling.lift, c.liftPollMilliseconds * 2)
+                case 3: c.detectorPollMilliseconds = min(ceiling.detector, c.detectorPollMilliseconds * 2)
+                default: c.watchdogRefreshMilliseconds = min(refreshCeiling, c.watchdogRefreshMilliseconds * 2)
+                }
+            }
+        }
+        guard let budget = LineBudget(endpoint: endpoint, configuration: c, turnaroundMicroseconds: turnaroundMicroseconds) else { return c }
+        return budget.occupancy <= limit ? c : nil
+    }
+
+    /// The poll periods of a configuration, for logs and messages.
+    public static func schedule(_ c: ControlConfiguration) -> String {
+        "safety \(c.safetyPollMilliseconds) ms, chassis \(c.chassisPollMilliseconds) ms, lift \(c.liftPollMilliseconds) ms, "
+            + "detector \(c.detectorPollMilliseconds) ms, watchdog refresh \(c.watchdogRefreshMilliseconds) ms"
+    }
 }

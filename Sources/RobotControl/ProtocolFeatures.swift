@@ -24,9 +24,9 @@ public struct ProtocolFeatures: Sendable, Equatable {
             lines.append("\(device) speaks protocol \(version): no boot block, so a restart of it is recognised only by its effects")
         }
         if let chassis = versions[.chassis], chassis.hasBootBlock, !chassisPose {
-            lines.append("chassis has no pose block: its pose cannot be set, and robot.startPose is refused")
+            lines.append("chassis has no pose block: its pose cannot be set, and startPose is refused")
         } else if let chassis = versions[.chassis], !chassis.hasBootBlock {
-            lines.append("chassis speaks protocol \(chassis): its pose cannot be set, and robot.startPose is refused")
+            lines.append("chassis speaks protocol \(chassis): its pose cannot be set, and startPose is refused")
         }
         if let safety = versions[.safety], !safety.hasBootBlock {
             lines.append("safety speaks protocol \(safety): no power-up interlock, so a restart of it powers the drives at the next refresh")

@@ -8,7 +8,7 @@ import RobotIO
 /// Errors stop robotd from doing its job; warnings are things a site may fix later (the
 /// RS-485 adapter not plugged in yet, plain HTTP on a closed network).
 public struct ConfigurationCheck: Sendable {
-    public enum Severity: String, Sendable { case error, warning }
+    public enum Severity: String, Sendable { case error, warning, note }
 
     public struct Finding: Sendable, Equatable, CustomStringConvertible {
         public let severity: Severity
@@ -80,6 +80,15 @@ public struct ConfigurationCheck: Sendable {
         if let problem = configuration.lineBudget?.problem {
             found.append(Finding(severity: .warning, message: "polls: \(problem)"))
         }
+        if let fitted = configuration.pollsFitted {
+            found.append(Finding(severity: .note, message: "polls: \(fitted)"))
+        }
+        if let budget = configuration.lineBudget {
+            found.append(Finding(severity: .note, message: "line budget: \(budget)"))
+        }
+        found.append(Finding(severity: .note, message: String(
+            format: "watchdog budget: with one unit silent a refresh comes at most %.0f ms after the last; the firmware allows %d ms",
+            configuration.worstRefreshGapMilliseconds, Int(configuration.control.watchdogTimeoutMilliseconds))))
         findings = found
     }
 }

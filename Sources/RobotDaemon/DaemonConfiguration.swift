@@ -16,6 +16,8 @@ public struct DaemonConfiguration: Sendable {
     /// what the line budget is computed with (`bus.turnaroundMicroseconds`).
     public var lineTurnaroundMicroseconds = 1000
     public var control = ControlConfiguration()
+    /// Set when robotd stretched the default polls to fit the line (logged at start).
+    public var pollsFitted: String?
     /// The officers' API and phone UI.
     public var server = ServerConfiguration()
     /// The SQLite store: scans, readings, users, audit.
@@ -179,13 +181,59 @@ public struct DaemonConfiguration: Sendable {
             throw root.error(problem)
         }
         config.control = c
-        // A schedule that needs more than the whole line cannot work (statuses would go
-        // stale without end); one over the budget's 70 % works with less room for
-        // set-points and retries, and robotd warns (`lineBudget`, `--check-config`).
-        if let budget = config.lineBudget, budget.occupancy > 1 {
-            throw root.error("the poll schedule cannot fit on the line: \(budget.problem ?? budget.description)")
+        // The line budget (protocol §11): robotd keeps the polls within 70 % of the line.
+        // Polls left to their defaults are stretched to fit (`LineBudget.fitted`); polls
+        // an operator wrote are kept, warned about over 70 % (`--check-config`), and
+        // refused when they need more than the whole line (statuses would go stale
+        // without end), with a schedule that would fit.
+        if let budget = config.lineBudget, budget.occupancy > LineBudget.limit {
+            let fitted = LineBudget.fitted(endpoint: config.endpoint, configuration: c, turnaroundMicroseconds: config.lineTurnaroundMicroseconds)
+            if !root.has("polls") {
+                guard let fitted else {
+                    throw root.error("the poll schedule cannot fit on the line even with the polls at their longest "
+                                     + "(\(LineBudget.schedule(Self.longest(c)))): \(budget.problem ?? budget.description)")
+                }
+                config.control = fitted
+                config.pollsFitted = "polls stretched from \(LineBudget.schedule(c)) to \(LineBudget.schedule(fitted)) to fit "
+                    + "\(LineBudget.percent(LineBudget.limit)) of the line (\(budget.baud) baud, \(config.lineTurnaroundMicroseconds) µs turnaround)"
+            } else if budget.occupancy > 1 {
+                throw root.error("the poll schedule cannot fit on the line: \(budget.problem ?? budget.description)"
+                                 + (fitted.map { "; a schedule that fits: \(LineBudget.schedule($0))" } ?? ""))
+            }
+        }
+        // The watchdog budget (protocol review P13): a unit that stops answering holds the
+        // line for one failed attempt (the response timeout, then as long again before the
+        // flush) before the bus sends a waiting refresh; the firmware must not expire then.
+        let worstGap = config.worstRefreshGapMilliseconds
+        if worstGap > Double(config.control.watchdogTimeoutMilliseconds) {
+            throw root.error(String(format: "one silent unit would let the firmware watchdog expire: a refresh can come %.0f ms after the last "
+                                    + "(refresh every %d ms + 2 × %d ms response timeout + the write), over the %d ms watchdog timeout; "
+                                    + "shorten bus.responseTimeoutMilliseconds or safety.watchdogRefreshMilliseconds, or lengthen "
+                                    + "safety.watchdogTimeoutMilliseconds", worstGap, config.control.watchdogRefreshMilliseconds,
+                                    config.endpoint.responseTimeoutMilliseconds, Int(config.control.watchdogTimeoutMilliseconds)))
         }
         return config
+    }
+
+    /// The longest time between two watchdog refreshes reaching the firmware while one unit
+    /// is silent, milliseconds: the refresh period, one failed attempt to the silent unit
+    /// (its response timeout and the wait before the flush; the bus sends a waiting refresh
+    /// before any retry, and polls are not retried), and the refresh's own exchange.
+    public var worstRefreshGapMilliseconds: Double {
+        let refreshExchange = lineBudget?.exchanges.last.map { $0.microseconds / 1000 } ?? 5
+        return Double(control.watchdogRefreshMilliseconds) + 2 * Double(endpoint.responseTimeoutMilliseconds) + refreshExchange
+    }
+
+    /// Every poll at its ceiling (`LineBudget.ceilings`), for the message when even that
+    /// does not fit.
+    static func longest(_ c: ControlConfiguration) -> ControlConfiguration {
+        var c = c
+        c.safetyPollMilliseconds = max(c.safetyPollMilliseconds, LineBudget.ceilings.safety)
+        c.chassisPollMilliseconds = max(c.chassisPollMilliseconds, LineBudget.ceilings.chassis)
+        c.liftPollMilliseconds = max(c.liftPollMilliseconds, LineBudget.ceilings.lift)
+        c.detectorPollMilliseconds = max(c.detectorPollMilliseconds, LineBudget.ceilings.detector)
+        c.watchdogRefreshMilliseconds = max(c.watchdogRefreshMilliseconds, min(250, Int(c.watchdogTimeoutMilliseconds) / 2))
+        return c
     }
 
     /// The share of the RS-485 line the poll schedule takes; nil on Modbus TCP.

@@ -323,33 +323,18 @@ public final class ModbusBus: @unchecked Sendable {
             }
             switch work {
             case .request(let pending):
-                let result = execute(connection, unit: pending.unit, pending.operation)
+                let result = execute(connection, unit: pending.unit, pending.operation, yieldToSafety: true)
                 pending.completion(result)
             case let .output(slot, values, sequence, postedAt):
-                let operation: BusOperation = values.count == 1
-                    ? .writeSingle(address: slot.address, value: values[0])
-                    : .writeMultiple(address: slot.address, values: values)
-                let result = execute(connection, unit: slot.unit, operation)
-                let now = MonotonicClock.nanoseconds()
-                stateLock.lock()
-                switch result {
-                case .success:
-                    slot.sent = sequence
-                    slot.sentAt = now
-                    slot.postToWireNanoseconds = now &- postedAt
-                    slot.consecutiveFailures = 0
-                case .failure(let failure):
-                    slot.failedSequence = sequence
-                    slot.failures += 1
-                    slot.consecutiveFailures += 1
-                    slot.lastErrorKind = failure.kind
-                }
-                stateLock.unlock()
+                send(connection, slot, values: values, sequence: sequence, postedAt: postedAt)
             case .poll(let poll):
                 let operation: BusOperation = poll.block.table == .input
                     ? .readInput(address: poll.block.start, count: poll.block.count)
                     : .readHolding(address: poll.block.start, count: poll.block.count)
-                let result = execute(connection, unit: poll.unit, operation)
+                // A poll is not retried: the next one is due within its period anyway, and
+                // a retry to a silent unit would hold the line for another two response
+                // times while the watchdog refresh waits.
+                let result = execute(connection, unit: poll.unit, operation, retries: 0)
                 publish(poll: poll, result: result)
             }
         }
@@ -364,6 +349,39 @@ public final class ModbusBus: @unchecked Sendable {
             pending.completion(.failure(error(.busStopped, unit: pending.unit, pending.operation)))
         }
         exited.signal()
+    }
+
+    /// Writes an output slot's image and records the outcome in the slot.
+    private func send(_ connection: ModbusConnection, _ slot: OutputSlot, values: [UInt16], sequence: UInt64, postedAt: UInt64) {
+        let operation: BusOperation = values.count == 1
+            ? .writeSingle(address: slot.address, value: values[0])
+            : .writeMultiple(address: slot.address, values: values)
+        let result = execute(connection, unit: slot.unit, operation, yieldToSafety: slot.priority != .safety)
+        let now = MonotonicClock.nanoseconds()
+        stateLock.lock()
+        switch result {
+        case .success:
+            slot.sent = sequence
+            slot.sentAt = now
+            slot.postToWireNanoseconds = now &- postedAt
+            slot.consecutiveFailures = 0
+        case .failure(let failure):
+            slot.failedSequence = sequence
+            slot.failures += 1
+            slot.consecutiveFailures += 1
+            slot.lastErrorKind = failure.kind
+        }
+        stateLock.unlock()
+    }
+
+    /// The watchdog refresh (a safety-priority slot) if one is waiting, taken off the queue.
+    private func takeWaitingSafetySlot() -> Work? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let slot = slots.first(where: { $0.priority == .safety && $0.dirty }) else { return nil }
+        slot.dirty = false
+        let values = Array(UnsafeBufferPointer(start: slot.storage, count: slot.count))
+        return .output(slot, values: values, sequence: slot.postedSequence, postedAt: slot.postedAtNanoseconds)
     }
 
     /// Waits for the next request or due poll; `nil` when the bus is stopping.
@@ -414,7 +432,12 @@ public final class ModbusBus: @unchecked Sendable {
         return .poll(polls[index])
     }
 
-    private func execute(_ connection: ModbusConnection, unit: UInt8, _ operation: BusOperation) -> Result<[UInt16], BusError> {
+    /// One transaction with up to `retries` more attempts after a transient error. With
+    /// `yieldToSafety`, a waiting watchdog refresh goes out between attempts: a unit that
+    /// stays silent then delays the refresh by one failed attempt (two response times),
+    /// not by all of them, so one silent unit cannot starve the firmware's watchdog.
+    private func execute(_ connection: ModbusConnection, unit: UInt8, _ operation: BusOperation, retries: Int? = nil,
+                         yieldToSafety: Bool = false) -> Result<[UInt16], BusError> {
         guard connection.isConnected else {
             let kind: BusError.Kind = lastLinkErrorKind() ?? .linkDown("not connected")
             recordFailure(unit: unit, kind)
@@ -448,8 +471,11 @@ public final class ModbusBus: @unchecked Sendable {
                 setLink(up: false, error: failure)
                 return .failure(failure)
             }
-            guard failure.isTransient, attempt < configuration.maxRetries else {
+            guard failure.isTransient, attempt < (retries ?? configuration.maxRetries) else {
                 return .failure(failure)
+            }
+            if yieldToSafety, case let .output(slot, values, sequence, postedAt)? = takeWaitingSafetySlot() {
+                send(connection, slot, values: values, sequence: sequence, postedAt: postedAt)
             }
             attempt += 1
             stateLock.lock()

@@ -133,6 +133,7 @@ struct Robotd: AsyncParsableCommand {
             logger.info("simulator started", metadata: ["pid": "\(simulator?.pid ?? 0)", "link": "\(link)"])
         }
         defer { simulator?.stop() }
+        if let fitted = configuration.pollsFitted { logger.notice("line budget: \(fitted)") }
         if let budget = configuration.lineBudget {
             if let problem = budget.problem {
                 logger.warning("line budget exceeded", metadata: ["problem": "\(problem)"])

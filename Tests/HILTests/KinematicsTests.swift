@@ -95,7 +95,8 @@ struct KinematicsTests {
             try await robot.bus.read(LiftStatus.self, unit: 3).flags.contains(.homed)
         }
         status = try await robot.bus.read(LiftStatus.self, unit: 3)
-        #expect(status.flags.contains(.lowerLimit))
+        // Homing finds the lower switch (0.290 m) and backs off it to 0.300 m (L6.3).
+        #expect(!status.flags.contains(.lowerLimit))
         #expect(status.heightMillimetres == 300)
         try await driver.lift(.profilePosition, heightMillimetres: 2500)
         let trace = try await run(robot, &driver, limit: 20, speed: { $0.liftSpeedMetresPerSecond }) {

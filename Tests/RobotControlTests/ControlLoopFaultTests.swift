@@ -206,4 +206,40 @@ import Testing
         #expect(feedback?.reading == nil)
         #expect(feedback?.problem == .detectorRestarted, "\(String(describing: feedback?.problem))")
     }
+
+    // Protocol 1.1, W7.5: a safety unit that restarts mid-run keeps its chain open (the
+    // controller's refreshes alone do not power the drives) until an officer's reset.
+    @Test func aSafetyUnitRestartHoldsTheRobotUntilAReset() async throws {
+        let robot = try await ControlLoopTests.robot()
+        #expect(robot.perform(.walk(metres: 0.2, speedMetresPerSecond: nil), within: 10)?.state == .done)
+        robot.model.inject(.restart(device: "safety"))
+        #expect(robot.run(until: { robot.loop.snapshot().stopCause != nil }, within: 2))
+        robot.run(seconds: 2)
+        #expect(!robot.truth.motionPowerOn, "the interlock holds while the watchdog is refreshed")
+        #expect(robot.perform(.walk(metres: 0.1, speedMetresPerSecond: nil), within: 5)?.state == .blocked)
+        #expect(robot.perform(.resetFault, within: 5)?.state == .done)
+        #expect(robot.truth.motionPowerOn)
+        #expect(robot.perform(.walk(metres: 0.1, speedMetresPerSecond: nil), within: 10)?.state == .done)
+    }
+
+    // Q9.4: a chassis that restarts loses its pose; the stop names it, and the reset gives
+    // the chassis back the pose it last reported, so the yard frame survives the restart.
+    @Test func aChassisRestartStopsTheRobotAndTheResetGivesItsPoseBack() async throws {
+        let robot = try await ControlLoopTests.robot()
+        #expect(robot.perform(.walk(metres: 0.5, speedMetresPerSecond: nil), within: 10)?.state == .done)
+        let before = robot.loop.snapshot()
+        robot.model.inject(.restart(device: "chassis"))
+        #expect(robot.run(until: { robot.loop.snapshot().stopCause != nil }, within: 2))
+        robot.run(seconds: 1)
+        #expect(robot.loop.snapshot().stopCause == .firmwareRestarted(device: .chassis) || robot.loop.snapshot().stopCause == .lostLink(device: .chassis, missedPolls: 5),
+                "\(String(describing: robot.loop.snapshot().stopCause))")
+        #expect(robot.perform(.resetFault, within: 5)?.state == .done)
+        robot.run(seconds: 0.2)
+        let after = robot.loop.snapshot()
+        #expect(abs(after.xMetres - before.xMetres) < 0.002 && abs(after.yMetres - before.yMetres) < 0.002,
+                "pose back: (\(after.xMetres), \(after.yMetres)) vs (\(before.xMetres), \(before.yMetres))")
+        let x = robot.truth.x
+        #expect(robot.perform(.walk(metres: 0.2, speedMetresPerSecond: nil), within: 10)?.state == .done)
+        #expect(abs(robot.truth.x - x - 0.2) < 0.005)
+    }
 }

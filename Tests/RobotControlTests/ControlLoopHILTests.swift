@@ -344,7 +344,7 @@ import Testing
         let h = try await LoopHarness()
         let measuring = h.loop.submit(.measure(seconds: 3))
         try await Task.sleep(nanoseconds: 1_000_000_000)
-        h.simulator.model.inject(.reboot)
+        h.simulator.model.inject(.restart(device: "detector"))
         let feedback = await h.loop.result(of: measuring, timeout: 10)
         #expect(feedback?.state == .failed, "\(String(describing: feedback))")
         #expect(feedback?.reading == nil)
@@ -371,5 +371,25 @@ import Testing
         #expect(s.lifecycle.detector == .inactive || s.lifecycle.detector == .error)
         let measure = await h.loop.run(.measure(seconds: 1), timeout: 5)
         #expect(measure?.problem == .deviceUnavailable(device: .detector), "\(String(describing: measure))")
+    }
+
+    /// The watchdog budget (protocol review P13): a unit that stops answering holds the
+    /// line for a response timeout and as long again per attempt. Polls are not retried
+    /// and a waiting refresh goes out before any retry, so the firmware's watchdog (500 ms)
+    /// holds: with 150 ms timeouts and one retry, retrying polls inline held the line
+    /// 600 ms and let it expire. The controller sees the lost lift; the firmware never
+    /// sees a late refresh.
+    @Test func oneSilentUnitCannotStarveTheFirmwareWatchdog() async throws {
+        let h = try await LoopHarness(responseTimeoutMilliseconds: 150)
+        h.simulator.faults.enqueue(.noReply, unit: RegisterMap.lift.unitId, times: 100_000)
+        var expired = false
+        for _ in 0..<60 {
+            try await Task.sleep(nanoseconds: 50_000_000)
+            let registers = try h.simulator.model.read(unit: 1, table: .input, start: 16, count: 6).get()
+            if SafetyStatus.Flags(rawValue: registers[0]).contains(.watchdogExpired) { expired = true }
+        }
+        h.simulator.faults.clear()
+        #expect(!expired, "the firmware watchdog expired while only the lift was silent")
+        #expect(h.loop.snapshot().stopCause == .lostLink(device: .lift, missedPolls: 5), "\(String(describing: h.loop.snapshot().stopCause))")
     }
 }

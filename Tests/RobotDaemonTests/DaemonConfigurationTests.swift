@@ -84,24 +84,36 @@ import Testing
         #expect(error("battery:\n  volts: 48\n")?.line == 2)
     }
 
-    /// The line budget (issue 16): the default 20 ms polls cannot fit on a 19200-baud
-    /// line at all (a chassis status read alone takes 21 ms), so the file is refused with
-    /// the numbers; at 115200 baud and 1 ms turnaround they take 93 % and --check-config
-    /// warns; a Modbus TCP gateway has no line budget.
+    /// The line budget (issue 16): polls an operator writes are kept, warned about over
+    /// 70 % and refused over 100 % (with a schedule that fits); polls left to their
+    /// defaults are stretched, the least urgent first, until they fit 70 %: at 115200 baud
+    /// and 1 ms turnaround the defaults take 93 %; at 19200 baud a chassis status read
+    /// alone takes 21 ms. A Modbus TCP gateway has no line budget.
     @Test func aPollScheduleTheLineCannotCarryIsRefusedAndOneOverTheBudgetIsWarnedAbout() throws {
-        let slow = error("bus:\n  port: /dev/ttyUSB0\n  baud: 19200\n")
+        let slow = error("bus:\n  port: /dev/ttyUSB0\n  baud: 19200\npolls:\n  chassisMilliseconds: 20\n")
         #expect(slow?.message.hasPrefix("the poll schedule cannot fit on the line: the poll schedule takes") == true, "\(String(describing: slow))")
         #expect(slow?.message.contains("chassis status 21.05 ms every 20 ms = 105 %") == true, "\(String(describing: slow))")
-        let standard = try DaemonConfiguration.parse("bus:\n  port: /dev/ttyUSB0\n", file: "robotd.yaml")
-        let budget = try #require(standard.lineBudget)
+        #expect(slow?.message.contains("a schedule that fits: safety") == true, "\(String(describing: slow))")
+        let explicit = try DaemonConfiguration.parse("bus:\n  port: /dev/ttyUSB0\npolls:\n  safetyMilliseconds: 20\n", file: "robotd.yaml")
+        let budget = try #require(explicit.lineBudget)
         #expect(abs(budget.occupancy - 0.93) < 0.01, "\(budget)")
-        let warnings = ConfigurationCheck(standard).findings.filter { $0.severity == .warning }.map(\.message)
+        let warnings = ConfigurationCheck(explicit).findings.filter { $0.severity == .warning }.map(\.message)
         #expect(warnings.contains { $0.hasPrefix("polls: the poll schedule takes 93 % of the 115200-baud line at 1000 µs turnaround") }, "\(warnings)")
+        // Defaults: stretched to fit, for every line of the performance table.
+        for (baud, turnaround) in [(115_200, 1000), (115_200, 10_000), (19_200, 1000), (19_200, 10_000)] {
+            let fitted = try DaemonConfiguration.parse("bus:\n  port: /dev/ttyUSB0\n  baud: \(baud)\n  turnaroundMicroseconds: \(turnaround)\n", file: "robotd.yaml")
+            let fittedBudget = try #require(fitted.lineBudget)
+            #expect(fittedBudget.occupancy <= LineBudget.limit, "\(baud) baud, \(turnaround) µs: \(fittedBudget)")
+            #expect(fitted.pollsFitted != nil)
+            #expect(fitted.control.safetyPollMilliseconds <= LineBudget.ceilings.safety)
+        }
+        let standard = try DaemonConfiguration.parse("bus:\n  port: /dev/ttyUSB0\n", file: "robotd.yaml")
+        #expect(standard.control.safetyPollMilliseconds == 20, "the safety status keeps its 20 ms: \(LineBudget.schedule(standard.control))")
         let fits = try DaemonConfiguration.parse("bus:\n  port: /dev/ttyUSB0\n  turnaroundMicroseconds: 200\npolls:\n  liftMilliseconds: 40\n  detectorMilliseconds: 100\n",
                                                  file: "robotd.yaml")
         #expect(try #require(fits.lineBudget).problem == nil, "\(String(describing: fits.lineBudget))")
         #expect(try DaemonConfiguration.parse("bus:\n  tcp: 10.0.0.5:502\n", file: "robotd.yaml").lineBudget == nil)
-        #expect(error("bus:\n  port: /dev/ttyUSB0\n  turnaroundMicroseconds: 10000\n")?.message.contains("takes 255 %") == true)
+        #expect(error("bus:\n  port: /dev/ttyUSB0\n  turnaroundMicroseconds: 10000\npolls:\n  liftMilliseconds: 20\n")?.message.contains("takes 255 %") == true)
     }
 
     @Test func theServerSectionIsReadAndChecked() throws {

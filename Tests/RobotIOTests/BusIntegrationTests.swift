@@ -110,7 +110,7 @@ import Testing
         #expect(wrongUnit?.description == "unit 9 (unit 9), read input registers 16-19: no device with this unit ID in the register map; known units are 1, 2, 3, 4")
 
         let unknownRegister = await h.expectBusError { _ = try await h.bus.perform(unit: 3, .readInput(address: 40, count: 2)) }
-        #expect(unknownRegister?.kind == .unknownRegister(allowed: "input identity 0-3, status 16-20"))
+        #expect(unknownRegister?.kind == .unknownRegister(allowed: "input identity 0-3, boot 4-6, status 16-20"))
 
         let outOfRange = await h.expectBusError { _ = try await h.bus.perform(unit: 3, .writeSingle(address: 18, value: 5000)) }
         guard case .invalidValue(let protocolError)? = outOfRange?.kind else {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, then runs the tiers:
 #  1. the fast tier (`swift test` as typed: unit and virtual-time tests, in parallel);
-#  2. the interoperability check against pymodbus;
+#  2. the interoperability check against pymodbus, and the firmware conformance kit
+#     (hil/conformance/) against the simulator over RTU and TCP and with every deviation;
 #  3. the hardware-in-the-loop tier (real ptys, real TCP, real time; one test at a time);
 #  4. the phone UI in headless Chromium (screenshots in test-output/browser/), the
 #     security checks, and the short campaigns: hostile clients, comms loss in a network
@@ -45,6 +46,7 @@ bin="$(swift build --show-bin-path)"
 # each other for the two cores.
 stage 600 "fast tier: swift test (unit and virtual time)" swift test --skip-build
 stage 300 "interoperability with pymodbus (independent Modbus stack)" python3 scripts/interop_pymodbus.py "$bin"
+stage 400 "firmware conformance kit (pymodbus): the simulator, a TCP 'gateway' rig, every deviation caught" python3 scripts/conformance_check.py "$bin"
 stage 1500 "HIL tier: real links and real time" env ROBOT_TEST_TIER=hil swift test --skip-build --no-parallel
 stage 600 "phone UI in headless Chromium (Selenium)" python3 scripts/browser_test.py "$bin"
 stage 300 "security checks against a running robotd" python3 scripts/security_check.py "$bin"

@@ -241,4 +241,18 @@ import Testing
         h.safety()
         #expect(h.safetyFlags.contains(.motionPowerOn), "the first refresh powers the drives")
     }
+
+    /// The conformance kit's table of deviations (`hil/conformance/conformance.py`) names
+    /// the same flags and rules as the simulator's `Deviation`.
+    @Test func theKitAndTheSimulatorAgreeOnEveryDeviation() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let kit = try String(contentsOf: root.appendingPathComponent("hil/conformance/conformance.py"), encoding: .utf8)
+        let table = try #require(kit.range(of: "DEVIATIONS = {").map { kit[$0.upperBound...] }?.split(separator: "}").first)
+        var pairs: [String: String] = [:]
+        for line in table.split(separator: "\n") {
+            let parts = line.split(separator: "\"").map(String.init)
+            if parts.count >= 4 { pairs[parts[1]] = parts[3] }
+        }
+        #expect(pairs == Dictionary(uniqueKeysWithValues: Deviation.allCases.map { ($0.rawValue, $0.rule) }))
+    }
 }

@@ -88,18 +88,39 @@ public final class TCPServer: @unchecked Sendable {
             let client = accept(listenSocket, nil, nil)
             guard client >= 0 else { continue }
             modbus_set_socket(ctx, client)
-            modbus_set_indication_timeout(ctx, 0, 50_000)
+            // Frames are cut by the MBAP header's length field, not by libmodbus's guess
+            // from the function code, which misreads a function it does not know and then
+            // takes the rest of that frame as the next one.
             while !stopFlag.isSet {
-                let n = query.withUnsafeMutableBufferPointer { modbus_receive(ctx, $0.baseAddress) }
-                if n < 0 {
-                    if errno == ETIMEDOUT { continue }
-                    break
-                }
-                if n == 0 { continue }
-                answer(ctx: ctx, mapping: mapping, query: &query, length: Int(n))
+                guard let header = readExactly(client, 7) else { break }
+                let length = Int(header[4]) << 8 | Int(header[5])
+                // The length counts the unit ID and the PDU: 2 to 254 bytes (Modbus TCP).
+                guard (2...254).contains(length), header[2] == 0, header[3] == 0,
+                      let rest = readExactly(client, length - 1) else { break }
+                let frame = header + rest
+                for (i, byte) in frame.enumerated() where i < query.count { query[i] = byte }
+                answer(ctx: ctx, mapping: mapping, query: &query, length: frame.count)
             }
             close(client)
         }
+    }
+
+    /// Reads exactly `count` bytes from `socket`, waiting in 50 ms polls so a stop request
+    /// is seen; nil when the peer closes, an error occurs or the server stops.
+    private func readExactly(_ socket: Int32, _ count: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            if stopFlag.isSet { return nil }
+            var pfd = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, 50)
+            if ready < 0 { return nil }
+            if ready == 0 { continue }
+            let n = bytes.withUnsafeMutableBufferPointer { read(socket, $0.baseAddress! + got, count - got) }
+            if n <= 0 { return nil }
+            got += n
+        }
+        return bytes
     }
 
     private func answer(ctx: OpaquePointer, mapping: UnsafeMutablePointer<modbus_mapping_t>, query: inout [UInt8], length: Int) {
@@ -114,8 +135,10 @@ public final class TCPServer: @unchecked Sendable {
         let fault = faults.take(unit: unit, functionCode: function)
         if fault == .noReply { return }
         if case .lateReply(let ms) = fault { usleep(UInt32(ms) * 1000) }
-        let address = Int(query[header + 1]) << 8 | Int(query[header + 2])
-        let count = Int(query[header + 3]) << 8 | Int(query[header + 4])
+        // Short PDUs (an unknown function with fewer bytes) read as zeros, never past the frame.
+        func byte(_ i: Int) -> Int { i < length ? Int(query[i]) : 0 }
+        let address = byte(header + 1) << 8 | byte(header + 2)
+        let count = byte(header + 3) << 8 | byte(header + 4)
         var exception: ModbusException?
         switch function {
         case FunctionCode.readHoldingRegisters.rawValue, FunctionCode.readInputRegisters.rawValue:
@@ -130,6 +153,12 @@ public final class TCPServer: @unchecked Sendable {
         case FunctionCode.writeSingleRegister.rawValue:
             exception = model.write(unit: unit, start: address, values: [UInt16(count)])
         case FunctionCode.writeMultipleRegisters.rawValue:
+            // F3.2: 1-123 registers, a byte count of twice that, and the bytes all there.
+            let byteCount = length > header + 5 ? Int(query[header + 5]) : -1
+            guard (1...123).contains(count), byteCount == 2 * count, header + 6 + byteCount <= length else {
+                exception = .illegalDataValue
+                break
+            }
             let values = (0..<count).map { UInt16(query[header + 6 + 2 * $0]) << 8 | UInt16(query[header + 7 + 2 * $0]) }
             exception = model.write(unit: unit, start: address, values: values)
         default:

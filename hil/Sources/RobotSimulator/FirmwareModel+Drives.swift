@@ -243,7 +243,7 @@ extension FirmwareModel {
         if bumperFront || bumperForced { flags.insert(.bumperFront) }
         if linear.velocity != 0 || angular.velocity != 0 { flags.insert(.moving) }
         if chassisSetpointAck { flags.insert(.setpointAcknowledged) }
-        if poseSet { flags.insert(.poseSet) }
+        if poseSet && settings.protocolMinor >= 1 { flags.insert(.poseSet) }
         let pose = reportedPose
         var headingDegrees = (pose.headingRadians * 180 / .pi).truncatingRemainder(dividingBy: 360)
         if headingDegrees > 180 { headingDegrees -= 360 }

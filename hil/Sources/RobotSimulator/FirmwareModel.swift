@@ -131,7 +131,7 @@ public final class FirmwareModel: @unchecked Sendable {
         chassisDrive.legacyQuickStop = settings.deviations.contains(.quickStopIgnored)
         liftDrive.legacyQuickStop = chassisDrive.legacyQuickStop
         // W7.5: the chain is open at power-up until a refresh and a reset edge.
-        bootInterlock = !settings.deviations.contains(.noBootInterlock)
+        bootInterlock = !settings.deviations.contains(.noBootInterlock) && settings.protocolMinor >= 1
         estopLatched = bootInterlock
         poseSet = settings.poseKnownAtPowerUp
     }
@@ -254,7 +254,7 @@ public final class FirmwareModel: @unchecked Sendable {
             lastWatchdogToken = 0
             safetyHolding = Self.safetyBootDefaults
             previousOutputs = []
-            bootInterlock = !deviant(.noBootInterlock)
+            bootInterlock = !deviant(.noBootInterlock) && settings.protocolMinor >= 1
             estopLatched = bootInterlock || estopButton
             softwareEstop = false
             stopAllMotion()
@@ -308,7 +308,9 @@ public final class FirmwareModel: @unchecked Sendable {
         if let problem = device.check(table: table, start: start, count: count, values: nil), !tolerated(problem) {
             return .failure(Self.exception(for: problem))
         }
-        guard let block = device.block(containing: start, count: count, in: table) else { return .failure(.illegalDataAddress) }
+        guard let block = device.block(containing: start, count: count, in: table), !absentIn10(block) else {
+            return .failure(.illegalDataAddress)
+        }
         lock.lock()
         defer { lock.unlock() }
         let image = blockImage(device: device, block: block)
@@ -324,6 +326,7 @@ public final class FirmwareModel: @unchecked Sendable {
         if let problem = device.check(table: .holding, start: start, count: values.count, values: values), !tolerated(problem) {
             return Self.exception(for: problem)
         }
+        if let block = device.block(containing: start, count: values.count, in: .holding), absentIn10(block) { return .illegalDataAddress }
         lock.lock()
         defer { lock.unlock() }
         let offset = start - Int(RegisterMap.statusStart)
@@ -343,6 +346,11 @@ public final class FirmwareModel: @unchecked Sendable {
         default:
             return .illegalDataAddress
         }
+    }
+
+    /// A block protocol 1.1 added, on a unit set to speak 1.0.
+    func absentIn10(_ block: BlockSpec) -> Bool {
+        settings.protocolMinor == 0 && (block.name == "boot" || block.name == "pose")
     }
 
     /// True while the unit boots after a power-up (F3.9).
@@ -383,7 +391,8 @@ public final class FirmwareModel: @unchecked Sendable {
         let encoded: [UInt16]?
         switch (device.unitId, block.name) {
         case (_, "identity"):
-            encoded = try? IdentityBlock(protocolVersion: .current, deviceType: device.deviceType,
+            encoded = try? IdentityBlock(protocolVersion: ProtocolVersion(major: ProtocolVersion.current.major, minor: settings.protocolMinor),
+                                         deviceType: device.deviceType,
                                          firmwareVersion: settings.firmwareVersion).registers()
         case (_, "boot"):
             let features: BootBlock.Features = device.unitId == RegisterMap.chassis.unitId ? .poseSet : []
@@ -458,7 +467,7 @@ public final class FirmwareModel: @unchecked Sendable {
         if watchdogExpired { flags.insert(.watchdogExpired) }
         if motionPowerOn { flags.insert(.motionPowerOn) }
         if softwareEstop { flags.insert(.softwareEstop) }
-        if bootInterlock { flags.insert(.bootInterlock) }
+        if bootInterlock && settings.protocolMinor >= 1 { flags.insert(.bootInterlock) }
         let outputs = SafetyCommand.Outputs(rawValue: safetyHolding[2])
         if outputs.contains(.beacon) { flags.insert(.beaconOn) }
         if outputs.contains(.buzzer) { flags.insert(.buzzerOn) }

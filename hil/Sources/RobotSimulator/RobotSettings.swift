@@ -1,3 +1,4 @@
+import FirmwareProtocol
 /// The simulated robot's hardware: limits and the detector's instrument record.
 /// Defaults are those of `docs/domain.md`, Robot and Detector.
 public struct RobotSettings: Sendable, Codable, Equatable {
@@ -23,6 +24,10 @@ public struct RobotSettings: Sendable, Codable, Equatable {
     /// The chassis powers up at a dock it can see, so it knows its yard pose at power-up
     /// (`poseSet` = 1, protocol 1.1 Q9.1). A reboot mid-yard comes up at (0, 0, 0).
     public var poseKnownAtPowerUp = true
+    /// The protocol minor the units report. 0 makes a 1.0 firmware as far as the
+    /// controller can tell: no boot or pose block (exception 2), no boot interlock (the
+    /// first refresh powers the drives), no `poseSet` or `bootInterlock` flags.
+    public var protocolMinor: UInt16 = ProtocolVersion.current.minor
     /// Departures from the protocol brought back on purpose (`Deviation`); none by default.
     public var deviations: Set<Deviation> = []
     /// How close the detector head may come to a container wall before the bumper trips.

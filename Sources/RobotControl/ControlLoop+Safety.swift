@@ -15,18 +15,19 @@ extension ControlLoop {
         lastYardPose = (ch.positionXMetres, ch.positionYMetres, ch.headingDegrees)
     }
 
-    /// Gives a restarted chassis its last pose back (one write of the pose block).
+    /// Gives a restarted chassis its last pose back (one write of the pose block). Built
+    /// from the typed pose's fields, not its `registers()` array: the tick allocates nothing.
     func postLastPose() -> UInt64 {
-        guard let pose = lastYardPose,
-              let registers = try? ChassisPose(xMetres: pose.x, yMetres: pose.y, headingDegrees: pose.heading).registers(),
-              registers.count == ChassisPose.spec.count else { return 0 }
-        let (w0, w1, w2, w3, w4) = (registers[0], registers[1], registers[2], registers[3], registers[4])
+        guard let last = lastYardPose else { return 0 }
+        let pose = ChassisPose(xMetres: last.x, yMetres: last.y, headingDegrees: last.heading)
+        let x = UInt32(bitPattern: pose.xMillimetres), y = UInt32(bitPattern: pose.yMillimetres)
+        let heading = UInt16(bitPattern: pose.headingCentidegrees)
         return bus.post(poseSlot) { buffer in
-            buffer[0] = w0
-            buffer[1] = w1
-            buffer[2] = w2
-            buffer[3] = w3
-            buffer[4] = w4
+            buffer[0] = UInt16(x >> 16)
+            buffer[1] = UInt16(x & 0xFFFF)
+            buffer[2] = UInt16(y >> 16)
+            buffer[3] = UInt16(y & 0xFFFF)
+            buffer[4] = heading
             return 5
         }
     }

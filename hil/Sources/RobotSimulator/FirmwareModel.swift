@@ -13,7 +13,7 @@ public final class FirmwareModel: @unchecked Sendable {
     public let settings: RobotSettings
     var field: RadiationField
     var random: SeededRandom
-    public private(set) var simulatedSeconds = 0.0
+    public internal(set) var simulatedSeconds = 0.0
 
     // Safety controller.
     var estopButton = false
@@ -27,7 +27,7 @@ public final class FirmwareModel: @unchecked Sendable {
     var safetyHolding: [UInt16] = FirmwareModel.safetyBootDefaults
 
     /// CLOCK_MONOTONIC time the last software e-stop write arrived, for latency benchmarks.
-    public private(set) var lastSoftwareEstopArrivalNanoseconds: UInt64 = 0
+    public internal(set) var lastSoftwareEstopArrivalNanoseconds: UInt64 = 0
 
     // Chassis.
     var chassisDrive = DriveStateMachine()
@@ -404,150 +404,6 @@ public final class FirmwareModel: @unchecked Sendable {
         default: encoded = try? detectorStatus().registers()
         }
         return encoded ?? [UInt16](repeating: 0, count: block.count)
-    }
-
-    // MARK: Safety controller
-
-    var motionPowerOn: Bool { !estopLatched && watchdogRunning && !watchdogExpired && !battery.empty }
-
-    func latchEstop() {
-        estopLatched = true
-        stopAllMotion()
-    }
-
-    func stopAllMotion() {
-        chassisDrive.powerLost()
-        liftDrive.powerLost()
-        stopChassis()
-        lift.halt()
-        homing = false
-        homingBackOff = false
-        chassisStopping = false
-        liftStopping = false
-    }
-
-    func applySafetyCommand() -> ModbusException? {
-        guard let command = try? SafetyCommand(registers: safetyHolding) else { return .illegalDataValue }
-        if command.watchdogToken != lastWatchdogToken {
-            lastWatchdogToken = command.watchdogToken
-            lastRefreshSeconds = simulatedSeconds
-            watchdogRunning = true
-        }
-        let wasSoftwareEstop = softwareEstop
-        softwareEstop = command.outputs.contains(.softwareEstop)
-        if softwareEstop && !wasSoftwareEstop {
-            var ts = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &ts)
-            lastSoftwareEstopArrivalNanoseconds = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-        }
-        if softwareEstop { latchEstop() }
-        let resetEdge = command.outputs.contains(.estopReset) && !previousOutputs.contains(.estopReset)
-        previousOutputs = command.outputs
-        guard resetEdge, !estopButton, !softwareEstop else { return nil }
-        let refreshedInTime = watchdogRunning
-            && simulatedSeconds - lastRefreshSeconds < Double(command.watchdogTimeoutMilliseconds) / 1000
-        if deviant(.resetWhileExpired) {
-            // Before 1.1: the latch cleared even while the watchdog stayed expired.
-            estopLatched = false
-            bootInterlock = false
-            if refreshedInTime { watchdogExpired = false }
-        } else if refreshedInTime {
-            // W7.4: only with no cause left does the edge close the chain, all flags together.
-            estopLatched = false
-            watchdogExpired = false
-            bootInterlock = false
-        }
-        return nil
-    }
-
-    func safetyStatus() -> SafetyStatus {
-        var flags: SafetyStatus.Flags = []
-        if estopButton { flags.insert(.estopButton) }
-        if estopLatched { flags.insert(.estopLatched) }
-        if watchdogExpired { flags.insert(.watchdogExpired) }
-        if motionPowerOn { flags.insert(.motionPowerOn) }
-        if softwareEstop { flags.insert(.softwareEstop) }
-        if bootInterlock && settings.protocolMinor >= 1 { flags.insert(.bootInterlock) }
-        let outputs = SafetyCommand.Outputs(rawValue: safetyHolding[2])
-        if outputs.contains(.beacon) { flags.insert(.beaconOn) }
-        if outputs.contains(.buzzer) { flags.insert(.buzzerOn) }
-        let timeout = Double(safetyHolding[1]) / 1000
-        let remaining = watchdogRunning ? max(0, timeout - (simulatedSeconds - lastRefreshSeconds)) : 0
-        let uptime = UInt32(truncatingIfNeeded: UInt64(max(0, (simulatedSeconds - bootSeconds[Int(RegisterMap.safety.unitId)]) * 1000)))
-        return SafetyStatus(flags: flags, watchdogRemainingMilliseconds: UInt16(min(65535, remaining * 1000)),
-                            batteryCentivolts: battery.centivolts, batteryChargePercent: battery.reportedPercent,
-                            uptimeMilliseconds: uptime)
-    }
-
-    // MARK: Detector
-
-    func applyDetectorCommand() {
-        guard let command = try? DetectorCommand(registers: detectorHolding) else { return }
-        if command.control.contains(.clearOverload) && !previousDetectorControl.contains(.clearOverload) && !overloadForced {
-            overloadLatched = trueDoseRate() > settings.detector.rangeMaxMicrosievertsPerHour
-        }
-        previousDetectorControl = command.control
-    }
-
-    func trueDoseRate() -> Double {
-        // The containers' effect on the background is geometry only: keep it while the
-        // probe stays within 5 mm.
-        let p = probe
-        let key = (Int((p.x / 0.005).rounded()), Int((p.y / 0.005).rounded()), Int((p.z / 0.005).rounded()))
-        if cachedEffectKey.map({ $0 != key }) ?? true {
-            cachedEffect = field.containerEffect(x: p.x, y: p.y, z: p.z)
-            cachedEffectKey = key
-        }
-        return field.doseRate(x: p.x, y: p.y, z: p.z, atSeconds: simulatedSeconds, response: settings.detector.response,
-                              effect: .some(cachedEffect)) + checkSourceMicrosievertsPerHour
-    }
-
-    func stepDetector(_ dt: Double) {
-        let d = settings.detector
-        let hvOn = DetectorCommand.Control(rawValue: detectorHolding[0]).contains(.highVoltageOn)
-        let dose = overloadForced ? d.rangeMaxMicrosievertsPerHour * 2 : trueDoseRate()
-        if dose > d.rangeMaxMicrosievertsPerHour { overloadLatched = true }
-        guard hvOn, !detectorDead else {
-            // R8.5: "no counts" is a fault of a detector with its high voltage on.
-            silentSeconds = hvOn || deviant(.fault16WhileHvOff) ? silentSeconds + dt : 0
-            return
-        }
-        // The uncalibrated detector reads dose / factor, so that raw × factor is the true dose.
-        let trueRate = d.sensitivityCountsPerSecondPerMicrosievertPerHour * dose / d.calibrationFactor * (1 + d.responseDriftFraction)
-        let measuredRate = d.deadTimeParalysable ? trueRate * exp(-trueRate * d.deadTimeMicroseconds * 1e-6)
-            : trueRate / (1 + trueRate * d.deadTimeMicroseconds * 1e-6)
-        let pulses = random.poisson(measuredRate * dt)
-        counts &+= UInt32(truncatingIfNeeded: pulses)
-        silentSeconds = pulses == 0 ? silentSeconds + dt : 0
-        let instantaneous = Double(pulses) / dt / d.sensitivityCountsPerSecondPerMicrosievertPerHour * d.calibrationFactor
-        let alpha = min(1, dt / d.timeConstantSeconds)
-        filteredMicrosievertsPerHour += (instantaneous - filteredMicrosievertsPerHour) * alpha
-    }
-
-    func detectorStatus() -> DetectorStatus {
-        let d = settings.detector
-        let hvOn = DetectorCommand.Control(rawValue: detectorHolding[0]).contains(.highVoltageOn)
-        let noCounts = silentSeconds > 10
-        var flags: DetectorStatus.Flags = []
-        if hvOn && !detectorDead { flags.insert([.dataValid, .highVoltageOk]) }
-        if overloadLatched { flags.insert(.overload) }
-        if noCounts { flags.insert(.fault) }
-        let shown = min(filteredMicrosievertsPerHour, d.rangeMaxMicrosievertsPerHour)
-        return DetectorStatus(
-            flags: flags, doseRateNanosievertsPerHour: UInt32(clamping: Int64((shown * 1000).rounded())),
-            counts: counts, timeBaseMilliseconds: UInt32(truncatingIfNeeded: UInt64(max(0, (simulatedSeconds - bootSeconds[Int(RegisterMap.detector.unitId)]) * 1000))),
-            faultCode: noCounts ? 16 : 0)
-    }
-
-    func detectorInfo() -> DetectorInfo {
-        let d = settings.detector
-        return DetectorInfo(
-            serialNumber: String(d.serialNumber.prefix(16)),
-            calibrationFactorMillionths: UInt32(clamping: Int64((d.calibrationFactor * 1_000_000).rounded())),
-            calibrationDate: d.calibrationDate, calibrationExpiry: d.calibrationExpiry,
-            sensitivityDeciCountsPerSecondPerMicrosievertPerHour: UInt16(clamping: Int((d.sensitivityCountsPerSecondPerMicrosievertPerHour * 10).rounded())),
-            timeConstantMilliseconds: UInt16(clamping: Int((d.timeConstantSeconds * 1000).rounded())),
-            rangeMaxNanosievertsPerHour: UInt32(clamping: Int64((d.rangeMaxMicrosievertsPerHour * 1000).rounded())))
     }
 
     // MARK: Physics

@@ -179,6 +179,11 @@ public final class CommandServer: Sendable {
 
     static func telemetryFrame(loop: ControlLoop, lease: MotionLease, desk: ScanDesk) -> TelemetryFrame {
         let s = loop.snapshot()
+        // The line budget's result as measured: each unit's status age (protocol §11).
+        var age: [UInt8: Double] = [:]
+        for d in loop.bus.statisticsSnapshot() where d.statusAgeP99Microseconds > 0 {
+            age[d.unitId] = Double(d.statusAgeP99Microseconds) / 1000
+        }
         let stats = loop.statistics()
         let l = lease.status()
         func lifecycle(_ value: RobotControl.DeviceLifecycle) -> RobotAPI.DeviceLifecycle {
@@ -202,10 +207,11 @@ public final class CommandServer: Sendable {
                         uncertaintyMicrosievertsPerHour: s.doseRateUncertaintyMicrosievertsPerHour,
                         countRatePerSecond: s.countRatePerSecond,
                         instrumentMicrosievertsPerHour: s.instrumentDoseRateMicrosievertsPerHour, overload: s.detectorOverload),
-            devices: .init(safety: .init(lifecycle: lifecycle(s.lifecycle.safety), linkUp: s.linkUp.safety),
-                           chassis: .init(lifecycle: lifecycle(s.lifecycle.chassis), linkUp: s.linkUp.chassis, state: s.chassisState.rawValue),
-                           lift: .init(lifecycle: lifecycle(s.lifecycle.lift), linkUp: s.linkUp.lift),
-                           detector: .init(lifecycle: lifecycle(s.lifecycle.detector), linkUp: s.linkUp.detector)),
+            devices: .init(safety: .init(lifecycle: lifecycle(s.lifecycle.safety), linkUp: s.linkUp.safety, statusAgeP99Milliseconds: age[1]),
+                           chassis: .init(lifecycle: lifecycle(s.lifecycle.chassis), linkUp: s.linkUp.chassis, state: s.chassisState.rawValue,
+                                          statusAgeP99Milliseconds: age[2]),
+                           lift: .init(lifecycle: lifecycle(s.lifecycle.lift), linkUp: s.linkUp.lift, statusAgeP99Milliseconds: age[3]),
+                           detector: .init(lifecycle: lifecycle(s.lifecycle.detector), linkUp: s.linkUp.detector, statusAgeP99Milliseconds: age[4])),
             safety: .init(stopped: s.stopCause != nil, cause: s.stopCause.map(Self.wireCode),
                           message: s.stopCause?.description, estopButton: s.estopButton, motionPowerOn: s.motionPowerOn,
                           deadmanArmed: s.deadmanArmed, batteryChargePercent: s.batteryChargePercent, batteryVolts: s.batteryVolts),

@@ -106,10 +106,14 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
         public var linkUp: Bool
         /// The drive's CiA 402 state, for the chassis (the lift's is under `lift`).
         public var state: String?
-        public init(lifecycle: DeviceLifecycle, linkUp: Bool, state: String? = nil) {
+        /// How old the unit's polled status had become, at the 99th percentile, when the
+        /// next copy replaced it (milliseconds; nil on a bus that does not measure it).
+        public var statusAgeP99Milliseconds: Double?
+        public init(lifecycle: DeviceLifecycle, linkUp: Bool, state: String? = nil, statusAgeP99Milliseconds: Double? = nil) {
             self.lifecycle = lifecycle
             self.linkUp = linkUp
             self.state = state
+            self.statusAgeP99Milliseconds = statusAgeP99Milliseconds
         }
     }
 

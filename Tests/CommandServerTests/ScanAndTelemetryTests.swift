@@ -259,6 +259,11 @@ import Testing
             #expect(message.type == "telemetry")
             #expect(message.data.devices.chassis.state != nil)
         }
+        // The line budget as measured: each unit's status age, from the frames sent after
+        // the bus has polled for a while (at 20 ms polls it cannot be far above 20 ms).
+        let last = try APICoding.decoder().decode(Message.self, from: Data(try #require(telemetry.last).utf8)).data
+        let age = try #require(last.devices.safety.statusAgeP99Milliseconds)
+        #expect(age > 1 && age < 200, "safety status age p99 \(age) ms")
         let first = try #require(telemetry.first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
         let data = try #require(first["data"] as? [String: Any])
         #expect(Set(data.keys) == ["tick", "pose", "lift", "dose", "devices", "safety", "loop", "lease", "store", "scan"])

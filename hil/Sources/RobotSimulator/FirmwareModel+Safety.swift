@@ -13,6 +13,8 @@ extension FirmwareModel {
         stopAllMotion()
     }
 
+    /// Motion power is off (D5.10): a category 0 stop, brakes on, both axes at standstill
+    /// with no set-point, so target reached.
     func stopAllMotion() {
         chassisDrive.powerLost()
         liftDrive.powerLost()
@@ -20,8 +22,9 @@ extension FirmwareModel {
         lift.halt()
         homing = false
         homingBackOff = false
-        chassisStopping = false
         liftStopping = false
+        chassisTargetReached = true
+        liftTargetReached = true
     }
 
     func applySafetyCommand() -> ModbusException? {

@@ -420,17 +420,7 @@ public final class FirmwareModel: @unchecked Sendable {
             latchEstop()
         }
         if estopButton && !estopLatched { latchEstop() }
-        if !motionPowerOn {
-            // D5.10: a category 0 stop, brakes on.
-            chassisDrive.powerLost()
-            liftDrive.powerLost()
-            stopChassis()
-            lift.halt()
-            homing = false
-            homingBackOff = false
-            chassisTargetReached = true
-            liftTargetReached = true
-        }
+        if !motionPowerOn { stopAllMotion() }
         let before = (x: trueX, y: trueY, heading: trueHeading, lift: lift.position)
         // A drive that left operation enabled still decelerates to standstill (D5.2).
         if chassisDrive.isEnabled || linear.velocity != 0 || angular.velocity != 0 { stepChassis(dt) }

@@ -37,7 +37,8 @@ extension ControlLoop {
         } catch let error as StartError {
             throw error
         } catch {
-            throw .device(BusError(.busStopped, unitId: 0, device: "bus", operation: "start-up"))
+            // givePose throws only the two kinds above; keep whatever else says, not a guess.
+            throw .device(BusError(.io(code: 0, message: "\(error)"), unitId: 0, device: "bus", operation: "start-up"))
         }
         bus.addPoll(unit: RegisterMap.safety.unitId, block: SafetyStatus.spec, periodMilliseconds: configuration.safetyPollMilliseconds)
         bus.addPoll(unit: RegisterMap.chassis.unitId, block: ChassisStatus.spec, periodMilliseconds: configuration.chassisPollMilliseconds)

@@ -87,6 +87,20 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
     /// controller learns of it, so the safety status stays the fastest.
     public static let ceilings = (safety: 200, chassis: 200, lift: 400, detector: 1000)
 
+    /// `c` with every poll at least at its ceiling and the refresh at its longest (half
+    /// the watchdog timeout, at most 250 ms): the slowest schedule `fitted` may reach.
+    public static func longest(_ c: ControlConfiguration) -> ControlConfiguration {
+        var c = c
+        c.safetyPollMilliseconds = max(c.safetyPollMilliseconds, ceilings.safety)
+        c.chassisPollMilliseconds = max(c.chassisPollMilliseconds, ceilings.chassis)
+        c.liftPollMilliseconds = max(c.liftPollMilliseconds, ceilings.lift)
+        c.detectorPollMilliseconds = max(c.detectorPollMilliseconds, ceilings.detector)
+        c.watchdogRefreshMilliseconds = max(c.watchdogRefreshMilliseconds, refreshCeiling(c))
+        return c
+    }
+
+    static func refreshCeiling(_ c: ControlConfiguration) -> Int { min(250, Int(c.watchdogTimeoutMilliseconds) / 2) }
+
     /// The rungs `fitted` climbs: each raises every poll's ceiling, so no poll is
     /// stretched far while another is still at its default.
     static let rungs: [(safety: Int, chassis: Int, lift: Int, detector: Int)] = [
@@ -106,7 +120,7 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
             for _ in 0..<40 {
                 guard let budget = LineBudget(endpoint: endpoint, configuration: c, turnaroundMicroseconds: turnaroundMicroseconds) else { return c }
                 if budget.occupancy <= limit { return c }
-                let refreshCeiling = last ? min(250, Int(c.watchdogTimeoutMilliseconds) / 2) : c.watchdogRefreshMilliseconds
+                let refreshCeiling = last ? Self.refreshCeiling(c) : c.watchdogRefreshMilliseconds
                 // (index in `exchanges`, current period, ceiling on this rung)
                 let candidates: [(Int, Int, Int)] = [
                     (0, c.safetyPollMilliseconds, ceiling.safety), (1, c.chassisPollMilliseconds, ceiling.chassis),

@@ -191,7 +191,7 @@ public struct DaemonConfiguration: Sendable {
             if !root.has("polls") {
                 guard let fitted else {
                     throw root.error("the poll schedule cannot fit on the line even with the polls at their longest "
-                                     + "(\(LineBudget.schedule(Self.longest(c)))): \(budget.problem ?? budget.description)")
+                                     + "(\(LineBudget.schedule(LineBudget.longest(c)))): \(budget.problem ?? budget.description)")
                 }
                 config.control = fitted
                 config.pollsFitted = "polls stretched from \(LineBudget.schedule(c)) to \(LineBudget.schedule(fitted)) to fit "
@@ -222,18 +222,6 @@ public struct DaemonConfiguration: Sendable {
     public var worstRefreshGapMilliseconds: Double {
         let refreshExchange = lineBudget?.exchanges.last.map { $0.microseconds / 1000 } ?? 5
         return Double(control.watchdogRefreshMilliseconds) + 2 * Double(endpoint.responseTimeoutMilliseconds) + refreshExchange
-    }
-
-    /// Every poll at its ceiling (`LineBudget.ceilings`), for the message when even that
-    /// does not fit.
-    static func longest(_ c: ControlConfiguration) -> ControlConfiguration {
-        var c = c
-        c.safetyPollMilliseconds = max(c.safetyPollMilliseconds, LineBudget.ceilings.safety)
-        c.chassisPollMilliseconds = max(c.chassisPollMilliseconds, LineBudget.ceilings.chassis)
-        c.liftPollMilliseconds = max(c.liftPollMilliseconds, LineBudget.ceilings.lift)
-        c.detectorPollMilliseconds = max(c.detectorPollMilliseconds, LineBudget.ceilings.detector)
-        c.watchdogRefreshMilliseconds = max(c.watchdogRefreshMilliseconds, min(250, Int(c.watchdogTimeoutMilliseconds) / 2))
-        return c
     }
 
     /// The share of the RS-485 line the poll schedule takes; nil on Modbus TCP.

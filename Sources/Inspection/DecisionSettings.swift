@@ -7,6 +7,17 @@ import StrictYAML
 public struct DecisionSettings: Sendable, Equatable, Codable {
     /// The rule's name as records and reports state it.
     public static let ruleName = "planned-2"
+    /// The revision of rule 2 that new scans are judged with. Revision 2 (2026-12-08) judges
+    /// a point against the level of the points measured around it in time whenever the
+    /// station background moved beyond its counting, and asks its re-measure, not its
+    /// selected first reading, whether it stands out by more than the movement
+    /// (`docs/procedure.md` §5).
+    public static let currentRevision = 2
+    /// The revision this scan is judged with; `nil` in the settings stored before revisions
+    /// existed, which are revision 1 and are judged (and verified again) as they were.
+    public var revision: Int? = DecisionSettings.currentRevision
+    /// The revision in force: 1 for settings stored before revisions existed.
+    public var effectiveRevision: Int { revision ?? 1 }
 
     /// β of the detection limit (ISO 11929: its own quantile, not α's).
     public var beta = 0.05
@@ -52,12 +63,15 @@ public struct DecisionSettings: Sendable, Equatable, Codable {
             }
         }
         _ = collect { () throws(ConfigurationFileError) in
-            try d.allowOnly(["rule", "beta", "expectedCandidates", "exceedsZoneK", "calibrationRelativeUncertainty", "siteOffsetAllowance",
+            try d.allowOnly(["rule", "revision", "beta", "expectedCandidates", "exceedsZoneK", "calibrationRelativeUncertainty", "siteOffsetAllowance",
                              "modelResidualFraction", "driftCapacityFraction", "windowPoints", "windowCapacityFraction", "minimumFitPoints"])
         }
         let rule = collect { () throws(ConfigurationFileError) in
             try d.choice("rule", [(ruleName, ruleName), ("snt0570-1", "snt0570-1")], default: ruleName)
         } ?? ruleName
+        s.revision = collect { () throws(ConfigurationFileError) in
+            try d.integer("revision", default: currentRevision, in: 1...currentRevision)
+        } ?? s.revision
         s.beta = collect { () throws(ConfigurationFileError) in try d.double("beta", default: s.beta, in: 0.001...0.5) } ?? s.beta
         s.expectedCandidates = collect { () throws(ConfigurationFileError) in
             try d.double("expectedCandidates", default: s.expectedCandidates, in: 0.05...20)

@@ -105,8 +105,26 @@ extension PlannedJudgement {
         // source wherever the robot happens to be. A run of points that moved is not such
         // evidence on its own (a source next door raises one face); its points are judged
         // against the run's own level instead.
-        let movedInTime = !backgroundMoved.isEmpty
+        // Revision 2: the station moving beyond its own counting (3σ of the difference) is
+        // movement in time too. A shower that rose and fell back within the scan leaves the
+        // ends close and the middle high, under every capacity, and its hump reads like a
+        // source wherever it sits.
+        let stationSignificant = station.end.map { end in
+            abs(end.rate - station.startRate) > 3 * (station.startRate / station.startSeconds + end.rate / end.seconds).squareRoot()
+        } ?? false
+        let revised = settings.effectiveRevision >= 2
+        let movedInTime = !backgroundMoved.isEmpty || (revised && stationSignificant)
         let movement = max(stationMoved, (thirds.map(\.median).max() ?? 0) - (thirds.map(\.median).min() ?? 0))
+        // Revision 2, when the background moved in time: each point's level from the points
+        // measured around it (the run's width, centred, itself left out), the median of their
+        // residuals after the model. A source raises a few of them; the median follows the
+        // background.
+        func localShift(_ position: Int) -> Double? {
+            let half = settings.windowPoints / 2
+            let lower = max(0, position - half), upper = min(data.count, position + half + 1)
+            let around = Array(data[lower..<position]) + Array(data[(position + 1)..<upper])
+            return runShift(around[...], withModel: true)?.median
+        }
         for moved in movedRuns {
             backgroundMoved.append(String(format: "points %d to %d: the background at the container moved %+.0f %% while they were measured "
                 + "(rain, a vehicle beside the container?): measure them again", moved.range.lowerBound, moved.range.upperBound, 100 * moved.shift))
@@ -114,13 +132,17 @@ extension PlannedJudgement {
 
         // Every point.
         var judged: [PointJudgement] = []
-        for d in data {
+        for (position, d) in data.enumerated() {
             let readings = points[d.index] ?? []
             let again = remeasures[d.index] ?? []
             let st = station.at(d.time)
             guard var model = expected[d.index] else { continue }
             let shift = movedRuns.first { $0.range.contains(d.index) }?.shift
-            if let shift { model.rate *= 1 + shift }
+            if revised && movedInTime, let local = localShift(position) {
+                model.rate *= 1 + local
+            } else if let shift {
+                model.rate *= 1 + shift
+            }
             let gross = readings.map(\.grossDoseRate)
             let (mean, deviation) = CountingStatistics.meanAndDeviation(gross)
             let net = (d.rate - st.rate) * toDose
@@ -178,7 +200,9 @@ extension PlannedJudgement {
                 }
                 // A re-measured point is decided by its re-measure; one the screen passed by
                 // (its model then was another) only beyond the single-stage threshold.
-                let excess = (d.rate - model.rate) / max(model.rate, 1e-9)
+                // Revision 2 asks the re-measure: the first reading was chosen for being high.
+                let standing = revised ? (againRate ?? d.rate) : d.rate
+                let excess = (standing - model.rate) / max(model.rate, 1e-9)
                 if (confirmed || (!remeasured && single > q.singleStage)) && movedInTime && excess < 2 * movement {
                     judgement.outcome = .inconclusive
                     judgement.reason = String(format: "stands out by %.0f %%, less than twice what the background moved (%.0f %%): measure again",

@@ -226,6 +226,11 @@ struct ContainerTrial {
             }
             let spots = outcome >= .anomalous ? SourceLocalisation.hotSpots(plan: plan, verdict: verdict) : []
             outsideSpot = spots.contains { $0.outsideContainer == true }
+            if ProcessInfo.processInfo.environment["VERDICT_DEBUG"] != nil, sources.isEmpty, !spots.isEmpty {
+                print("SPOTS " + spots.map { String(format: "%@ a %.2f c %.2f h %.2f ±%.2f/%.2f/%.2f", $0.face.rawValue, $0.alongMetres,
+                                                    $0.acrossMetres, $0.heightMetres, $0.alongUncertaintyMetres, $0.acrossUncertaintyMetres,
+                                                    $0.heightUncertaintyMetres) }.joined(separator: "; "))
+            }
             for source in sources where source.activityMBq > 0 {
                 let strength = plan.points.map { p -> Double in
                     let (a, c, z) = local(p)

@@ -92,6 +92,10 @@ public struct PointJudgement: Sendable, Equatable, Codable {
     /// re-measure against the station, the pooled net the "exceeds" test used, and why the
     /// point came out as it did.
     public var modelBackground: Double?
+    /// Rule 2, revision 2: the level the point was judged against when the background moved
+    /// (a run's or the neighbouring points' median), as a fraction above `modelBackground`,
+    /// which then stays the container's model: a hot spot is fitted to the excess over it.
+    public var levelShiftFraction: Double?
     public var remeasureNet: Double?
     public var pooledNet: Double?
     public var reason: String?

@@ -137,12 +137,10 @@ extension PlannedJudgement {
             let again = remeasures[d.index] ?? []
             let st = station.at(d.time)
             guard var model = expected[d.index] else { continue }
+            let containerModel = model.rate
             let shift = movedRuns.first { $0.range.contains(d.index) }?.shift
-            if revised && movedInTime, let local = localShift(position) {
-                model.rate *= 1 + local
-            } else if let shift {
-                model.rate *= 1 + shift
-            }
+            let level = revised && movedInTime ? localShift(position) ?? shift : shift
+            if let level { model.rate *= 1 + level }
             let gross = readings.map(\.grossDoseRate)
             let (mean, deviation) = CountingStatistics.meanAndDeviation(gross)
             let net = (d.rate - st.rate) * toDose
@@ -150,7 +148,10 @@ extension PlannedJudgement {
             let u = countingU.hypot(settings.calibrationRelativeUncertainty * max(net, 0))
             var judgement = PointJudgement(pointIndex: d.index, grossMean: mean, grossMax: gross.max() ?? mean, grossDeviation: deviation,
                                            net: net, netUncertainty: u, outcome: .pass)
-            judgement.modelBackground = model.rate * toDose
+            // Revision 2 keeps the container's model and the level apart (hot spots are fitted
+            // to the excess over the model: a level raised by a broad excess would split it).
+            judgement.modelBackground = (revised ? containerModel : model.rate) * toDose
+            if revised, let level { judgement.levelShiftFraction = level }
             let againRate = again.isEmpty ? nil : Double(again.reduce(0) { $0 + Int($1.counts) }) / max(again.reduce(0) { $0 + $1.seconds }, 1e-9)
             let againSeconds = again.reduce(0) { $0 + $1.seconds }
             // "Exceeds": against the station background, three zones.

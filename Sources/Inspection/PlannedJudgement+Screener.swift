@@ -24,6 +24,11 @@ extension PlannedJudgement {
         public static let settledAfterExceedances = 3
         /// Points re-measured after the survey at most.
         public static let maximumDeferred = 10
+        /// Revision 2: a candidate with this many confirmed anomalies already within two
+        /// columns on its face is not re-measured (the hot spot there is settled; a source
+        /// deep in the cargo otherwise has twenty or more of its tail points re-measured).
+        /// A point near the limit is always re-measured.
+        public static let settledAfterNearbyAnomalies = 4
         private let shapes: [Double]
         private let rows: Int
         private let quantiles: Quantiles
@@ -55,7 +60,7 @@ extension PlannedJudgement {
                     < Self.settledAfterExceedances
             else { return nil }
             let model = fit(points: points, before: index < 30 ? index : index / 5 * 5, station: station.startRate)
-            return judge(data, readings: points[index] ?? [], station: station, model: model)
+            return judge(data, readings: points[index] ?? [], station: station, model: model, remeasures: remeasures)
         }
 
         /// The points to go back to after the survey, in plan order.
@@ -68,7 +73,8 @@ extension PlannedJudgement {
             var chosen: [(index: Int, strength: Double)] = []
             for p in plan.points where (remeasures[p.index] ?? []).isEmpty {
                 guard let data = PointData(p.index, points[p.index] ?? [], row: p.row, shape: shapes[p.index]),
-                      let reason = judge(data, readings: points[p.index] ?? [], station: station, model: model) else { continue }
+                      let reason = judge(data, readings: points[p.index] ?? [], station: station, model: model, remeasures: remeasures)
+                else { continue }
                 chosen.append((p.index, reason == .nearLimit ? .infinity : data.rate))
             }
             return chosen.sorted { $0.strength > $1.strength }.prefix(Self.maximumDeferred).map(\.index).sorted()
@@ -77,7 +83,8 @@ extension PlannedJudgement {
         /// Near the limit (against the start background, with room for a background that
         /// falls by up to the drift capacity before the end), or standing out from `model`
         /// (the station level when there is none yet).
-        private func judge(_ data: PointData, readings: [DoseReading], station: Station, model: BackgroundModel?) -> RemeasureReason? {
+        private func judge(_ data: PointData, readings: [DoseReading], station: Station, model: BackgroundModel?,
+                           remeasures: [Int: [DoseReading]]) -> RemeasureReason? {
             if readings.contains(where: \.overload) { return .nearLimit }
             let b = station.startRate
             let net = (data.rate - b) * toDose
@@ -95,7 +102,32 @@ extension PlannedJudgement {
             }
             let z = significance(gross: data.rate, seconds: data.seconds, background: expected, modelVariance: modelVariance,
                                  residualFraction: settings.modelResidualFraction, k: quantiles.screening)
-            return z > quantiles.screening ? .candidate : nil
+            guard z > quantiles.screening else { return nil }
+            if settings.effectiveRevision >= 2, let model,
+               confirmedAnomalies(near: data.index, remeasures: remeasures, station: station, model: model) >= Self.settledAfterNearbyAnomalies {
+                return nil
+            }
+            return .candidate
+        }
+
+        /// Re-measured points within two columns of `index` on its face whose re-measure alone
+        /// stands out from `model` at the confirmation quantile.
+        private func confirmedAnomalies(near index: Int, remeasures: [Int: [DoseReading]], station: Station, model: BackgroundModel) -> Int {
+            let p = plan.points[index]
+            let b = station.startRate
+            var count = 0
+            for (i, again) in remeasures where i != index && !again.isEmpty && i < plan.points.count {
+                let q = plan.points[i]
+                guard q.face == p.face, abs(q.column - p.column) <= 2 else { continue }
+                let seconds = again.reduce(0) { $0 + $1.seconds }
+                let rate = Double(again.reduce(0) { $0 + Int($1.counts) }) / max(seconds, 1e-9)
+                let m = model.rate(station: b, row: q.row, shape: shapes[i])
+                let z = significance(gross: rate, seconds: seconds, background: m.value,
+                                     modelVariance: m.uncertainty * m.uncertainty + b / station.startSeconds,
+                                     residualFraction: settings.modelResidualFraction, k: quantiles.confirmation)
+                if z > quantiles.confirmation { count += 1 }
+            }
+            return count
         }
 
         /// Points before `index` whose first reading and re-measure pooled are above the limit.

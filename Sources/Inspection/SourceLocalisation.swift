@@ -91,7 +91,7 @@ public enum SourceLocalisation {
             guard samples.count >= 4,
                   let spot = fit(samples, plan: plan, region: (max(-outsideMetres, pa - 2.5), min(size.lengthMetres + outsideMetres, pa + 2.5),
                                                                -outsideMetres, size.widthMetres + outsideMetres),
-                                 step: step, scaleByFitQuality: true)
+                                 step: step, scaleByFitQuality: true, baseline: (verdict.rule?.settings.effectiveRevision ?? 1) >= 2)
             else { continue }
             if !spots.contains(where: { abs($0.alongMetres - spot.alongMetres) < 0.5 && abs($0.acrossMetres - spot.acrossMetres) < 0.5
                 && abs($0.heightMetres - spot.heightMetres) < 0.5 }) {
@@ -117,14 +117,20 @@ public enum SourceLocalisation {
     /// a wall (0.075 cm²/g × 0.5 g/cm³ is 3.75 m⁻¹).
     static let attenuations: [Double] = [0, 1, 2, 4, 8]  // powers of e^(−L): the fit squares its way up
 
+    /// With `baseline` (rule 2, revision 2) the excess may sit on a level below zero, fitted
+    /// with the amplitude (A·f + C, C ≤ 0): the background model fitted to the whole
+    /// container takes up part of a broad excess (a source next door raises a whole stretch
+    /// of one face), which cuts its tails and pulls the fit to the wall.
     static func fit(_ samples: [Sample], plan: ScanPlan, region: (Double, Double, Double, Double), step: Double,
-                    scaleByFitQuality: Bool) -> SourceEstimate? {
+                    scaleByFitQuality: Bool, baseline: Bool = false) -> SourceEstimate? {
         let size = plan.container.size
         let box = (size.lengthMetres, size.widthMetres, size.heightMetres)
         let mus = scaleByFitQuality ? attenuations : [0]
         let syy = samples.reduce(0) { $0 + $1.w * $1.y * $1.y }
+        let sw = samples.reduce(0) { $0 + $1.w }
+        let sy = samples.reduce(0) { $0 + $1.w * $1.y }
         var fits: [(a: Double, c: Double, h: Double, chi2: Double, activity: Double)] = []
-        var sfy = [Double](repeating: 0, count: mus.count), sff = sfy
+        var sfy = [Double](repeating: 0, count: mus.count), sff = sfy, sf = sfy
         var a = region.0 + step / 2
         while a < region.1 {
             var c = region.2 + step / 2
@@ -134,6 +140,7 @@ public enum SourceLocalisation {
                     for m in mus.indices {
                         sfy[m] = 0
                         sff[m] = 0
+                        sf[m] = 0
                     }
                     for x in samples {
                         let r2 = (x.a - a) * (x.a - a) + (x.c - c) * (x.c - c) + (x.h - h) * (x.h - h)
@@ -141,6 +148,7 @@ public enum SourceLocalisation {
                         if mus.count == 1 {
                             sfy[0] += x.w * inverse * x.y
                             sff[0] += x.w * inverse * inverse
+                            sf[0] += x.w * inverse
                             continue
                         }
                         // e^(−μL) for μ = 0, 1, 2, 4, 8 from one exponential, by squaring.
@@ -152,13 +160,27 @@ public enum SourceLocalisation {
                             let f = factor * inverse
                             sfy[m] += x.w * f * x.y
                             sff[m] += x.w * f * f
+                            sf[m] += x.w * f
                         }
                     }
                     // χ² at the best amplitude (closed form), profiled over the attenuation.
                     var best = (chi2: Double.infinity, amplitude: 0.0)
                     for m in mus.indices {
-                        let amplitude = max(0, sfy[m] / max(sff[m], 1e-300))
-                        let chi2 = syy - 2 * amplitude * sfy[m] + amplitude * amplitude * sff[m]
+                        var amplitude = max(0, sfy[m] / max(sff[m], 1e-300))
+                        var chi2 = syy - 2 * amplitude * sfy[m] + amplitude * amplitude * sff[m]
+                        if baseline {
+                            // Amplitude and level together (2 × 2 normal equations), kept
+                            // only where the level comes out below zero and A above it.
+                            let determinant = sff[m] * sw - sf[m] * sf[m]
+                            if determinant > 1e-300 {
+                                let a2 = (sfy[m] * sw - sf[m] * sy) / determinant
+                                let c2 = (sff[m] * sy - sf[m] * sfy[m]) / determinant
+                                if a2 > 0 && c2 < 0 {
+                                    let chi2Level = syy - 2 * a2 * sfy[m] - 2 * c2 * sy + a2 * a2 * sff[m] + 2 * a2 * c2 * sf[m] + c2 * c2 * sw
+                                    if chi2Level < chi2 { (amplitude, chi2) = (a2, chi2Level) }
+                                }
+                            }
+                        }
                         if chi2 < best.chi2 { best = (chi2, amplitude) }
                     }
                     fits.append((a, c, h, best.chi2, best.amplitude))
@@ -169,7 +191,7 @@ public enum SourceLocalisation {
             a += step
         }
         guard let best = fits.min(by: { $0.chi2 < $1.chi2 }) else { return nil }
-        let degrees = Double(max(1, samples.count - 4))
+        let degrees = Double(max(1, samples.count - (baseline ? 5 : 4)))
         let spread = scaleByFitQuality ? 3.5 * max(1, best.chi2 / degrees) : 3.5
         let near = fits.filter { $0.chi2 <= best.chi2 + spread }
         func halfRange(_ key: (Double, Double, Double) -> Double) -> Double {

@@ -45,6 +45,17 @@ public enum RequestBodies {
             }
         }
         attempt { () throws(APIError) in _ = try JSONCoding.decode(InstrumentCheckRequest.self, from: data) }
+        attempt { () throws(APIError) in
+            let request = try JSONCoding.decode(CheckSourceRequest.self, from: data)
+            do {
+                _ = try CheckSourceReference(serialNumber: "FUZZ", sourceId: request.sourceId,
+                                             referenceMicrosievertsPerHour: request.referenceMicrosievertsPerHour,
+                                             referenceDate: request.referenceDate, halfLifeDays: request.halfLifeDays ?? 10_000,
+                                             registeredAt: "", actor: "").validated(today: 20_261_207)
+            } catch {
+                throw .invalid("\(error)")
+            }
+        }
         return codes
     }
 }

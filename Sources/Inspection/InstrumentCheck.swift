@@ -1,7 +1,8 @@
 import Foundation
 
 /// The daily check-source test of the detector: a Cs-137 check source in its holder on the
-/// probe gives a known dose rate (the reference, fixed when the probe was calibrated); the
+/// probe gives a known dose rate (the reference: the registered source's certificate,
+/// decayed to the day, `CheckSourceReference`, or a typed value when none is registered); the
 /// robot counts for a set time, and the probe's response is the net reading over the
 /// reference. A response outside the tolerance means the probe has drifted (a failing
 /// photomultiplier, a high voltage gone off, a damaged scintillator) and no scan may start
@@ -23,6 +24,9 @@ public struct InstrumentCheck: Sendable, Equatable, Codable {
     public var tolerance: Double
     public var passed: Bool
     public var actor: String
+    /// The registered check source the reference came from (`CheckSourceReference`), decayed
+    /// to the day; `nil` when the reference was typed in (no source registered).
+    public var sourceId: String?
 
     /// The allowed departure of the response from 1 unless the configuration says otherwise:
     /// SN/T 1537 allows 20 % at k = 3 for the whole instrument; a day-to-day drift of a
@@ -31,7 +35,8 @@ public struct InstrumentCheck: Sendable, Equatable, Codable {
 
     /// Judges one check reading. `background` is the station background to take away.
     public static func evaluate(serialNumber: String, reading: DoseReading, referenceMicrosievertsPerHour reference: Double,
-                                background: Double, tolerance: Double = defaultTolerance, actor: String, takenAt: String) -> InstrumentCheck {
+                                background: Double, tolerance: Double = defaultTolerance, actor: String, takenAt: String,
+                                sourceId: String? = nil) -> InstrumentCheck {
         let gross = reading.grossDoseRate
         let net = gross - background
         let response = net / max(reference, 1e-9)
@@ -41,7 +46,7 @@ public struct InstrumentCheck: Sendable, Equatable, Codable {
         return InstrumentCheck(serialNumber: serialNumber, takenAt: takenAt, referenceMicrosievertsPerHour: reference, counts: reading.counts,
                                seconds: reading.seconds, grossMicrosievertsPerHour: gross, backgroundMicrosievertsPerHour: background,
                                response: response, responseUncertainty: uncertainty, tolerance: tolerance,
-                               passed: abs(response - 1) <= tolerance && !reading.overload, actor: actor)
+                               passed: abs(response - 1) <= tolerance && !reading.overload, actor: actor, sourceId: sourceId)
     }
 
     /// What an officer reads when a check fails or a scan is refused because of one.

@@ -11,9 +11,11 @@ public enum InstrumentCheckSession {
         case noDetector
         case measurement(String)
         case store(String)
+        case reference(CheckSourceReference.Problem)
 
         public var description: String {
             switch self {
+            case .reference(let problem): return problem.description
             case .noDetector: return "the detector has not reported its identity and calibration yet; wait for it to come up"
             case .measurement(let m): return "the check reading could not be taken: \(m)"
             case .store(let m): return "the check could not be stored: \(m)"
@@ -34,13 +36,28 @@ public enum InstrumentCheckSession {
 
     /// Judges the reading and stores the check. Blocking (SQLite): call it off the
     /// cooperative pool.
-    public static func record(store: ScanStore, reading: DoseReading, serialNumber: String, referenceMicrosievertsPerHour reference: Double,
-                              tolerance: Double = InstrumentCheck.defaultTolerance, actor: String) throws(Failure) -> InstrumentCheck {
+    /// The reference is the detector's registered check source, decayed to `day`; a typed
+    /// one must agree with it, and is used alone only when no source is registered.
+    public static func record(store: ScanStore, reading: DoseReading, serialNumber: String, typedReference: Double?,
+                              tolerance: Double = InstrumentCheck.defaultTolerance, actor: String,
+                              day: UInt32 = ScanSession.today()) throws(Failure) -> InstrumentCheck {
+        let registered: CheckSourceReference?
+        do {
+            registered = try store.checkSourceReference(serialNumber: serialNumber)
+        } catch {
+            throw .store("\(error)")
+        }
+        let reference: (microsievertsPerHour: Double, sourceId: String?)
+        do {
+            reference = try CheckSourceReference.reference(typed: typedReference, registered: registered, serialNumber: serialNumber, on: day)
+        } catch {
+            throw .reference(error)
+        }
         // The last station background the store holds; 0.10 μSv/h (±50 %) without one.
         let background = (try? store.backgroundTrend(limit: 1))?.last?.backgroundMicrosievertsPerHour ?? 0.10
-        let check = InstrumentCheck.evaluate(serialNumber: serialNumber, reading: reading, referenceMicrosievertsPerHour: reference,
+        let check = InstrumentCheck.evaluate(serialNumber: serialNumber, reading: reading, referenceMicrosievertsPerHour: reference.microsievertsPerHour,
                                              background: background, tolerance: tolerance, actor: actor,
-                                             takenAt: ScanStore.isoFormatter.string(from: Date()))
+                                             takenAt: ScanStore.isoFormatter.string(from: Date()), sourceId: reference.sourceId)
         do {
             try store.addInstrumentCheck(check)
         } catch {

@@ -26,6 +26,27 @@ extension ScanStore {
         }.map { try JSONDecoder().decode(InstrumentCheck.self, from: Data($0.utf8)) }
     }
 
+    /// Registers a detector's check source (its certificate), and audits it. The newest
+    /// registration of a detector is the one in force.
+    public func registerCheckSource(_ reference: CheckSourceReference) throws {
+        let content = try Self.json(reference)
+        try pool.write { db in
+            try db.execute(sql: "INSERT INTO check_source_references (serialNumber, content) VALUES (?, ?)",
+                           arguments: [reference.serialNumber, content])
+        }
+        try audit(actor: reference.actor, action: "instrument.checkSource",
+                  detail: String(format: "%@ source %@ %.3f μSv/h on %u (half-life %.0f d)", reference.serialNumber, reference.sourceId,
+                                 reference.referenceMicrosievertsPerHour, reference.referenceDate, reference.halfLifeDays))
+    }
+
+    /// The check source in force for a detector, or `nil` if none is registered.
+    public func checkSourceReference(serialNumber: String) throws -> CheckSourceReference? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT content FROM check_source_references WHERE serialNumber = ? ORDER BY seq DESC LIMIT 1",
+                                arguments: [serialNumber])
+        }.map { try JSONDecoder().decode(CheckSourceReference.self, from: Data($0.utf8)) }
+    }
+
     /// One finished scan's station background, for the trend per site.
     public struct BackgroundPoint: Sendable, Equatable, Codable {
         public var scanId: String

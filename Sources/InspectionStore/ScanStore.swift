@@ -180,6 +180,21 @@ public final class ScanStore: Sendable {
                     BEGIN SELECT RAISE(ABORT, 'check-source records are append-only'); END;
                 """)
         }
+        migrator.registerMigration("v6-check-source-references") { db in
+            // The check source registered per detector (`CheckSourceReference`), append-only:
+            // the newest is in force, the older ones stay for the checks judged against them.
+            try db.execute(sql: """
+                CREATE TABLE check_source_references (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    serialNumber TEXT NOT NULL,
+                    content TEXT NOT NULL
+                );
+                CREATE TRIGGER check_source_references_append_only_update BEFORE UPDATE ON check_source_references
+                    BEGIN SELECT RAISE(ABORT, 'check-source references are append-only'); END;
+                CREATE TRIGGER check_source_references_append_only_delete BEFORE DELETE ON check_source_references
+                    BEGIN SELECT RAISE(ABORT, 'check-source references are append-only'); END;
+                """)
+        }
         return migrator
     }
 

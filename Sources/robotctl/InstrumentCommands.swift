@@ -9,14 +9,17 @@ struct CheckSource: AsyncParsableCommand {
         discussion: "The robot counts where it stands; the probe's response (net over the reference) must be within ±10 %. "
             + "A failed test is recorded, and no scan starts until a test passes. Exits 0 when it passes, 1 when it fails.")
     @OptionGroup var options: ServerOptions
-    @Option(help: "The check source's dose rate at the probe, μSv/h (from its certificate; 0.5 to 1000).") var reference: Double
+    @Option(help: ArgumentHelp("The check source's dose rate at the probe, μSv/h (0.5 to 1000). Leave it out when the source is "
+                               + "registered (check-source-register); given, it must agree with the registered one within 2 %."))
+    var reference: Double?
     @Option(help: "Counting time, seconds (5 to 600).") var seconds: Double = 30
 
     func run() async throws {
         let client = try options.client()
+        var body: [String: Any] = ["seconds": seconds]
+        if let reference { body["referenceMicrosievertsPerHour"] = reference }
         let reply = try await withLease(client) {
-            try await client.send("POST", "/api/v1/instrument/checks", json: ["referenceMicrosievertsPerHour": reference, "seconds": seconds],
-                                  timeout: seconds + 60)
+            try await client.send("POST", "/api/v1/instrument/checks", json: body, timeout: seconds + 60)
         }
         try check(reply, "the check-source test")
         let o = reply.object
@@ -29,6 +32,28 @@ struct CheckSource: AsyncParsableCommand {
             FileHandle.standardError.write(Data("robotctl: the detector is outside its tolerance; no scan will start until a test passes\n".utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+struct CheckSourceRegister: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-source-register",
+        abstract: "Register the detector's check source from its certificate (supervisor).",
+        discussion: "The daily check-source test then takes its reference from here, decayed to the day, and needs none typed in. "
+            + "The newest registration is in force; older ones stay in the record.")
+    @OptionGroup var options: ServerOptions
+    @Option(help: "The check source's identifier on its certificate.") var sourceId: String
+    @Option(help: "Its dose rate at the probe in the holder on the certificate's date, μSv/h (0.5 to 1000).") var reference: Double
+    @Option(help: "The certificate's date, YYYYMMDD.") var date: UInt32
+    @Option(help: "The nuclide's half-life in days (default Cs-137, 10 987 d).") var halfLifeDays: Double?
+
+    func run() async throws {
+        let client = try options.client()
+        var body: [String: Any] = ["sourceId": sourceId, "referenceMicrosievertsPerHour": reference, "referenceDate": date]
+        if let halfLifeDays { body["halfLifeDays"] = halfLifeDays }
+        let reply = try await client.send("PUT", "/api/v1/instrument/check-source", json: body)
+        try check(reply, "registering the check source")
+        print("registered \(sourceId) for the detector \(reply.object["serialNumber"] ?? "?")")
     }
 }
 

@@ -17,7 +17,7 @@ struct RobotCtl: AsyncParsableCommand {
             + "report --server) "
             + "talk to robotd; the others work on a bus or a store directly.",
         subcommands: [Login.self, Status.self, Walk.self, Raise.self, Home.self, Measure.self, Estop.self, Reset.self, Release.self, Lease.self, Compute.self, Watch.self,
-                      Scan.self, Scans.self, Report.self, Verify.self, Plan.self, User.self, Ports.self, Probe.self, CheckSource.self,
+                      Scan.self, Scans.self, Report.self, Verify.self, Plan.self, User.self, Ports.self, Probe.self, CheckSource.self, CheckSourceRegister.self,
                       Instrument.self, Backup.self])
 }
 

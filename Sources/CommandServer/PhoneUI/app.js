@@ -13,6 +13,7 @@ const I18N = {
     leaseLost: "CONTROL LOST — the lease was lost or taken over; the robot stops without keep-alives.",
     estopPressed: "E-STOP sent — waiting for the robot to confirm…", estopLatched: "E-STOP LATCHED — drive power cut",
     estopFailed: "E-STOP NOT CONFIRMED — press the robot's red button", points: "points", eta: "ETA", verdict: "Verdict", pass: "PASS", anomalous: "ANOMALOUS", inconclusive: "INCONCLUSIVE — measure again",
+    registered: "registered", notRegistered: "not registered: type it",
     checkReference: "Check source μSv/h", checkDetector: "Check detector", lastCheck: "Detector check", passed: "passed", failed: "FAILED — no scan until a check passes",
     noCheck: "Detector check: none yet — put the check source on the probe and press Check detector", backgroundTrend: "Station background, recent scans",
     exceeds: "EXCEEDS LIMIT", background: "background", maxNet: "max net", report: "Report", waiting: "waiting for reset",
@@ -43,6 +44,7 @@ const I18N = {
     linkLost: "连接中断 — 机器人状态未知，正在重连…", leaseLost: "控制已丢失 — 租约失效或被接管；无心跳时机器人会停止。",
     estopPressed: "已发送急停 — 等待机器人确认…", estopLatched: "急停已锁定 — 驱动已断电",
     estopFailed: "急停未确认 — 请按机器人上的红色急停按钮", points: "点", eta: "剩余", verdict: "判定", pass: "合格", anomalous: "异常", inconclusive: "无法判定 — 需复测",
+    registered: "已登记", notRegistered: "未登记：请输入",
     checkReference: "检查源 μSv/h", checkDetector: "检查探测器", lastCheck: "探测器检查", passed: "合格", failed: "不合格 — 通过检查前不能扫描",
     noCheck: "探测器检查：尚无 — 请将检查源放在探头上并按“检查探测器”", backgroundTrend: "近期扫描的本底",
     exceeds: "超标", background: "本底", maxNet: "最大净值", report: "报告", waiting: "等待复位", needControl: "请先获取控制", logOut: "退出",
@@ -261,6 +263,10 @@ async function measure() {
 async function loadInstrument() {
   const r = await api("GET", "/api/v1/instrument/checks");
   if (r.status !== 200) return;
+  const source = await api("GET", "/api/v1/instrument/check-source");
+  $("check-reference").placeholder = source.status === 200
+    ? `${t("registered")} ${source.data.reference.sourceId}: ${source.data.todayMicrosievertsPerHour.toFixed(3)}`
+    : t("notRegistered");
   const last = r.data.checks[0];
   $("check-last").textContent = last
     ? `${t("lastCheck")}: ${last.passed ? t("passed") : t("failed")} — ${last.response.toFixed(3)} ± ${last.responseUncertainty.toFixed(3)} (${last.takenAt.slice(0, 16)})`
@@ -271,7 +277,10 @@ async function loadInstrument() {
 
 async function checkDetector() {
   $("check-last").textContent = "…";
-  const r = await api("POST", "/api/v1/instrument/checks", { referenceMicrosievertsPerHour: num("check-reference"), seconds: 30 });
+  // The registered check source gives the reference; a typed one is sent only if filled in.
+  const body = { seconds: 30 };
+  if ($("check-reference").value !== "") body.referenceMicrosievertsPerHour = num("check-reference");
+  const r = await api("POST", "/api/v1/instrument/checks", body);
   if (r.status !== 201) { $("check-last").textContent = errorText(r); return; }
   await loadInstrument();
 }

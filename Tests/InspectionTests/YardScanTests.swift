@@ -74,15 +74,18 @@ import Testing
     /// walls is a matter of chance on this grid (about one scan in four, `VerdictBench`), so
     /// one seeded scan can only show what always holds: the alarm, on the right side. (This
     /// test once asserted "outside" on a lucky seed; protocol 1.1's physics changed the draw.)
-    @Test func aSourceNextDoorIsSeenOnTheRightSide() async throws {
+    @Test func aSourceNextDoorIsPlacedOutsideTheContainer() async throws {
         let rig = try await ScanTests.Rig(scenarioFile: "hil/scenarios/neighbour-source-40ft.yaml", idleWallSeconds: 5)
         let executor = try rig.executor(profileFile: "profiles/snt0570-2007.yaml")
         let verdict = try await executor.run(scanDate: 20261207)
         #expect(verdict.outcome >= .anomalous, "\(summary(verdict))")
         let spots = SourceLocalisation.hotSpots(plan: executor.plan, verdict: verdict)
         let spot = try #require(spots.first)
-        // The right half (across is measured from the left wall, 2.438 m wide): the
-        // neighbour's broad excess over the whole right face pulls the fit there.
-        #expect(spot.acrossMetres > 2.438 / 2, "towards the right wall: \(spot.acrossMetres) m, \(spots)")
+        // Rule 2, revision 2: the excess over the container's model, with a level below zero
+        // allowed, keeps the neighbour's broad excess whole; the fit lands beyond the right
+        // wall (across is measured from the left wall; the container is 2.438 m wide and the
+        // source sits 4.49 m across, 6.0 m along).
+        #expect(spot.outsideContainer == true && spot.acrossMetres > 2.438, "outside, beyond the right wall: \(spots)")
+        #expect(abs(spot.alongMetres - 6.0) < 1.0, "along: \(spot.alongMetres) m")
     }
 }

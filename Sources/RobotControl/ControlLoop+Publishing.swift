@@ -63,6 +63,11 @@ extension ControlLoop {
         s.haltRequestsServed = haltRequestsServed
         s.haltServedAtTick = haltServedAtTick
         shared.lock()
+        countTrace.record(chassis: inputs.chassis, chassisSequence: inputs.chassisBlock?.sequence ?? 0,
+                          chassisAt: inputs.chassisBlock?.sampledAtNanoseconds ?? 0, lift: inputs.lift,
+                          liftSequence: inputs.liftBlock?.sequence ?? 0, liftAt: inputs.liftBlock?.sampledAtNanoseconds ?? 0,
+                          detector: inputs.detector, detectorSequence: inputs.detectorBlock?.sequence ?? 0,
+                          detectorAt: inputs.detectorBlock?.sampledAtNanoseconds ?? 0)
         s.deadmanArmed = deadmanArmed
         s.overruns = overruns
         snapshotValue = s
@@ -75,5 +80,16 @@ extension ControlLoop {
         guard let block, block.sequence > 0 else { return .unconfigured }
         if block.consecutiveFailures >= configuration.lostLinkMissedPolls || fault { return .error }
         return operating ? .active : .inactive
+    }
+}
+
+extension ControlLoop {
+    /// The detector's count samples still held (about 13 minutes at a 50 ms poll), each with
+    /// the chassis and lift position at the instant its counters were latched (`CountTrace`),
+    /// after `sequence` (0 for all), oldest first. For a survey that measures while moving.
+    public func countSamples(after sequence: UInt64 = 0) -> [CountSample] {
+        shared.lock()
+        defer { shared.unlock() }
+        return countTrace.samples(after: sequence)
     }
 }

@@ -68,6 +68,8 @@ public final class ControlLoop: @unchecked Sendable {
     var startedAtNanoseconds: UInt64 = 0
     /// Recent detector samples (counts, time base) for the live rate; fixed size.
     var rateWindow = RateWindow()
+    /// Detector samples with the position at each (a moving survey's counts); under `shared`.
+    var countTrace = CountTrace()
 
     // Shared with the command side, under `shared`.
     let shared = NSLock()

@@ -11,6 +11,7 @@ import RobotTesting
 ///
 ///     swift build -c release --product ScanBench
 ///     .build/release/ScanBench [--profile profiles/snt0570-2007.yaml] [--time-scale 1]
+///     .build/release/ScanBench --virtual --profile A.yaml,B.yaml   # the robot's time of each, in virtual time
 ///
 /// Time is measured in the simulator's seconds. Above a time scale of 1 the loop's
 /// 10 ms tick and the real line timing are no longer scaled with the robot, so only
@@ -25,6 +26,11 @@ struct ScanBench {
         }
         let profilePath = option("--profile", "profiles/snt0570-2007.yaml")
         let timeScale = Double(option("--time-scale", "1")) ?? 1
+        if arguments.contains("--virtual") {
+            // Every profile given (comma-separated) in one run, in virtual time.
+            try await VirtualScanTime.run(profiles: profilePath.split(separator: ",").map(String.init))
+            return
+        }
         let profile = try ProcedureProfile.load(path: profilePath)
 
         var scenario = Scenario(name: "scan bench: clean 40 ft")
@@ -102,4 +108,41 @@ final class StopLog: @unchecked Sendable {
 /// Writes a line at once (stdout may be a file).
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// `--virtual`: the same clean 40 ft container scanned with each profile in virtual time
+/// (the real executor, control loop and simulator, stepped; no line timing): the robot's
+/// time of each scan against its lower bound, side by side from one run.
+enum VirtualScanTime {
+    static func run(profiles: [String]) async throws {
+        say("ScanBench --virtual: clean 40 ft container, robot time in virtual time (no line timing)")
+        for path in profiles {
+            let profile = try ProcedureProfile.load(path: path)
+            var scenario = Scenario(name: "scan bench: clean 40 ft")
+            scenario.startX = -12
+            scenario.startY = 1
+            scenario.startLiftMetres = 0.5
+            scenario.field = RadiationField(backgroundMicrosievertsPerHour: 0.1, driftAmplitude: 0.1, driftPeriodSeconds: 7200,
+                                            containers: [PlacedContainer(number: "MSKU9070323", type: .fortyFoot, x: 0, y: 0)])
+            var configuration = ControlConfiguration()
+            configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
+            let robot = try await VirtualRobot(scenario: scenario, configuration: configuration)
+            _ = robot.perform(.homeLift)
+            robot.startRunning(idleWallSeconds: 5)
+            let plan = ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0),
+                                profile: profile)
+            let truth = robot.model.truth()
+            let bound = ScanTimeModel.lowerBoundSeconds(plan: plan, configuration: configuration, startX: truth.x, startY: truth.y,
+                                                        startHeadingDegrees: truth.headingDegrees, startLiftMetres: truth.liftMetres)
+            let executor = try robot.executor(plan: plan, record: InMemoryScanRecord())
+            let start = robot.seconds
+            let wall = Date()
+            let verdict = try await executor.run(scanDate: 20261207)
+            let took = robot.seconds - start
+            robot.stopFreeRunning()
+            say(String(format: "  %@ (settle %.1f s): %d points, scan %.0f s (%.1f min), lower bound %.0f s (%.1f min), ratio %.3f, verdict %@, %.0f s wall",
+                       path, profile.settleSeconds, plan.points.count, took, took / 60, bound, bound / 60, took / bound, verdict.outcome.rawValue,
+                       Date().timeIntervalSince(wall)))
+        }
+    }
 }

@@ -37,9 +37,9 @@ struct TrialResult {
 }
 
 /// One container scanned in the simulator's field with the real plan, screen and
-/// judgement: the robot's motion is replaced by a timeline (the standard scan's 43.5 min:
-/// about 8.4 s a point, of which 3 s counting), the detector by exact Poisson counts of the
-/// indicated dose rate.
+/// judgement: the robot's motion is replaced by a timeline (3.4 s of travel a point, then
+/// the profile's settle and counting: 6.7 s a point on the standard profile), the detector
+/// by exact Poisson counts of the indicated dose rate.
 struct ContainerTrial {
     let plan: ScanPlan
     let instrument: InstrumentRecord
@@ -53,7 +53,9 @@ struct ContainerTrial {
     let stationEffect: (ground: Double, sky: Double, norm: Double)?
     /// Each point's true net without sources at time 0 (below zero where the wall shadows).
     let backgroundNet: [Double]
-    static let secondsPerPoint = 8.4
+    /// The robot's time a point beyond its settle and counting: the move (3.4 s a point
+    /// on the standard plan, `ScanBench --virtual`).
+    static let travelSecondsPerPoint = 3.4
 
     init(plan: ScanPlan, instrument: InstrumentRecord, field: RadiationField, response: EnergyResponse) {
         self.plan = plan
@@ -180,7 +182,7 @@ struct ContainerTrial {
         var extra = 0.0
         let counting = Double(profile.readingsPerPoint) * profile.readingSeconds
         for p in plan.points {
-            t += Self.secondsPerPoint - counting
+            t += Self.travelSecondsPerPoint + profile.settleSeconds
             var set: [DoseReading] = []
             for _ in 0..<profile.readingsPerPoint {
                 let dose = field.doseRate(x: p.xMetres, y: p.yMetres, z: p.heightMetres, atSeconds: t + profile.readingSeconds / 2,

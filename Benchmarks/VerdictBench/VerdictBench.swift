@@ -6,7 +6,7 @@ import RobotSimulator
 /// containers scanned with the real standard plan, the real re-measure screen and the
 /// real `Judgement`, the truth drawn from the simulator's field (shadowing, site offset,
 /// drift, rain, NORM, point sources, the probe's energy response) and exact Poisson counts.
-/// The robot's motion is a timeline (8.4 s a point); `ScanBench` measures the real one.
+/// The robot's motion is a timeline (6.7 s a point on the standard profile); `ScanBench` measures the real one.
 ///
 ///     ROBOT_BENCHMARKS=1 swift build -c release --product VerdictBench
 ///     .build/release/VerdictBench [--clean 4000] [--other 600] [--seed 2026] [--only TEXT] [--profile PATH]

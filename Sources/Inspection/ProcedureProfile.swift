@@ -33,7 +33,9 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
     public var standOffMetres = 0.10
     public var maxColumnSpacingMetres = 0.5
     public var heightsMetres: [Double] = [0.5, 1.0, 1.5, 2.0, 2.5]
-    public var settleSeconds = 2.0
+    /// After the robot stops, before counting: the mast's sway. Readings count pulses against the
+    /// detector's time base, so a rate display's time constant (the 2 s of manual practice) does not apply.
+    public var settleSeconds = 0.3
     public var readingsPerPoint = 3
     public var readingSeconds = 1.0
 
@@ -156,7 +158,7 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
             _ = collect { () throws(ConfigurationFileError) in
                 try pt.allowOnly(["settleSeconds", "readings", "readingSeconds", "adaptiveTargetRelativeUncertainty", "adaptiveCapSeconds"])
             }
-            p.settleSeconds = collect { () throws(ConfigurationFileError) in try pt.double("settleSeconds", default: 2, in: 0...60) } ?? p.settleSeconds
+            p.settleSeconds = collect { () throws(ConfigurationFileError) in try pt.double("settleSeconds", default: p.settleSeconds, in: 0...60) } ?? p.settleSeconds
             p.readingsPerPoint = collect { () throws(ConfigurationFileError) in try pt.integer("readings", default: 3, in: 1...100) } ?? p.readingsPerPoint
             p.readingSeconds = collect { () throws(ConfigurationFileError) in try pt.double("readingSeconds", default: 1, in: 0.1...60) } ?? p.readingSeconds
         }

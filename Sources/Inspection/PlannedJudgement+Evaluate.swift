@@ -158,6 +158,15 @@ extension PlannedJudgement {
             if readings.contains(where: \.overload) || again.contains(where: \.overload) {
                 judgement.outcome = .exceeds
                 judgement.reason = "exceeds (reading clipped): the detector was overloaded here, far above the limit"
+            } else if profile.movingSurvey, let againRate {
+                // A moving survey's first reading is a cell's average over its stretch of the
+                // row: the point measured standing decides the limit alone (its 50 % point at L).
+                let againNet = (againRate - st.rate) * toDose
+                judgement.remeasureNet = againNet
+                if againNet > limit {
+                    judgement.outcome = .exceeds
+                    judgement.reason = "measured standing above the limit (moving survey: the standing measurement decides)"
+                }
             } else if net > limit - settings.exceedsZoneK * u {
                 if let againRate {
                     let againNet = (againRate - st.rate) * toDose

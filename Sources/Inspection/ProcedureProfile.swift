@@ -53,6 +53,17 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
     /// judged by rule 1 (`Judgement`).
     public var decision: DecisionSettings? = DecisionSettings()
 
+    // The moving survey (issue 14; `docs/procedure.md` §10). `nil`: every point is measured
+    // standing still, as SN/T 0570 describes.
+    /// The fastest the robot drives along a row while counting; the speed used is lower
+    /// when the measured background asks for longer counting (`MovingSurvey`).
+    public var surveyMaxSpeedMetresPerSecond: Double?
+    /// The net dose rate at a point that the moving survey must mark for a static
+    /// re-measure with 95 % probability at the measured background (μSv/h).
+    public var surveyDetectionMicrosievertsPerHour: Double?
+    /// True when the survey is measured while moving; points it marks are measured standing.
+    public var movingSurvey: Bool { surveyMaxSpeedMetresPerSecond != nil }
+
     public init() {}
 
     /// Every problem in a profile file, each with its file, line and field.
@@ -87,7 +98,7 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
         var p = ProcedureProfile()
         _ = collect { () throws(ConfigurationFileError) in
             try root.allowOnly(["name", "version", "doseUnit", "background", "faces", "standOffMetres", "grid", "point",
-                                "limitAboveBackground", "remeasure", "significance", "calibrationPolicy", "decision"])
+                                "limitAboveBackground", "remeasure", "significance", "calibrationPolicy", "decision", "survey"])
         }
         p.name = collect { () throws(ConfigurationFileError) in try root.string("name") } ?? p.name
         p.version = collect { () throws(ConfigurationFileError) in try root.integer("version", in: 1...1_000_000) } ?? p.version
@@ -180,6 +191,30 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
         } ?? p.calibrationPolicy
         if let d = collect({ () throws(ConfigurationFileError) in try root.mapping("decision") }) ?? nil {
             p.decision = DecisionSettings.parse(d, into: &errors)
+        }
+        if let v = collect({ () throws(ConfigurationFileError) in try root.mapping("survey") }) ?? nil {
+            _ = collect { () throws(ConfigurationFileError) in try v.allowOnly(["mode", "maxSpeedMetresPerSecond", "detectionMicrosievertsPerHour"]) }
+            let moving = collect { () throws(ConfigurationFileError) in try v.choice("mode", [("static", false), ("moving", true)], default: false) } ?? false
+            if moving {
+                p.surveyMaxSpeedMetresPerSecond = collect { () throws(ConfigurationFileError) in
+                    try v.double("maxSpeedMetresPerSecond", default: 0.5, in: MovingSurvey.allowedSpeeds)
+                } ?? 0.5
+                p.surveyDetectionMicrosievertsPerHour = collect { () throws(ConfigurationFileError) in
+                    try v.double("detectionMicrosievertsPerHour", default: 0.10, in: 0.01...1)
+                } ?? 0.10
+                if p.decision == nil {
+                    errors.append(v.error("a moving survey needs decision rule 2 (its screen marks the points measured standing); "
+                                          + "remove 'decision: {rule: snt0570-1}' or set survey.mode: static", at: v.value("mode"), field: "survey.mode"))
+                }
+                // The plan must be able to meet its own requirement at the plausible band's top.
+                if let speed = p.surveyMaxSpeedMetresPerSecond, let detection = p.surveyDetectionMicrosievertsPerHour,
+                   let problem = MovingSurvey.problem(profile: p, backgroundMicrosievertsPerHour: p.backgroundPlausibleMaximum,
+                                                      sensitivity: MovingSurvey.nominalSensitivity, maxSpeed: speed, detection: detection) {
+                    errors.append(v.error(problem + " (at the plausible band's top; profile checked with a \(Int(MovingSurvey.nominalSensitivity)) "
+                                          + "cps per μSv/h probe)", at: v.value("detectionMicrosievertsPerHour") ?? v.value("mode"),
+                                          field: "survey.detectionMicrosievertsPerHour"))
+                }
+            }
         }
         guard errors.isEmpty else { throw Problems(problems: errors) }
         return p

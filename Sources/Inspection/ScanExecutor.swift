@@ -147,6 +147,30 @@ public final class ScanExecutor: @unchecked Sendable {
             }
             try await ensureHomed()
             let screener = profile.decision.map { PlannedJudgement.Screener(plan: plan, settings: $0, instrument: instrument) }
+            if profile.movingSurvey {
+                // The moving survey: every cell's counts are its point's first reading; the
+                // loop below then measures standing every point it marks (and any cell a
+                // row did not cover).
+                let speed = try surveySpeed(background: background)
+                let rows = surveyRows()
+                for (number, row) in rows.enumerated() where row.contains(where: { !complete.contains($0.index) }) {
+                    // Forwards on a face's first row, then backwards and forwards in turn.
+                    let onFace = rows[..<number].filter { $0.first?.face == row.first?.face }.count
+                    try checkBatteryBeforeMoving(on: "the survey row of point \(row[0].index)", completed: complete.count)
+                    let cells = try await driveRow(row, forward: onFace % 2 == 0, speed: speed)
+                    for point in row where !complete.contains(point.index) {
+                        guard let cell = cells[point.index], cell.seconds >= 0.2 else { continue }
+                        let attempt = accepted.nextAttempt[point.index] ?? 0
+                        let reading = cellReading(cell)
+                        try await record.appendPoint(point.index, reading, ordinal: nextOrdinal(.point, point.index), remeasure: false,
+                                                     set: RecordedReading.setNumber(epoch: epoch, attempt: attempt))
+                        accepted.nextAttempt[point.index] = attempt + 1
+                        points[point.index] = [reading]
+                        complete.insert(point.index)
+                    }
+                    update { $0.completedPoints = complete.count }
+                }
+            }
             let started = sleeper.now()
             var done = 0
             for point in plan.points {
@@ -210,6 +234,12 @@ public final class ScanExecutor: @unchecked Sendable {
                 var taken = remeasured
                 let readings = points[point.index] ?? []
                 while needsRemeasure(readings) && taken < profile.remeasureCount {
+                    if !standsAt(point) {
+                        // A point the moving survey marked: measured standing now.
+                        try checkBatteryBeforeMoving(on: "measuring point \(point.index) standing", completed: complete.count)
+                        try await goTo(point, via: [])
+                        await sleeper.sleep(seconds: profile.settleSeconds)
+                    }
                     let reading = try await measure(seconds: profile.readingSeconds * Double(perPoint) * profile.remeasureDwellFactor)
                     try await record.appendPoint(point.index, reading, ordinal: nextOrdinal(.remeasure, point.index), remeasure: true,
                                                  set: RecordedReading.setNumber(epoch: epoch, attempt: 0))
@@ -325,6 +355,28 @@ public final class ScanExecutor: @unchecked Sendable {
             }
             await sleeper.sleep(seconds: 0.5 * sleeper.timeScale)
         }
+    }
+
+    /// Runs one command once. On a safety stop waits for the officer's reset; returns
+    /// whether the command completed (the caller decides what to do next from where the
+    /// robot now stands: a relative move retried whole would overshoot).
+    func performOnce(_ command: RobotCommand, timeout: Double) async throws(Failure) -> Bool {
+        try await checkPauseAndAbort()
+        let feedback = await loop.run(command, timeout: timeout)
+        if feedback?.state == .done { return true }
+        if Task.isCancelled { throw .interrupted }
+        interruptions += 1
+        if let cause = loop.snapshot().stopCause {
+            update { $0.waitingForReset = cause.description }
+            while loop.snapshot().stopCause != nil {
+                try await checkPauseAndAbort()
+                try? await Task.sleep(nanoseconds: 50_000_000)
+            }
+            update { $0.waitingForReset = nil }
+        } else {
+            await sleeper.sleep(seconds: 0.5 * sleeper.timeScale)
+        }
+        return false
     }
 
     private func ensureHomed() async throws(Failure) {

@@ -48,6 +48,14 @@ public struct ScanReport: Sendable, Codable {
         self.chainHash = chainHash
     }
 
+    /// How the points were measured: standing (SN/T 0570-2007), or moving with the points
+    /// it marked measured standing (`docs/procedure.md` §10).
+    var surveyText: String {
+        guard plan.profile.movingSurvey else { return "定点 standing at every point (SN/T 0570-2007)" }
+        return String(format: "走行 moving (up to %.2f m/s, each cell to mark +%.2f μSv/h); every marked point measured standing, "
+                      + "which decides the limit", plan.profile.surveyMaxSpeedMetresPerSecond ?? 0, plan.profile.surveyDetectionMicrosievertsPerHour ?? 0)
+    }
+
     public func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -106,6 +114,7 @@ public struct ScanReport: Sendable, Codable {
         <tr><th>检验员 Officer</th><td>\(Self.escape(officer))</td></tr>
         <tr><th>开始 / 结束 Started / finished</th><td>\(Self.escape(startedAt)) / \(Self.escape(finishedAt))</td></tr>
         <tr><th>程序 Profile</th><td>\(Self.escape(plan.profile.name)) v\(plan.profile.version)</td></tr>
+        <tr><th>测量方式 Survey</th><td>\(surveyText)</td></tr>
         </table>
         <h2>结论 Verdict</h2><p class="verdict">\(outcome.zh) — \(outcome.en)</p>
         <table>

@@ -18,6 +18,8 @@ public struct CountSample: Sendable, Equatable {
     public var liftMetres: Double
     /// The chassis speed then (metres per second, signed along the heading).
     public var speedMetresPerSecond: Double
+    /// The detector's overload latch (R8.3) was set in this sample.
+    public var overload: Bool
     /// False when the detector restarted or the trace began here: the counts since the
     /// previous sample are not a difference to use.
     public var continuous: Bool
@@ -59,7 +61,8 @@ struct CountTrace {
 
     init() {
         samples = Array(repeating: CountSample(sequence: 0, counts: 0, timeBaseMilliseconds: 0, latchedAtNanoseconds: 0, xMetres: 0,
-                                               yMetres: 0, headingDegrees: 0, liftMetres: 0, speedMetresPerSecond: 0, continuous: false),
+                                               yMetres: 0, headingDegrees: 0, liftMetres: 0, speedMetresPerSecond: 0, overload: false,
+                                               continuous: false),
                         count: Self.capacity)
     }
 
@@ -99,7 +102,8 @@ struct CountTrace {
         sequence += 1
         samples[next] = CountSample(sequence: sequence, counts: d.counts, timeBaseMilliseconds: d.timeBaseMilliseconds,
                                     latchedAtNanoseconds: latched, xMetres: place.a, yMetres: place.b, headingDegrees: place.heading,
-                                    liftMetres: height.a, speedMetresPerSecond: place.speed, continuous: continuous)
+                                    liftMetres: height.a, speedMetresPerSecond: place.speed, overload: d.flags.contains(.overload),
+                                    continuous: continuous)
         next = (next + 1) % Self.capacity
         stored = min(stored + 1, Self.capacity)
     }

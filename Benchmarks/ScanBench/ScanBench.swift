@@ -114,35 +114,56 @@ func say(_ line: String) {
 /// (the real executor, control loop and simulator, stepped; no line timing): the robot's
 /// time of each scan against its lower bound, side by side from one run.
 enum VirtualScanTime {
+    struct Case {
+        var name: String
+        var size: ContainerSize
+        var sources: [PointSource]
+    }
+
+    static let cases = [
+        Case(name: "clean 40 ft", size: .fortyFoot, sources: []),
+        Case(name: "clean 20 ft", size: .twentyFoot, sources: []),
+        // hil/scenarios/cs137-40ft.yaml's source: about 1.5 μSv/h at the nearest points.
+        Case(name: "40 ft, Cs-137 20 MBq 0.4 m behind the left wall", size: .fortyFoot,
+             sources: [PointSource(nuclide: .cs137, activityMBq: 20, along: 7.5, across: 0.4, height: 1.2)]),
+    ]
+
     static func run(profiles: [String]) async throws {
-        say("ScanBench --virtual: clean 40 ft container, robot time in virtual time (no line timing)")
-        for path in profiles {
-            let profile = try ProcedureProfile.load(path: path)
-            var scenario = Scenario(name: "scan bench: clean 40 ft")
-            scenario.startX = -12
-            scenario.startY = 1
-            scenario.startLiftMetres = 0.5
-            scenario.field = RadiationField(backgroundMicrosievertsPerHour: 0.1, driftAmplitude: 0.1, driftPeriodSeconds: 7200,
-                                            containers: [PlacedContainer(number: "MSKU9070323", type: .fortyFoot, x: 0, y: 0)])
-            var configuration = ControlConfiguration()
-            configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
-            let robot = try await VirtualRobot(scenario: scenario, configuration: configuration)
-            _ = robot.perform(.homeLift)
-            robot.startRunning(idleWallSeconds: 5)
-            let plan = ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: 0, yMetres: 0),
-                                profile: profile)
-            let truth = robot.model.truth()
-            let bound = ScanTimeModel.lowerBoundSeconds(plan: plan, configuration: configuration, startX: truth.x, startY: truth.y,
-                                                        startHeadingDegrees: truth.headingDegrees, startLiftMetres: truth.liftMetres)
-            let executor = try robot.executor(plan: plan, record: InMemoryScanRecord())
-            let start = robot.seconds
-            let wall = Date()
-            let verdict = try await executor.run(scanDate: 20261207)
-            let took = robot.seconds - start
-            robot.stopFreeRunning()
-            say(String(format: "  %@ (settle %.1f s): %d points, scan %.0f s (%.1f min), lower bound %.0f s (%.1f min), ratio %.3f, verdict %@, %.0f s wall",
-                       path, profile.settleSeconds, plan.points.count, took, took / 60, bound, bound / 60, took / bound, verdict.outcome.rawValue,
-                       Date().timeIntervalSince(wall)))
+        say("ScanBench --virtual: robot time in virtual time (the real executor, loop and simulator; no line timing), seed 1")
+        for item in cases {
+            for path in profiles {
+                let profile = try ProcedureProfile.load(path: path)
+                var scenario = Scenario(name: "scan bench: \(item.name)")
+                scenario.startX = -12
+                scenario.startY = 1
+                scenario.startLiftMetres = 0.5
+                var container = PlacedContainer(number: "MSKU9070323", type: item.size == .fortyFoot ? .fortyFoot : .twentyFoot, x: 0, y: 0,
+                                                cargoDensity: 0.4)
+                container.sources = item.sources
+                scenario.field = RadiationField(backgroundMicrosievertsPerHour: 0.1, driftAmplitude: 0.1, driftPeriodSeconds: 7200,
+                                                containers: [container])
+                var configuration = ControlConfiguration()
+                configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: item.size.lengthMetres + 0.05, maxY: 0.05)]
+                let robot = try await VirtualRobot(scenario: scenario, configuration: configuration)
+                _ = robot.perform(.homeLift)
+                robot.startRunning(idleWallSeconds: 5)
+                let plan = ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: item.size, xMetres: 0, yMetres: 0),
+                                    profile: profile)
+                let truth = robot.model.truth()
+                let bound = ScanTimeModel.lowerBoundSeconds(plan: plan, configuration: configuration, startX: truth.x, startY: truth.y,
+                                                            startHeadingDegrees: truth.headingDegrees, startLiftMetres: truth.liftMetres)
+                let record = InMemoryScanRecord()
+                let executor = try robot.executor(plan: plan, record: record)
+                let start = robot.seconds
+                let verdict = try await executor.run(scanDate: 20261207)
+                let took = robot.seconds - start
+                robot.stopFreeRunning()
+                let standing = record.recordedReadings().filter { $0.kind == .remeasure }.count
+                say(String(format: "  %@ | %@ (settle %.1f s): %d points, scan %.0f s (%.1f min)%@, verdict %@, %d re-measured standing",
+                           item.name, path, profile.settleSeconds, plan.points.count, took, took / 60,
+                           profile.movingSurvey ? " (moving)" : String(format: ", lower bound %.0f s, ratio %.3f", bound, took / bound),
+                           verdict.outcome.rawValue, standing))
+            }
         }
     }
 }

@@ -80,4 +80,26 @@ extension ScanExecutor {
                            grossDoseRate: raw * instrument.calibrationFactor, instrumentDoseRate: raw * instrument.calibrationFactor,
                            overload: cell.overload, takenAt: sleeper.now())
     }
+
+    /// Runs one command once. On a safety stop waits for the officer's reset; returns
+    /// whether the command completed (the caller decides what to do next from where the
+    /// robot now stands: a relative move retried whole would overshoot).
+    func performOnce(_ command: RobotCommand, timeout: Double) async throws(Failure) -> Bool {
+        try await checkPauseAndAbort()
+        let feedback = await loop.run(command, timeout: timeout)
+        if feedback?.state == .done { return true }
+        if Task.isCancelled { throw .interrupted }
+        interruptions += 1
+        if let cause = loop.snapshot().stopCause {
+            update { $0.waitingForReset = cause.description }
+            while loop.snapshot().stopCause != nil {
+                try await checkPauseAndAbort()
+                try? await Task.sleep(nanoseconds: 50_000_000)
+            }
+            update { $0.waitingForReset = nil }
+        } else {
+            await sleeper.sleep(seconds: 0.5 * sleeper.timeScale)
+        }
+        return false
+    }
 }

@@ -64,7 +64,7 @@ public final class ScanExecutor: @unchecked Sendable {
     private var secondsPerPoint = 10.0
     /// Safety stops waited out and commands retried so far: a reading set during which
     /// this changed was cut short.
-    private var interruptions = 0
+    var interruptions = 0
 
     public init(loop: ControlLoop, plan: ScanPlan, instrument: InstrumentRecord, record: ScanRecord, sleeper: Sleeper = Sleeper()) {
         self.loop = loop
@@ -311,7 +311,7 @@ public final class ScanExecutor: @unchecked Sendable {
 
     // MARK: Steps
 
-    private func checkPauseAndAbort() async throws(Failure) {
+    func checkPauseAndAbort() async throws(Failure) {
         while true {
             if Task.isCancelled { throw .interrupted }
             let (abort, paused) = lock.withLock { (abortRequested, pausedFlag) }
@@ -355,28 +355,6 @@ public final class ScanExecutor: @unchecked Sendable {
             }
             await sleeper.sleep(seconds: 0.5 * sleeper.timeScale)
         }
-    }
-
-    /// Runs one command once. On a safety stop waits for the officer's reset; returns
-    /// whether the command completed (the caller decides what to do next from where the
-    /// robot now stands: a relative move retried whole would overshoot).
-    func performOnce(_ command: RobotCommand, timeout: Double) async throws(Failure) -> Bool {
-        try await checkPauseAndAbort()
-        let feedback = await loop.run(command, timeout: timeout)
-        if feedback?.state == .done { return true }
-        if Task.isCancelled { throw .interrupted }
-        interruptions += 1
-        if let cause = loop.snapshot().stopCause {
-            update { $0.waitingForReset = cause.description }
-            while loop.snapshot().stopCause != nil {
-                try await checkPauseAndAbort()
-                try? await Task.sleep(nanoseconds: 50_000_000)
-            }
-            update { $0.waitingForReset = nil }
-        } else {
-            await sleeper.sleep(seconds: 0.5 * sleeper.timeScale)
-        }
-        return false
     }
 
     private func ensureHomed() async throws(Failure) {

@@ -91,12 +91,7 @@ extension ScanExecutor {
         if Task.isCancelled { throw .interrupted }
         interruptions += 1
         if let cause = loop.snapshot().stopCause {
-            update { $0.waitingForReset = cause.description }
-            while loop.snapshot().stopCause != nil {
-                try await checkPauseAndAbort()
-                try? await Task.sleep(nanoseconds: 50_000_000)
-            }
-            update { $0.waitingForReset = nil }
+            try await waitOutStop(cause)
         } else {
             await sleeper.sleep(seconds: 0.5 * sleeper.timeScale)
         }

@@ -341,12 +341,7 @@ public final class ScanExecutor: @unchecked Sendable {
             attempts += 1
             interruptions += 1
             if let cause = loop.snapshot().stopCause {
-                update { $0.waitingForReset = cause.description }
-                while loop.snapshot().stopCause != nil {
-                    try await checkPauseAndAbort()
-                    try? await Task.sleep(nanoseconds: 50_000_000)
-                }
-                update { $0.waitingForReset = nil }
+                try await waitOutStop(cause)
                 attempts = 0
                 continue
             }
@@ -355,6 +350,16 @@ public final class ScanExecutor: @unchecked Sendable {
             }
             await sleeper.sleep(seconds: 0.5 * sleeper.timeScale)
         }
+    }
+
+    /// Waits, showing the cause, until an officer resets the safety stop.
+    func waitOutStop(_ cause: StopCause) async throws(Failure) {
+        update { $0.waitingForReset = cause.description }
+        while loop.snapshot().stopCause != nil {
+            try await checkPauseAndAbort()
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        update { $0.waitingForReset = nil }
     }
 
     private func ensureHomed() async throws(Failure) {

@@ -69,4 +69,34 @@ import Testing
         let ruleOne = text.replacingOccurrences(of: "survey:\n", with: "decision:\n  rule: snt0570-1\nsurvey:\n")
         #expect(throws: ProcedureProfile.Problems.self) { try ProcedureProfile.parse(ruleOne, file: "fast.yaml") }
     }
+
+    /// An e-stop pressed while the robot drives a row at survey speed: the scan waits for
+    /// the reset, drives the rest of the row from where it stopped (a relative walk is
+    /// recomputed, not retried whole) and ends with one first reading a point, none lost.
+    @Test func anEstopMidRowIsSurvivedWithoutLosingAReading() async throws {
+        let rig = try await ScanTests.Rig(scenarioFile: "hil/scenarios/clean-20ft.yaml", idleWallSeconds: 5)
+        let record = InMemoryScanRecord()
+        let executor = try rig.executor(record: record, profileFile: "profiles/fast.yaml")
+        let loop = rig.robot.loop
+        let officer = Task {
+            while executor.progress.completedPoints < 25 || loop.snapshot().speedMetresPerSecond.magnitude < 0.4 {
+                try await Task.sleep(nanoseconds: 5_000_000)
+            }
+            let stoppedAt = loop.snapshot().xMetres
+            loop.submit(.estop)
+            while executor.progress.waitingForReset == nil { try await Task.sleep(nanoseconds: 20_000_000) }
+            _ = await loop.run(.releaseEstop, timeout: 5)
+            return stoppedAt
+        }
+        let verdict = try await executor.run(scanDate: 20261207)
+        let stoppedAt = try await officer.value
+        rig.robot.stopFreeRunning()
+        #expect(verdict.outcome == .pass, "\(verdict.flags)")
+        let accepted = AcceptedReadings(record.recordedReadings(), readingsPerPoint: 1)
+        #expect(accepted.points.count == executor.plan.points.count, "stopped at x = \(stoppedAt) m")
+        #expect(accepted.points.values.allSatisfy { $0.count == 1 }, "one first reading per point, none duplicated")
+        // The stopped row's cells were still counted while moving (none had to be measured standing for lack of counts).
+        let standingFirsts = record.recordedReadings().filter { $0.kind == .point && $0.reading.seconds > 2.5 }.count
+        #expect(standingFirsts == 0, "\(standingFirsts) first readings measured standing")
+    }
 }

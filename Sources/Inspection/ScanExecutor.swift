@@ -234,8 +234,10 @@ public final class ScanExecutor: @unchecked Sendable {
                 var taken = remeasured
                 let readings = points[point.index] ?? []
                 while needsRemeasure(readings) && taken < profile.remeasureCount {
-                    if !standsAt(point) {
-                        // A point the moving survey marked: measured standing now.
+                    if profile.movingSurvey && !standsAt(point) {
+                        // A point the moving survey marked: measured standing now. (A standing
+                        // survey re-measures where it stands, as before: after a reboot the
+                        // lift reads unhomed and the robot must not set off for the point.)
                         try checkBatteryBeforeMoving(on: "measuring point \(point.index) standing", completed: complete.count)
                         try await goTo(point, via: [])
                         await sleeper.sleep(seconds: profile.settleSeconds)

@@ -61,7 +61,7 @@ public enum MovingSurvey {
     /// Why a moving survey cannot meet its requirement at a background, with the numbers,
     /// or `nil` when it can.
     public static func problem(profile: ProcedureProfile, backgroundMicrosievertsPerHour b: Double, sensitivity: Double,
-                               maxSpeed: Double, detection: Double, points: Int = nominalPoints) -> String? {
+                               detection: Double, points: Int = nominalPoints) -> String? {
         guard let settings = profile.decision else { return nil }
         let k = PlannedJudgement.Quantiles(profile: profile, settings: settings, points: points).screening
         let needed = cellSeconds(detection: detection, backgroundMicrosievertsPerHour: b, sensitivity: sensitivity, screeningK: k)

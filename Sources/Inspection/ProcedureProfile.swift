@@ -207,9 +207,9 @@ public struct ProcedureProfile: Sendable, Equatable, Codable {
                                           + "remove 'decision: {rule: snt0570-1}' or set survey.mode: static", at: v.value("mode"), field: "survey.mode"))
                 }
                 // The plan must be able to meet its own requirement at the plausible band's top.
-                if let speed = p.surveyMaxSpeedMetresPerSecond, let detection = p.surveyDetectionMicrosievertsPerHour,
+                if p.surveyMaxSpeedMetresPerSecond != nil, let detection = p.surveyDetectionMicrosievertsPerHour,
                    let problem = MovingSurvey.problem(profile: p, backgroundMicrosievertsPerHour: p.backgroundPlausibleMaximum,
-                                                      sensitivity: MovingSurvey.nominalSensitivity, maxSpeed: speed, detection: detection) {
+                                                      sensitivity: MovingSurvey.nominalSensitivity, detection: detection) {
                     errors.append(v.error(problem + " (at the plausible band's top; profile checked with a \(Int(MovingSurvey.nominalSensitivity)) "
                                           + "cps per μSv/h probe)", at: v.value("detectionMicrosievertsPerHour") ?? v.value("mode"),
                                           field: "survey.detectionMicrosievertsPerHour"))

@@ -29,7 +29,6 @@ extension ScanExecutor {
         let sensitivity = instrument.sensitivityCountsPerSecondPerMicrosievertPerHour
         guard let choice = MovingSurvey.speed(plan: plan, backgroundMicrosievertsPerHour: b, sensitivity: sensitivity) else {
             let problem = MovingSurvey.problem(profile: profile, backgroundMicrosievertsPerHour: b, sensitivity: sensitivity,
-                                               maxSpeed: profile.surveyMaxSpeedMetresPerSecond ?? 0.5,
                                                detection: profile.surveyDetectionMicrosievertsPerHour ?? 0.10, points: plan.points.count)
             throw .step(problem ?? "the moving survey has no speed for this plan")
         }

@@ -17,6 +17,8 @@ public struct BootBlock: RegisterBlock {
         public init(rawValue: UInt16) { self.rawValue = rawValue }
         /// The chassis `pose` block (holding 32-36) is implemented.
         public static let poseSet = Features(rawValue: 1 << 0)
+        /// The chassis `range` block (input 48-55): a side-facing range sensor pair (G13).
+        public static let rangePair = Features(rawValue: 1 << 1)
     }
 
     /// +1 at every power-up, wrapping at 65 536; a change means the unit restarted.

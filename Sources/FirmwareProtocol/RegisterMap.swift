@@ -24,7 +24,7 @@ public enum RegisterMap {
         BlockSpec(device: device, name: "boot", table: .input, start: bootStart, fields: [
             FieldSpec("bootCount", offset: 0, .u16),
             FieldSpec("resetCause", offset: 1, .u16, min: 0, max: 3, values: [0, 1, 2, 3]),
-            FieldSpec("features", offset: 2, .bits16, bits: [BitSpec(0, "poseSet")]),
+            FieldSpec("features", offset: 2, .bits16, bits: [BitSpec(0, "poseSet"), BitSpec(1, "rangePair")]),
         ])
     }
 
@@ -72,6 +72,14 @@ public enum RegisterMap {
             FieldSpec("velocity", offset: 7, .i16, scale: 0.001, unit: "m/s"),
             FieldSpec("odometer", offset: 8, .u32, scale: 0.001, unit: "m"),
             FieldSpec("faultCode", offset: 10, .u16),
+        ]),
+        BlockSpec(device: "chassis", name: "range", table: .input, start: 48, fields: [
+            FieldSpec("flags", offset: 0, .bits16, bits: [BitSpec(0, "frontValid"), BitSpec(1, "rearValid"), BitSpec(2, "sensorFault")]),
+            FieldSpec("front", offset: 1, .u16, scale: 0.001, unit: "m", min: 0, max: 10000),
+            FieldSpec("rear", offset: 2, .u16, scale: 0.001, unit: "m", min: 0, max: 10000),
+            FieldSpec("heading", offset: 3, .i16, scale: 0.01, unit: "deg", min: -18000, max: 18000),
+            FieldSpec("x", offset: 4, .i32, scale: 0.001, unit: "m"),
+            FieldSpec("y", offset: 6, .i32, scale: 0.001, unit: "m"),
         ]),
         BlockSpec(device: "chassis", name: "command", table: .holding, start: statusStart, fields: [
             FieldSpec("controlword", offset: 0, .bits16, writable: true, bits: controlwordBits),

@@ -224,7 +224,7 @@ public enum Judgement {
     static func evaluateRuleOne(plan: ScanPlan, instrument: InstrumentRecord, scanDate: UInt32, background: [DoseReading],
                                 points: [Int: [DoseReading]], remeasures: [Int: [DoseReading]]) throws(JudgementRefusal) -> Verdict {
         let profile = plan.profile
-        var flags = try checkInstrumentAndBackground(profile: profile, instrument: instrument, scanDate: scanDate, background: background)
+        let flags = try checkInstrumentAndBackground(profile: profile, instrument: instrument, scanDate: scanDate, background: background)
         for (index, readings) in points where readings.contains(where: \.overload) { throw .overload(pointIndex: index) }
         let (bgMean, bgDeviation) = CountingStatistics.meanAndDeviation(background.map(\.grossDoseRate))
         guard bgMean >= profile.backgroundPlausibleMinimum, bgMean <= profile.backgroundPlausibleMaximum else {

@@ -87,6 +87,10 @@ public struct ControlConfiguration: Sendable, Equatable {
     public var chassisPollMilliseconds = 20
     public var liftPollMilliseconds = 20
     public var detectorPollMilliseconds = 50
+    /// The range pair's poll (G13), when the chassis has one; 0 does not poll it.
+    public var rangePollMilliseconds = 100
+    /// Where the range pair's sensors sit on the robot.
+    public var rangePair = RangePairGeometry()
     /// Firmware watchdog period, and how often the loop refreshes it.
     public var watchdogTimeoutMilliseconds: UInt16 = 500
     public var watchdogRefreshMilliseconds = 100
@@ -108,6 +112,8 @@ public struct ControlConfiguration: Sendable, Equatable {
     public func problems() -> [String] {
         var found: [String] = []
         found += battery.problems()
+        found += rangePair.problems()
+        if rangePollMilliseconds < 0 || rangePollMilliseconds > 1000 { found.append("rangePollMilliseconds \(rangePollMilliseconds) must be 0 (off) to 1000") }
         if !(1...1000).contains(loopRateHertz) { found.append("loopRateHertz \(loopRateHertz) must be 1 to 1000") }
         if !(0.01...0.5).contains(chassisMaxSpeedMetresPerSecond) { found.append("chassisMaxSpeedMetresPerSecond must be 0.01 to 0.5 (firmware limit)") }
         if !(0.01...0.5).contains(chassisAccelerationMetresPerSecond2) { found.append("chassisAccelerationMetresPerSecond2 must be 0.01 to 0.5") }

@@ -68,6 +68,10 @@ extension ControlLoop {
                           liftSequence: inputs.liftBlock?.sequence ?? 0, liftAt: inputs.liftBlock?.sampledAtNanoseconds ?? 0,
                           detector: inputs.detector, detectorSequence: inputs.detectorBlock?.sequence ?? 0,
                           detectorAt: inputs.detectorBlock?.sampledAtNanoseconds ?? 0)
+        if protocolFeatures.rangePair, let block = bus.latest(unit: RegisterMap.chassis.unitId, block: ChassisRange.spec),
+           block.consecutiveFailures == 0 {
+            rangeTrace.record(try? ChassisRange(registers: block.registers), blockSequence: block.sequence, at: block.sampledAtNanoseconds)
+        }
         s.deadmanArmed = deadmanArmed
         s.overruns = overruns
         snapshotValue = s
@@ -91,5 +95,20 @@ extension ControlLoop {
         shared.lock()
         defer { shared.unlock() }
         return countTrace.samples(after: sequence)
+    }
+
+    /// The range pair's readings still held (about 13 minutes at a 100 ms poll) after
+    /// `sequence` (0 for all), oldest first; empty for a chassis without the pair.
+    public func rangeSamples(after sequence: UInt64 = 0) -> [RangeSample] {
+        shared.lock()
+        defer { shared.unlock() }
+        return rangeTrace.samples(after: sequence)
+    }
+
+    /// The newest range sample's sequence (0 before the first).
+    public var rangeSequence: UInt64 {
+        shared.lock()
+        defer { shared.unlock() }
+        return rangeTrace.sequence
     }
 }

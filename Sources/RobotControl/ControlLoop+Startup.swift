@@ -44,6 +44,9 @@ extension ControlLoop {
         bus.addPoll(unit: RegisterMap.chassis.unitId, block: ChassisStatus.spec, periodMilliseconds: configuration.chassisPollMilliseconds)
         bus.addPoll(unit: RegisterMap.lift.unitId, block: LiftStatus.spec, periodMilliseconds: configuration.liftPollMilliseconds)
         bus.addPoll(unit: RegisterMap.detector.unitId, block: DetectorStatus.spec, periodMilliseconds: configuration.detectorPollMilliseconds)
+        if protocolFeatures.rangePair && configuration.rangePollMilliseconds > 0 {
+            bus.addPoll(unit: RegisterMap.chassis.unitId, block: ChassisRange.spec, periodMilliseconds: configuration.rangePollMilliseconds)
+        }
     }
 
     /// Identifies a unit, waiting while it answers "booting" (exception 6).

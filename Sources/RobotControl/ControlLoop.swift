@@ -70,6 +70,8 @@ public final class ControlLoop: @unchecked Sendable {
     var rateWindow = RateWindow()
     /// Detector samples with the position at each (a moving survey's counts); under `shared`.
     var countTrace = CountTrace()
+    /// The range pair's readings with the pose latched with each; under `shared`.
+    var rangeTrace = RangeTrace()
 
     // Shared with the command side, under `shared`.
     let shared = NSLock()

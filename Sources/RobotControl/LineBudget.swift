@@ -60,6 +60,9 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
             read("detector status", DetectorStatus.spec, every: c.detectorPollMilliseconds),
             exchange("watchdog refresh", every: c.watchdogRefreshMilliseconds, request: 9 + 2 * SafetyCommand.spec.count, reply: 8),
         ]
+            // Polled only on a chassis that has the pair; counted whenever configured, so a
+            // schedule that fits without the sensors still fits with them.
+            + (c.rangePollMilliseconds > 0 ? [read("chassis range pair", ChassisRange.spec, every: c.rangePollMilliseconds)] : [])
     }
 
     /// Why the schedule does not fit, with the numbers and a way out; nil when it does.

@@ -121,8 +121,9 @@ extension FirmwareModel {
             angular.position = trueHeading
             angular.target = trueHeading + radians
         case .drive(let metres):
+            // The chassis drives until its odometry says `metres`: a long-reading odometry stops short.
             linear.position = 0
-            linear.target = metres
+            linear.target = metres / (1 + settings.odometryScaleError)
         }
     }
 
@@ -182,6 +183,8 @@ extension FirmwareModel {
         trueX += moved * cos(trueHeading)
         trueY += moved * sin(trueHeading)
         odometer += abs(moved)
+        odometryErrorX += moved * settings.odometryScaleError * cos(trueHeading)
+        odometryErrorY += moved * settings.odometryScaleError * sin(trueHeading)
         let sigma = settings.odometryNoiseMetresPerMetre * (abs(moved)).squareRoot() * 0.03
         odometryErrorX += sigma * random.gaussian()
         odometryErrorY += sigma * random.gaussian()

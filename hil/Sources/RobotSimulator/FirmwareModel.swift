@@ -13,6 +13,9 @@ public final class FirmwareModel: @unchecked Sendable {
     public let settings: RobotSettings
     var field: RadiationField
     var random: SeededRandom
+    /// The range pair's noise, apart from `random` so that polling it does not change the
+    /// detector's counts for a seed.
+    var rangeRandom: SeededRandom
     public internal(set) var simulatedSeconds = 0.0
 
     // Safety controller.
@@ -114,6 +117,7 @@ public final class FirmwareModel: @unchecked Sendable {
         self.settings = settings
         self.field = field
         self.random = SeededRandom(seed: seed)
+        rangeRandom = SeededRandom(seed: seed ^ 0x7A46_E5E4)
         battery = BatteryModel(settings: settings.battery)
         trueX = startX
         trueY = startY
@@ -348,9 +352,11 @@ public final class FirmwareModel: @unchecked Sendable {
         }
     }
 
-    /// A block protocol 1.1 added, on a unit set to speak 1.0.
+    /// A block protocol 1.1 added, on a unit set to speak 1.0; or the optional range block
+    /// (G13) on a chassis without the sensors.
     func absentIn10(_ block: BlockSpec) -> Bool {
-        settings.protocolMinor == 0 && (block.name == "boot" || block.name == "pose")
+        if block.name == "range" && settings.rangePair == nil { return true }
+        return settings.protocolMinor == 0 && (block.name == "boot" || block.name == "pose" || block.name == "range")
     }
 
     /// True while the unit boots after a power-up (F3.9).
@@ -395,9 +401,14 @@ public final class FirmwareModel: @unchecked Sendable {
                                          deviceType: device.deviceType,
                                          firmwareVersion: settings.firmwareVersion).registers()
         case (_, "boot"):
-            let features: BootBlock.Features = device.unitId == RegisterMap.chassis.unitId ? .poseSet : []
+            var features: BootBlock.Features = []
+            if device.unitId == RegisterMap.chassis.unitId {
+                features.insert(.poseSet)
+                if settings.rangePair != nil { features.insert(.rangePair) }
+            }
             encoded = try? BootBlock(bootCount: bootCount[Int(device.unitId)], resetCause: resetCause, features: features).registers()
         case (RegisterMap.safety.unitId, _): encoded = try? safetyStatus().registers()
+        case (RegisterMap.chassis.unitId, "range"): encoded = try? chassisRange()?.registers()
         case (RegisterMap.chassis.unitId, _): encoded = try? chassisStatus().registers()
         case (RegisterMap.lift.unitId, _): encoded = try? liftStatus().registers()
         case (RegisterMap.detector.unitId, "info"): encoded = try? detectorInfo().registers()

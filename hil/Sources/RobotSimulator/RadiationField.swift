@@ -102,6 +102,11 @@ public struct PlacedContainer: Sendable, Codable, Equatable {
     /// NORM in the cargo (K-40 in fertiliser, zircon sand, ceramics): the net dose rate a
     /// probe would read flush against an endless wall of this cargo.
     public var normDoseRateAtContactMicrosievertsPerHour = 0.0
+    /// Depth of the side walls' trapezoidal corrugation, inward from the outer faces (ISO
+    /// boxes: about 36 mm at a pitch of about 278 mm). It matters only to range sensors:
+    /// the bumper meets the outer faces. The end walls are flat.
+    public var corrugationDepthMetres = 0.0
+    public var corrugationPitchMetres = 0.278
 
     public init(number: String, type: ContainerType, x: Double, y: Double, headingDegrees: Double = 0,
                 cargoDensity: Double = 0.3, wallThicknessCentimetres: Double = 0.2, sources: [PointSource] = []) {
@@ -128,6 +133,20 @@ public struct PlacedContainer: Sendable, Codable, Equatable {
     public func yard(along: Double, across: Double) -> (x: Double, y: Double) {
         let h = headingDegrees * .pi / 180
         return (x + along * cos(h) + across * sin(h), y + along * sin(h) - across * cos(h))
+    }
+
+    /// How far in from the outer face a side wall is at `along` (0 on a ridge).
+    func corrugationDepth(along a: Double) -> Double {
+        guard corrugationDepthMetres > 0, corrugationPitchMetres > 0 else { return 0 }
+        // Trapezoid: ridge 26 %, flank 24 %, valley 26 %, flank 24 % of the pitch.
+        let u = (a / corrugationPitchMetres).truncatingRemainder(dividingBy: 1)
+        let phase = u < 0 ? u + 1 : u
+        switch phase {
+        case ..<0.26: return 0
+        case ..<0.50: return corrugationDepthMetres * (phase - 0.26) / 0.24
+        case ..<0.76: return corrugationDepthMetres
+        default: return corrugationDepthMetres * (1 - (phase - 0.76) / 0.24)
+        }
     }
 
     func contains(along a: Double, across c: Double, margin: Double) -> Bool {

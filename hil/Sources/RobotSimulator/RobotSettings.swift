@@ -8,6 +8,11 @@ public struct RobotSettings: Sendable, Codable, Equatable {
     public var turnAccelerationDegreesPerSecond2 = 90.0
     /// One-sigma odometry drift per metre travelled.
     public var odometryNoiseMetresPerMetre = 0.002
+    /// Systematic odometry error: the chassis counts this fraction more distance than it
+    /// drives (worn or soft tyres). 0.01 reads 1 % long, so it stops 1 % short of a target.
+    public var odometryScaleError = 0.0
+    /// The side-facing range pair (protocol 1.1, G13); nil for a chassis without one.
+    public var rangePair: RangePairSettings? = RangePairSettings()
     public var liftMinimumMetres = 0.3
     public var liftMaximumMetres = 2.8
     public var liftMaxSpeedMetresPerSecond = 0.2
@@ -41,6 +46,24 @@ public struct RobotSettings: Sendable, Codable, Equatable {
     public var detector = DetectorSettings()
     public var battery = BatterySettings()
     public var firmwareVersion: UInt16 = 0x0100
+
+    public init() {}
+}
+
+/// Two distance sensors on the robot's right side, beams square to its heading (G13).
+public struct RangePairSettings: Sendable, Codable, Equatable {
+    /// Where each sensor sits from the reference point, forward along the heading.
+    public var frontForwardMetres = 0.30
+    public var rearForwardMetres = -0.30
+    /// How far right of the reference point both sensors sit.
+    public var rightMetres = 0.30
+    public var maximumRangeMetres = 6.0
+    /// One-sigma noise of each distance.
+    public var noiseMetres = 0.004
+    /// The pair reports a fault of its own (window dirty): both invalid, `sensorFault` set.
+    public var faulted = false
+    /// The front sensor reads this much long (a knocked mount, a bad calibration).
+    public var frontBiasMetres = 0.0
 
     public init() {}
 }

@@ -76,8 +76,22 @@ public struct Scenario: Sendable {
         }
         if let robot = try root.mapping("robot") {
             try robot.allowOnly(["x", "y", "headingDegrees", "liftMetres", "probeForwardMetres", "probeRightMetres", "probeUpMetres",
-                                 "poseKnownAtPowerUp"])
+                                 "poseKnownAtPowerUp", "odometryScaleError", "rangePair"])
             scenario.settings.poseKnownAtPowerUp = try robot.bool("poseKnownAtPowerUp", default: true)
+            scenario.settings.odometryScaleError = try robot.double("odometryScaleError", default: 0, in: -0.1...0.1)
+            if let pair = try robot.mapping("rangePair") {
+                try pair.allowOnly(["fitted", "noiseMetres", "maximumRangeMetres", "faulted", "frontBiasMetres"])
+                if try pair.bool("fitted", default: true) {
+                    var r = RangePairSettings()
+                    r.noiseMetres = try pair.double("noiseMetres", default: r.noiseMetres, in: 0...0.2)
+                    r.maximumRangeMetres = try pair.double("maximumRangeMetres", default: r.maximumRangeMetres, in: 0.5...10)
+                    r.faulted = try pair.bool("faulted", default: false)
+                    r.frontBiasMetres = try pair.double("frontBiasMetres", default: 0, in: -1...1)
+                    scenario.settings.rangePair = r
+                } else {
+                    scenario.settings.rangePair = nil
+                }
+            }
             scenario.settings.probeForwardMetres = try robot.double("probeForwardMetres", default: 0, in: -1.5...1.5)
             scenario.settings.probeRightMetres = try robot.double("probeRightMetres", default: 0, in: -1.5...1.5)
             scenario.settings.probeUpMetres = try robot.double("probeUpMetres", default: 0, in: -0.5...0.5)
@@ -160,7 +174,7 @@ public struct Scenario: Sendable {
             + [("20ft", .twentyFoot), ("40ft", .fortyFoot), ("40ft-hc", .fortyFootHighCube), ("45ft-hc", .fortyFiveFootHighCube)]
         for entry in try root.list("containers") {
             try entry.allowOnly(["number", "type", "x", "y", "headingDegrees", "cargoDensity", "wallThicknessCentimetres", "sources",
-                                 "normDoseRateAtContactMicrosievertsPerHour"])
+                                 "normDoseRateAtContactMicrosievertsPerHour", "corrugationDepthMetres"])
             let type: ContainerType = try entry.choice("type", types)
             var container = PlacedContainer(
                 number: try entry.string("number"), type: type,
@@ -168,6 +182,7 @@ public struct Scenario: Sendable {
                 headingDegrees: try entry.double("headingDegrees", default: 0, in: -180...180),
                 cargoDensity: try entry.double("cargoDensity", default: 0.3, in: 0...8),
                 wallThicknessCentimetres: try entry.double("wallThicknessCentimetres", default: 0.2, in: 0...5))
+            container.corrugationDepthMetres = try entry.double("corrugationDepthMetres", default: 0, in: 0...0.1)
             container.normDoseRateAtContactMicrosievertsPerHour = try entry.double("normDoseRateAtContactMicrosievertsPerHour", default: 0, in: 0...1000)
             for source in try entry.list("sources") {
                 try source.allowOnly(["nuclide", "activityMBq", "along", "across", "height"])

@@ -1,0 +1,43 @@
+import Foundation
+import RobotControl
+
+/// Drives the registration pass (`ContainerRegistration.pass`) and fits what the range
+/// pair saw: the robot walks round to the pass's start clear of the declared container,
+/// turns to put the container on its right, and walks the pass slowly while the loop
+/// keeps every range reading with the pose latched with it.
+public struct ContainerRegistrar: Sendable {
+    public let loop: ControlLoop
+    public var limits: ContainerRegistration.Limits
+
+    public init(loop: ControlLoop, limits: ContainerRegistration.Limits = .init()) {
+        self.loop = loop
+        self.limits = limits
+    }
+
+    public func register(_ declared: ContainerPlacement) async throws(RegistrationFailure) -> ContainerRegistration {
+        guard loop.protocolFeatures.rangePair, loop.configuration.rangePollMilliseconds > 0 else { throw .noRangePair }
+        let pass = ContainerRegistration.pass(for: declared, limits: limits)
+        let here = loop.snapshot()
+        // Round the declared container at the pass's distance: wherever the real one lies
+        // within the guess's limits, the robot stays the clearance away from it.
+        let stops = ContainerRoute.stops(from: (here.xMetres, here.yMetres), via: [], to: pass.start, container: declared,
+                                         standOffMetres: pass.distanceFromWallMetres, zones: loop.configuration.keepOutZones)
+        for stop in stops {
+            try await run(.walkTo(x: stop.x, y: stop.y, speedMetresPerSecond: nil), "the walk to the pass's start")
+        }
+        try await run(.walkTo(x: pass.start.x, y: pass.start.y, speedMetresPerSecond: nil), "the walk to the pass's start")
+        try await run(.turnTo(headingDegrees: pass.headingDegrees), "the turn to the pass")
+        let before = loop.rangeSequence
+        try await run(.walkTo(x: pass.end.x, y: pass.end.y, speedMetresPerSecond: limits.passSpeedMetresPerSecond), "the pass")
+        let samples = loop.rangeSamples(after: before)
+        return try ContainerRegistration.fit(declared: declared, samples: samples, geometry: loop.configuration.rangePair, limits: limits)
+    }
+
+    private func run(_ command: RobotCommand, _ what: String) async throws(RegistrationFailure) {
+        let feedback = await loop.run(command, timeout: 300)
+        guard let feedback, feedback.state == .done else {
+            let why = feedback.map { "\($0.state.rawValue)\($0.problem.map { ": \($0)" } ?? "")" } ?? "no answer from the control loop"
+            throw .interrupted("\(what) ended \(why)")
+        }
+    }
+}

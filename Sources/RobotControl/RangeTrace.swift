@@ -1,0 +1,84 @@
+import FirmwareProtocol
+
+/// Where the range pair's two sensors sit on the robot (G13): forward of the reference
+/// point along the heading, and right of it; both beams point to the robot's right, square
+/// to its heading. Installation data, like the probe's mount (`ranging:` in robotd.yaml).
+public struct RangePairGeometry: Sendable, Equatable, Codable {
+    public var frontForwardMetres: Double
+    public var rearForwardMetres: Double
+    public var rightMetres: Double
+
+    public init(frontForwardMetres: Double = 0.30, rearForwardMetres: Double = -0.30, rightMetres: Double = 0.30) {
+        self.frontForwardMetres = frontForwardMetres
+        self.rearForwardMetres = rearForwardMetres
+        self.rightMetres = rightMetres
+    }
+
+    /// Problems, each naming the field and what is allowed.
+    public func problems() -> [String] {
+        var found: [String] = []
+        if !(frontForwardMetres - rearForwardMetres >= 0.1) {
+            found.append("ranging: frontForwardMetres (\(frontForwardMetres)) must be at least 0.1 m ahead of rearForwardMetres (\(rearForwardMetres))")
+        }
+        for (name, value) in [("frontForwardMetres", frontForwardMetres), ("rearForwardMetres", rearForwardMetres), ("rightMetres", rightMetres)]
+        where !(abs(value) <= 2) {
+            found.append("ranging: \(name) \(value) must lie within ±2 m of the reference point")
+        }
+        return found
+    }
+}
+
+/// One reading of the range pair with the pose the chassis latched with it.
+public struct RangeSample: Sendable, Equatable {
+    public var sequence: UInt64
+    /// When the controller received it (its monotonic clock).
+    public var receivedAtNanoseconds: UInt64
+    /// Distances along each beam; nil without an echo in range, or on a sensor fault.
+    public var frontMetres: Double?
+    public var rearMetres: Double?
+    public var sensorFault: Bool
+    public var xMetres: Double
+    public var yMetres: Double
+    public var headingDegrees: Double
+}
+
+/// The range pair's readings, fixed size and filled by the tick without allocating (like
+/// `CountTrace`); readers copy out under the loop's lock.
+struct RangeTrace {
+    static let capacity = 8_192
+
+    private var samples: [RangeSample]
+    private var next = 0
+    private(set) var stored = 0
+    private(set) var sequence: UInt64 = 0
+    private var lastBlockSequence: UInt64 = 0
+
+    init() {
+        samples = Array(repeating: RangeSample(sequence: 0, receivedAtNanoseconds: 0, frontMetres: nil, rearMetres: nil, sensorFault: false,
+                                               xMetres: 0, yMetres: 0, headingDegrees: 0),
+                        count: Self.capacity)
+    }
+
+    /// Keeps a newly polled block. Allocates nothing.
+    mutating func record(_ range: ChassisRange?, blockSequence: UInt64, at: UInt64) {
+        guard let range, blockSequence > lastBlockSequence else { return }
+        lastBlockSequence = blockSequence
+        sequence += 1
+        samples[next] = RangeSample(sequence: sequence, receivedAtNanoseconds: at, frontMetres: range.frontMetres, rearMetres: range.rearMetres,
+                                    sensorFault: range.flags.contains(.sensorFault), xMetres: range.xMetres, yMetres: range.yMetres,
+                                    headingDegrees: range.headingDegrees)
+        next = (next + 1) % Self.capacity
+        stored = min(stored + 1, Self.capacity)
+    }
+
+    /// The samples after `sequence` still held, oldest first (allocates: not for the tick).
+    func samples(after sequence: UInt64) -> [RangeSample] {
+        var out: [RangeSample] = []
+        let first = (next - stored + Self.capacity) % Self.capacity
+        for i in 0..<stored {
+            let s = samples[(first + i) % Self.capacity]
+            if s.sequence > sequence { out.append(s) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Inspection
+import RobotControl
+import RobotSimulator
+import RobotTesting
+import Testing
+
+/// Container registration (issue 18) in virtual time: the real loop polling the range
+/// pair of the simulator's chassis, which ranges a corrugated wall with noise. Each test
+/// checks the result against the simulator's truth.
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct RegistrationTests {
+    static let truth = (x: 3.0, y: -2.0, headingDegrees: 12.0)
+
+    final class Rig: @unchecked Sendable {
+        let robot: VirtualRobot
+
+        init(_ change: (inout Scenario) -> Void = { _ in }) async throws {
+            var scenario = try Scenario.load(path: ScanTests.root.appendingPathComponent("hil/scenarios/yard-registration-40ft.yaml").path)
+            scenario.startLiftMetres = 0.4
+            change(&scenario)
+            robot = try await VirtualRobot(scenario: scenario)
+            robot.startRunning(idleWallSeconds: 5)
+        }
+
+        deinit { robot.stopFreeRunning() }
+
+        func register(x: Double, y: Double, headingDegrees: Double, size: ContainerSize = .fortyFoot) async throws(RegistrationFailure)
+            -> ContainerRegistration {
+            let declared = ContainerPlacement(number: try! ContainerNumber("MSKU9070323"), size: size, xMetres: x, yMetres: y,
+                                              headingDegrees: headingDegrees)
+            return try await ContainerRegistrar(loop: robot.loop).register(declared)
+        }
+    }
+
+    @Test func aGuessOneMetreAndFiveDegreesOffIsCorrectedToWithinFiveCentimetresAndHalfADegree() async throws {
+        let rig = try await Rig()
+        // The typed-in placement: 0.8 m along, 0.6 m across (1.0 m) and 5° off.
+        let result = try await rig.register(x: Self.truth.x + 0.8, y: Self.truth.y - 0.6, headingDegrees: Self.truth.headingDegrees - 5)
+        let m = result.measured
+        let error = hypot(m.xMetres - Self.truth.x, m.yMetres - Self.truth.y)
+        let headingError = abs(m.headingDegrees - Self.truth.headingDegrees)
+        #expect(error <= 0.05, "door corner measured at (\(m.xMetres), \(m.yMetres)), \(error) m from the truth")
+        #expect(headingError <= 0.5, "heading measured \(m.headingDegrees)°, truth \(Self.truth.headingDegrees)°")
+        #expect(abs(result.measuredLengthMetres - 12.192) <= 0.05, "length \(result.measuredLengthMetres)")
+        #expect(result.pointsUsed >= 50)
+        // The pass kept its distance: the chassis never met the container.
+        #expect(rig.robot.loop.snapshot().stopCause == nil)
+    }
+
+    @Test func odometryThatReadsOnePercentLongShowsInTheLengthAndIsNotTakenForAnotherSize() async throws {
+        let rig = try await Rig { $0.settings.odometryScaleError = 0.01 }
+        let result = try await rig.register(x: Self.truth.x - 0.5, y: Self.truth.y + 0.5, headingDegrees: Self.truth.headingDegrees + 3)
+        #expect(abs(result.odometryScale - 1.01) < 0.004, "odometry scale \(result.odometryScale)")
+        #expect(abs(result.measured.headingDegrees - Self.truth.headingDegrees) <= 0.5)
+    }
+
+    @Test func aContainerShorterThanDeclaredIsRefusedWithItsLength() async throws {
+        let rig = try await Rig { $0.field.containers[0].type = .twentyFoot }
+        await #expect {
+            _ = try await rig.register(x: Self.truth.x, y: Self.truth.y, headingDegrees: Self.truth.headingDegrees)
+        } throws: { error in
+            guard case let .lengthMismatch(measured, size, _) = error as? RegistrationFailure else { return false }
+            return abs(measured - 6.058) < 0.1 && size == .fortyFoot
+        }
+    }
+
+    @Test func aRangeSensorThatReadsLongIsNamed() async throws {
+        let rig = try await Rig { $0.settings.rangePair?.frontBiasMetres = 0.06 }
+        await #expect {
+            _ = try await rig.register(x: Self.truth.x, y: Self.truth.y, headingDegrees: Self.truth.headingDegrees)
+        } throws: { error in
+            guard case let .pairDisagrees(difference) = error as? RegistrationFailure else { return false }
+            return abs(difference - 0.06) < 0.02
+        }
+    }
+
+    @Test func aSensorFaultStopsTheRegistration() async throws {
+        let rig = try await Rig { $0.settings.rangePair?.faulted = true }
+        await #expect(throws: RegistrationFailure.sensorFault) {
+            _ = try await rig.register(x: Self.truth.x, y: Self.truth.y, headingDegrees: Self.truth.headingDegrees)
+        }
+    }
+
+    @Test func aChassisWithoutTheRangePairCannotRegister() async throws {
+        let rig = try await Rig { $0.settings.rangePair = nil }
+        await #expect(throws: RegistrationFailure.noRangePair) {
+            _ = try await rig.register(x: Self.truth.x, y: Self.truth.y, headingDegrees: Self.truth.headingDegrees)
+        }
+    }
+}

@@ -299,6 +299,11 @@ if Context.environment["ROBOT_BENCHMARKS"] == "1" {
             path: "Benchmarks/ScanBench"
         ),
         .executableTarget(
+            name: "RegistrationBench",
+            dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotSimulator"],
+            path: "Benchmarks/RegistrationBench"
+        ),
+        .executableTarget(
             name: "BatteryBench",
             dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotSimulator"],
             path: "Benchmarks/BatteryBench"

@@ -8,16 +8,25 @@ import RobotControl
 public struct ContainerRegistrar: Sendable {
     public let loop: ControlLoop
     public var limits: ContainerRegistration.Limits
+    /// Waits in the loop's time (a virtual robot's, in tests and benchmarks).
+    public let sleeper: Sleeper
 
-    public init(loop: ControlLoop, limits: ContainerRegistration.Limits = .init()) {
+    public init(loop: ControlLoop, limits: ContainerRegistration.Limits = .init(), sleeper: Sleeper = Sleeper()) {
         self.loop = loop
         self.limits = limits
+        self.sleeper = sleeper
     }
 
     public func register(_ declared: ContainerPlacement) async throws(RegistrationFailure) -> ContainerRegistration {
         guard loop.protocolFeatures.rangePair, loop.configuration.rangePollMilliseconds > 0 else { throw .noRangePair }
         let pass = ContainerRegistration.pass(for: declared, limits: limits)
+        // Where the robot stands: only once the chassis has answered (before, the snapshot
+        // says 0, 0, which may lie inside the declared container and send the route through it).
+        for _ in 0..<100 where loop.snapshot().lifecycle.chassis == .unconfigured {
+            await sleeper.sleep(seconds: 0.02)
+        }
         let here = loop.snapshot()
+        guard here.lifecycle.chassis != .unconfigured else { throw .interrupted("the chassis has not answered yet") }
         // Round the declared container at the pass's distance: wherever the real one lies
         // within the guess's limits, the robot stays the clearance away from it.
         let stops = ContainerRoute.stops(from: (here.xMetres, here.yMetres), via: [], to: pass.start, container: declared,

@@ -28,7 +28,7 @@ import Testing
             -> ContainerRegistration {
             let declared = ContainerPlacement(number: try! ContainerNumber("MSKU9070323"), size: size, xMetres: x, yMetres: y,
                                               headingDegrees: headingDegrees)
-            return try await ContainerRegistrar(loop: robot.loop).register(declared)
+            return try await ContainerRegistrar(loop: robot.loop, sleeper: robot.sleeper).register(declared)
         }
     }
 

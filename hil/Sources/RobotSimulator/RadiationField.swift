@@ -121,7 +121,7 @@ public struct PlacedContainer: Sendable, Codable, Equatable {
     }
 
     /// Yard point to container frame (along, across, height).
-    func local(_ px: Double, _ py: Double, _ pz: Double) -> (Double, Double, Double) {
+    public func local(_ px: Double, _ py: Double, _ pz: Double) -> (Double, Double, Double) {
         let h = headingDegrees * .pi / 180
         let dx = px - x
         let dy = py - y

@@ -70,7 +70,11 @@ public struct ContainerRegistration: Sendable, Equatable, Codable {
         let reach = limits.guessOffsetMetres + 1.0
         let start = declared.yard(along: -reach, across: -distance)
         let end = declared.yard(along: length + reach, across: -distance)
-        return Pass(start: start, end: end, headingDegrees: declared.headingDegrees, distanceFromWallMetres: distance)
+        // Into -180...180, which a turn accepts (a declared 181° is -179°).
+        var heading = declared.headingDegrees.truncatingRemainder(dividingBy: 360)
+        if heading > 180 { heading -= 360 }
+        if heading <= -180 { heading += 360 }
+        return Pass(start: start, end: end, headingDegrees: heading, distanceFromWallMetres: distance)
     }
 
     /// The sensor ranges the pass needs: the far wall at the far end, with the guess's full error.

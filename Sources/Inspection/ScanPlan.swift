@@ -72,9 +72,18 @@ public struct ScanPlan: Sendable, Equatable, Codable {
     /// Where the probe sits on the robot; nil when at the reference point. Waypoints are
     /// the reference point's; the background station is where the robot stands.
     public var probeMount: ProbeMount?
+    /// How the container's placement was measured before planning (issue 18); nil when
+    /// the plan is on the declared placement (and on plans recorded before registration).
+    public var registration: ContainerRegistration?
 
     /// The stand-off of the robot's reference point from the walls on its path.
     public var robotStandOffMetres: Double { profile.standOffMetres + (probeMount?.rightMetres ?? 0) }
+
+    /// A plan on the container as the range pair measured it, with the measurement kept.
+    public init(registration: ContainerRegistration, profile: ProcedureProfile, probeMount: ProbeMount = .atReferencePoint) {
+        self.init(container: registration.measured, profile: profile, probeMount: probeMount)
+        self.registration = registration
+    }
 
     public init(container: ContainerPlacement, profile: ProcedureProfile, probeMount: ProbeMount = .atReferencePoint) {
         self.container = container

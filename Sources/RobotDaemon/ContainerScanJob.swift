@@ -16,6 +16,8 @@ public struct ContainerScanJob: Sendable {
     public let timeScale: Double
     /// Where the probe sits on the robot (robotd's `probe:` configuration).
     public let probeMount: ProbeMount
+    /// Measure the container's placement with the range pair before planning (`--register`).
+    public var register = false
 
     public init(placement: ContainerPlacement, profile: ProcedureProfile, storePath: String, reportDirectory: String,
                 robotId: String, officer: String, timeScale: Double, probeMount: ProbeMount = .atReferencePoint) {
@@ -68,7 +70,10 @@ public struct ContainerScanJob: Sendable {
 
     /// A keep-out zone around the container, for the loop: its footprint grown by 0.05 m.
     /// Only for containers square to the yard axes (the zones are axis-aligned).
+    /// None when the container is registered: the zone would be the declared footprint, and
+    /// the stands beside the measured one may lie inside it.
     public var keepOutZone: KeepOutZone? {
+        guard !register else { return nil }
         let heading = placement.headingDegrees.truncatingRemainder(dividingBy: 90)
         guard abs(heading) < 1e-9 else { return nil }
         let corners = [(0.0, 0.0), (placement.size.lengthMetres, 0), (0, placement.size.widthMetres),
@@ -112,7 +117,7 @@ public struct ContainerScanJob: Sendable {
                 let done = try await store.record(for: unfinished).accepted(readingsPerPoint: session.plan.profile.readingsPerPoint).completePoints.count
                 logger.notice("resuming the unfinished scan", metadata: ["scan": "\(unfinished)", "pointsWithReadings": "\(done)"])
             } else {
-                let plan = ScanPlan(container: placement, profile: profile, probeMount: probeMount)
+                var plan = ScanPlan(container: placement, profile: profile, probeMount: probeMount)
                 // The battery's charge comes with the safety unit's first status.
                 for _ in 0..<50 where loop.snapshot().batteryChargePercent == nil {
                     try? await Task.sleep(nanoseconds: 100_000_000)
@@ -120,6 +125,24 @@ public struct ContainerScanJob: Sendable {
                 if let refusal = BatteryBudget.refusal(toStart: plan, on: loop) {
                     logger.error("scan refused", metadata: ["container": "\(placement.number)", "reason": "\(refusal)"])
                     return
+                }
+                if register {
+                    do {
+                        let registration = try await ContainerRegistrar(loop: loop, sleeper: Sleeper(timeScale: timeScale)).register(placement)
+                        plan = ScanPlan(registration: registration, profile: profile, probeMount: probeMount)
+                        let m = registration.measured
+                        logger.notice("container registered", metadata: [
+                            "measured": "\(String(format: "%.3f, %.3f m, %.2f°", m.xMetres, m.yMetres, m.headingDegrees))",
+                            "offsetFromDeclared": "\(String(format: "%.3f m, %.2f°", registration.offsetMetres, registration.headingOffsetDegrees))",
+                            "length": "\(String(format: "%.3f m", registration.measuredLengthMetres))"])
+                        try? store.audit(actor: officer, action: "container.register", detail: "\(placement.number.text) "
+                            + String(format: "measured (%.3f, %.3f, %.2f°), %.3f m and %.2f° from the declared placement",
+                                     m.xMetres, m.yMetres, m.headingDegrees, registration.offsetMetres, registration.headingOffsetDegrees))
+                    } catch {
+                        logger.error("scan refused", metadata: ["container": "\(placement.number)", "reason": "\(error)"])
+                        try? store.audit(actor: officer, action: "container.register", detail: "\(placement.number.text) refused: \(error)")
+                        return
+                    }
                 }
                 session = try ScanSession.create(store: store, loop: loop, plan: plan, robotId: robotId, officer: officer, timeScale: timeScale)
                 logger.info("scan started", metadata: ["scan": "\(session.scanId)", "container": "\(placement.number)",

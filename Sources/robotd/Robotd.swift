@@ -60,6 +60,9 @@ struct Robotd: AsyncParsableCommand {
     @Option(help: "With --sim: simulated seconds per wall second (1 to 20), for fast demonstrations and tests.")
     var simTimeScale = 1.0
 
+    @Flag(help: "With --scan: measure where the container really is with the range pair (a pass along its left wall) and plan on that; --at is the first guess (within 1 m and 5°).")
+    var register = false
+
     @Flag(help: "Exit when the demo or scan is done instead of waiting for SIGTERM.")
     var exitWhenDone = false
 
@@ -233,7 +236,10 @@ final class ServerHolder: @unchecked Sendable {
 
 extension Robotd {
     func makeScanJob(number: String, robotId: String, storePath: String, probeMount: ProbeMount) throws(ContainerScanJob.InvalidArguments) -> ContainerScanJob {
-        try ContainerScanJob.parse(number: number, size: size, at: at, profilePath: profile, storePath: storePath, reportDirectory: reports,
-                                   robotId: robotId, officer: officer, timeScale: sim ? simTimeScale : 1, probeMount: probeMount)
+        var job = try ContainerScanJob.parse(number: number, size: size, at: at, profilePath: profile, storePath: storePath,
+                                             reportDirectory: reports, robotId: robotId, officer: officer, timeScale: sim ? simTimeScale : 1,
+                                             probeMount: probeMount)
+        job.register = register
+        return job
     }
 }

@@ -88,3 +88,16 @@ import Testing
         }
     }
 }
+
+/// The pass itself, without a robot.
+@Suite struct RegistrationPassTests {
+    @Test func aDeclaredHeadingPastHalfATurnGivesATurnTheChassisAccepts() throws {
+        // RegistrationBench found it: a guess of 182° (the truth 178°) was refused by the turn.
+        let declared = ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .twentyFoot, xMetres: 0, yMetres: 0,
+                                          headingDegrees: 182)
+        let pass = ContainerRegistration.pass(for: declared)
+        #expect(abs(pass.headingDegrees - -178) < 1e-9)
+        // The pass clears the wall by the clearance wherever a guess 1 m and 5° off puts it.
+        #expect(abs(pass.distanceFromWallMetres - (0.8 + 1.0 + 6.058 * sin(5 * Double.pi / 180))) < 1e-9)
+    }
+}

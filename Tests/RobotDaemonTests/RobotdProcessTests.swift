@@ -247,3 +247,36 @@ import Testing
         #expect(reports.filter { $0.hasSuffix(".n42") }.count == 1)
     }
 }
+
+/// `robotd --scan --register` over a pty in real time (at 10× robot time): the robot
+/// ranges the corrugated, askew container of `yard-registration-40ft.yaml` from a first
+/// guess 0.9 m and 4° off, plans on what it measured, and the stored plan keeps both.
+/// (A wrong declared size is refused in `RegistrationTests`, in virtual time.)
+@Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct RegisteredScanProcessTests {
+    func run(size: String, in directory: String) async throws -> (status: Int32?, output: String) {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let daemon = try RobotdProcess(["--sim", "--scenario", CrashResumeTests.root.appendingPathComponent("hil/scenarios/yard-registration-40ft.yaml").path,
+                                        "--scan", "MSKU9070323", "--size", size, "--at", "3.7,-2.6,8", "--register",
+                                        "--profile", CrashResumeTests.root.appendingPathComponent("profiles/demo.yaml").path,
+                                        "--store", directory + "/scans.sqlite", "--reports", directory + "/reports", "--sim-time-scale", "10",
+                                        "--no-server", "--exit-when-done"])
+        let status = await daemon.waitForExit(seconds: 300)
+        return (status, daemon.output)
+    }
+
+    @Test func aScanPlansOnTheContainerAsMeasured() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("register-\(UUID().uuidString)").path
+        let (status, output) = try await run(size: "42G1", in: directory)
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("container registered"), "\(output)")
+        #expect(output.contains("verdict=pass"), "\(output)")
+        let store = try ScanStore(path: directory + "/scans.sqlite")
+        let scan = try #require(try store.scans().first)
+        let plan = try store.plan(of: scan.id).0
+        let registration = try #require(plan.registration)
+        // The scenario's truth: the door corner at (3.0, -2.0), heading 12°.
+        #expect(hypot(plan.container.xMetres - 3.0, plan.container.yMetres + 2.0) <= 0.05, "\(plan.container)")
+        #expect(abs(plan.container.headingDegrees - 12) <= 0.5, "\(plan.container)")
+        #expect(registration.declared.xMetres == 3.7 && registration.declared.headingDegrees == 8)
+    }
+}

@@ -37,10 +37,10 @@ public struct ContainerRegistrar: Sendable {
         try await run(.walkTo(x: pass.start.x, y: pass.start.y, speedMetresPerSecond: nil), "the walk to the pass's start")
         try await run(.turnTo(headingDegrees: pass.headingDegrees), "the turn to the pass")
         let before = loop.rangeSequence
-        // A simulator run faster than real time polls the pair less often in the robot's
-        // time: the pass slows by the same factor, so its readings stay as close together
-        // (2.5 cm at 0.25 m/s and a 100 ms poll) and the ends as sharp.
-        let speed = limits.passSpeedMetresPerSecond / max(1, sleeper.timeScale)
+        // Readings 2.5 cm apart: slower for a pair polled less often (a slow line), and for a
+        // simulator run faster than real time, which polls it less often in robot time.
+        let pollSeconds = Double(loop.configuration.rangePollMilliseconds) / 1000
+        let speed = min(limits.passSpeedMetresPerSecond, limits.readingSpacingMetres / pollSeconds) / max(1, sleeper.timeScale)
         try await run(.walkTo(x: pass.end.x, y: pass.end.y, speedMetresPerSecond: speed), "the pass")
         let samples = loop.rangeSamples(after: before)
         return try ContainerRegistration.fit(declared: declared, samples: samples, geometry: loop.configuration.rangePair, limits: limits)

@@ -45,6 +45,9 @@ public struct ContainerRegistration: Sendable, Equatable, Codable {
         /// Front and rear sensor may disagree by this much about the same wall.
         public var pairDisagreementMetres = 0.03
         public var passSpeedMetresPerSecond = 0.25
+        /// The pass walks slower when the pair is polled less often, so that readings stay
+        /// this close along the wall (the ends are found to half of it).
+        public var readingSpacingMetres = 0.025
 
         public init() {}
     }

@@ -88,7 +88,9 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
     /// line, milliseconds. The firmware stops on its own for the e-stop chain, the
     /// watchdog, bumpers and limit switches (protocol §5-§7); the polls are how the
     /// controller learns of it, so the safety status stays the fastest.
-    public static let ceilings = (safety: 200, chassis: 200, lift: 400, detector: 1000)
+    /// The range pair (G13) is read only for registration and the stand-off: the slower
+    /// its poll, the slower the registration pass walks (`ContainerRegistrar`).
+    public static let ceilings = (safety: 200, chassis: 200, lift: 400, detector: 1000, range: 800)
 
     /// `c` with every poll at least at its ceiling and the refresh at its longest (half
     /// the watchdog timeout, at most 250 ms): the slowest schedule `fitted` may reach.
@@ -98,6 +100,7 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
         c.chassisPollMilliseconds = max(c.chassisPollMilliseconds, ceilings.chassis)
         c.liftPollMilliseconds = max(c.liftPollMilliseconds, ceilings.lift)
         c.detectorPollMilliseconds = max(c.detectorPollMilliseconds, ceilings.detector)
+        if c.rangePollMilliseconds > 0 { c.rangePollMilliseconds = max(c.rangePollMilliseconds, ceilings.range) }
         c.watchdogRefreshMilliseconds = max(c.watchdogRefreshMilliseconds, refreshCeiling(c))
         return c
     }
@@ -106,8 +109,9 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
 
     /// The rungs `fitted` climbs: each raises every poll's ceiling, so no poll is
     /// stretched far while another is still at its default.
-    static let rungs: [(safety: Int, chassis: Int, lift: Int, detector: Int)] = [
-        (20, 40, 40, 100), (40, 80, 80, 200), (80, 160, 160, 400), (ceilings.safety, ceilings.chassis, ceilings.lift, ceilings.detector),
+    static let rungs: [(safety: Int, chassis: Int, lift: Int, detector: Int, range: Int)] = [
+        (20, 40, 40, 100, 200), (40, 80, 80, 200, 400), (80, 160, 160, 400, 800),
+        (ceilings.safety, ceilings.chassis, ceilings.lift, ceilings.detector, ceilings.range),
     ]
 
     /// `configuration` with its polls stretched until the schedule takes at most `limit`
@@ -129,13 +133,14 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
                     (0, c.safetyPollMilliseconds, ceiling.safety), (1, c.chassisPollMilliseconds, ceiling.chassis),
                     (2, c.liftPollMilliseconds, ceiling.lift), (3, c.detectorPollMilliseconds, ceiling.detector),
                     (4, c.watchdogRefreshMilliseconds, refreshCeiling),
-                ].filter { $0.1 < $0.2 }
+                ].filter { $0.1 < $0.2 } + (c.rangePollMilliseconds > 0 && c.rangePollMilliseconds < ceiling.range ? [(5, c.rangePollMilliseconds, ceiling.range)] : [])
                 guard let index = candidates.max(by: { budget.exchanges[$0.0].share < budget.exchanges[$1.0].share })?.0 else { break }
                 switch index {
                 case 0: c.safetyPollMilliseconds = min(ceiling.safety, c.safetyPollMilliseconds * 2)
                 case 1: c.chassisPollMilliseconds = min(ceiling.chassis, c.chassisPollMilliseconds * 2)
                 case 2: c.liftPollMilliseconds = min(ceiling.lift, c.liftPollMilliseconds * 2)
                 case 3: c.detectorPollMilliseconds = min(ceiling.detector, c.detectorPollMilliseconds * 2)
+                case 5: c.rangePollMilliseconds = min(ceiling.range, c.rangePollMilliseconds * 2)
                 default: c.watchdogRefreshMilliseconds = min(refreshCeiling, c.watchdogRefreshMilliseconds * 2)
                 }
             }
@@ -147,6 +152,8 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
     /// The poll periods of a configuration, for logs and messages.
     public static func schedule(_ c: ControlConfiguration) -> String {
         "safety \(c.safetyPollMilliseconds) ms, chassis \(c.chassisPollMilliseconds) ms, lift \(c.liftPollMilliseconds) ms, "
-            + "detector \(c.detectorPollMilliseconds) ms, watchdog refresh \(c.watchdogRefreshMilliseconds) ms"
+            + "detector \(c.detectorPollMilliseconds) ms, "
+            + (c.rangePollMilliseconds > 0 ? "range pair \(c.rangePollMilliseconds) ms, " : "")
+            + "watchdog refresh \(c.watchdogRefreshMilliseconds) ms"
     }
 }

@@ -109,11 +109,12 @@ public struct DaemonConfiguration: Sendable {
             c.deadmanTimeoutSeconds = try safety.double("deadmanTimeoutSeconds", default: c.deadmanTimeoutSeconds, in: 0.1...60)
         }
         if let polls = try root.mapping("polls") {
-            try polls.allowOnly(["safetyMilliseconds", "chassisMilliseconds", "liftMilliseconds", "detectorMilliseconds"])
+            try polls.allowOnly(["safetyMilliseconds", "chassisMilliseconds", "liftMilliseconds", "detectorMilliseconds", "rangeMilliseconds"])
             c.safetyPollMilliseconds = try polls.integer("safetyMilliseconds", default: c.safetyPollMilliseconds, in: 1...1000)
             c.chassisPollMilliseconds = try polls.integer("chassisMilliseconds", default: c.chassisPollMilliseconds, in: 1...1000)
             c.liftPollMilliseconds = try polls.integer("liftMilliseconds", default: c.liftPollMilliseconds, in: 1...1000)
             c.detectorPollMilliseconds = try polls.integer("detectorMilliseconds", default: c.detectorPollMilliseconds, in: 1...1000)
+            c.rangePollMilliseconds = try polls.integer("rangeMilliseconds", default: c.rangePollMilliseconds, in: 0...1000)
         }
         config.storePath = try root.string("store", default: config.storePath)
         if let server = try root.mapping("server") {

@@ -94,9 +94,13 @@ import Testing
         #expect(slow?.message.hasPrefix("the poll schedule cannot fit on the line: the poll schedule takes") == true, "\(String(describing: slow))")
         #expect(slow?.message.contains("chassis status 21.05 ms every 20 ms = 105 %") == true, "\(String(describing: slow))")
         #expect(slow?.message.contains("a schedule that fits: safety") == true, "\(String(describing: slow))")
-        let explicit = try DaemonConfiguration.parse("bus:\n  port: /dev/ttyUSB0\npolls:\n  safetyMilliseconds: 20\n", file: "robotd.yaml")
+        // The protocol review's 93 % was computed before the range pair; its poll adds 5 %.
+        let explicit = try DaemonConfiguration.parse("bus:\n  port: /dev/ttyUSB0\npolls:\n  safetyMilliseconds: 20\n  rangeMilliseconds: 0\n",
+                                                     file: "robotd.yaml")
         let budget = try #require(explicit.lineBudget)
         #expect(abs(budget.occupancy - 0.93) < 0.01, "\(budget)")
+        let withRange = try #require(try DaemonConfiguration.parse("bus:\n  port: /dev/ttyUSB0\npolls:\n  safetyMilliseconds: 20\n", file: "robotd.yaml").lineBudget)
+        #expect(withRange.breakdown.contains("chassis range pair 5.27 ms every 100 ms = 5 %"), "\(withRange)")
         let warnings = ConfigurationCheck(explicit).findings.filter { $0.severity == .warning }.map(\.message)
         #expect(warnings.contains { $0.hasPrefix("polls: the poll schedule takes 93 % of the 115200-baud line at 1000 µs turnaround") }, "\(warnings)")
         // Defaults: stretched to fit, for every line of the performance table.
@@ -113,7 +117,7 @@ import Testing
                                                  file: "robotd.yaml")
         #expect(try #require(fits.lineBudget).problem == nil, "\(String(describing: fits.lineBudget))")
         #expect(try DaemonConfiguration.parse("bus:\n  tcp: 10.0.0.5:502\n", file: "robotd.yaml").lineBudget == nil)
-        #expect(error("bus:\n  port: /dev/ttyUSB0\n  turnaroundMicroseconds: 10000\npolls:\n  liftMilliseconds: 20\n")?.message.contains("takes 255 %") == true)
+        #expect(error("bus:\n  port: /dev/ttyUSB0\n  turnaroundMicroseconds: 10000\npolls:\n  liftMilliseconds: 20\n  rangeMilliseconds: 0\n")?.message.contains("takes 255 %") == true)
     }
 
     @Test func theServerSectionIsReadAndChecked() throws {

@@ -17,7 +17,7 @@ public struct BootBlock: RegisterBlock {
         public init(rawValue: UInt16) { self.rawValue = rawValue }
         /// The chassis `pose` block (holding 32-36) is implemented.
         public static let poseSet = Features(rawValue: 1 << 0)
-        /// The chassis `range` block (input 48-55): a side-facing range sensor pair (G13).
+        /// The chassis `range` block (input 48-55): a side-facing range sensor pair (G9).
         public static let rangePair = Features(rawValue: 1 << 1)
     }
 

@@ -1,4 +1,4 @@
-/// The chassis range pair (unit 2, input registers 48-55, protocol 1.1, G13): two
+/// The chassis range pair (unit 2, input registers 48-55, protocol 1.1, G9): two
 /// distance sensors on the robot's right side, both beams square to its heading, sampled
 /// together, with the odometry pose latched at that instant. A unit has the block when its
 /// boot block's `features` has `rangePair`.
@@ -14,7 +14,7 @@ public struct ChassisRange: RegisterBlock {
         public init(rawValue: UInt16) { self.rawValue = rawValue }
         public static let frontValid = Flags(rawValue: 1 << 0)
         public static let rearValid = Flags(rawValue: 1 << 1)
-        /// A sensor reports a fault of its own: both distances are invalid (G13.3).
+        /// A sensor reports a fault of its own: both distances are invalid (G9.3).
         public static let sensorFault = Flags(rawValue: 1 << 2)
     }
 

@@ -5,7 +5,7 @@ import RobotControl
 /// it (issue 18): the typed-in placement is only the first guess.
 ///
 /// The range pair's beams meet the left wall square to the robot's heading. Each reading
-/// plus the pose latched with it (G13.1) is a point on the wall. The wall is corrugated,
+/// plus the pose latched with it (G9.1) is a point on the wall. The wall is corrugated,
 /// so the points scatter up to the corrugation's depth behind the outer face: the face is
 /// the points' near envelope, found by fitting a line and keeping the points within
 /// 12 mm of its nearest fifth, four times. The door and front ends are where each beam

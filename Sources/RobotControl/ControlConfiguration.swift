@@ -87,7 +87,7 @@ public struct ControlConfiguration: Sendable, Equatable {
     public var chassisPollMilliseconds = 20
     public var liftPollMilliseconds = 20
     public var detectorPollMilliseconds = 50
-    /// The range pair's poll (G13), when the chassis has one; 0 does not poll it.
+    /// The range pair's poll (G9), when the chassis has one; 0 does not poll it.
     public var rangePollMilliseconds = 100
     /// Where the range pair's sensors sit on the robot.
     public var rangePair = RangePairGeometry()

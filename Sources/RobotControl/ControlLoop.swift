@@ -46,6 +46,9 @@ public final class ControlLoop: @unchecked Sendable {
     let poseSlot: OutputSlot
     /// The last pose the chassis reported while it knew it (`poseSet`), metres and degrees.
     var lastYardPose: (x: Double, y: Double, heading: Double)?
+    /// The two newest samples behind `lastYardPose` (when, where), to carry it forward to
+    /// the moment of a restart; and whether the restart now showing was carried already.
+    var yardPoseHistory = YardPoseHistory()
     var watchdogToken: UInt16 = 0
     var lastRefreshNanoseconds: UInt64 = 0
     var stopCause: StopCause?

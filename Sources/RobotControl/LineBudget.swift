@@ -88,7 +88,7 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
     /// line, milliseconds. The firmware stops on its own for the e-stop chain, the
     /// watchdog, bumpers and limit switches (protocol §5-§7); the polls are how the
     /// controller learns of it, so the safety status stays the fastest.
-    /// The range pair (G13) is read only for registration and the stand-off: the slower
+    /// The range pair (G9) is read only for registration and the stand-off: the slower
     /// its poll, the slower the registration pass walks (`ContainerRegistrar`).
     public static let ceilings = (safety: 200, chassis: 200, lift: 400, detector: 1000, range: 800)
 

@@ -13,7 +13,7 @@ public struct ProtocolFeatures: Sendable, Equatable {
 
     /// The chassis takes a pose (holding 32-36) and reports `poseSet`.
     public var chassisPose: Bool { boot[.chassis]?.features.contains(.poseSet) ?? false }
-    /// The chassis has the side-facing range pair (input 48-55, G13).
+    /// The chassis has the side-facing range pair (input 48-55, G9).
     public var rangePair: Bool { boot[.chassis]?.features.contains(.rangePair) ?? false }
     /// The safety unit holds its chain open from power-up until a reset (W7.5), and says so.
     public var bootInterlock: Bool { versions[.safety]?.hasBootBlock ?? false }

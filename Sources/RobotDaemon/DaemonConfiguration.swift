@@ -38,7 +38,7 @@ public struct DaemonConfiguration: Sendable {
 
     public static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> DaemonConfiguration {
         let root = try YAMLFields.parse(text, file: file)
-        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls", "server", "store", "probe", "battery", "startPose"])
+        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls", "server", "store", "probe", "battery", "startPose", "ranging"])
         var config = DaemonConfiguration()
         config.robotId = try root.string("robot", default: config.robotId)
         var c = config.control
@@ -159,6 +159,14 @@ public struct DaemonConfiguration: Sendable {
             b.stopPercent = try battery.double("stopPercent", default: b.stopPercent, in: 1...90)
             b.marginFactor = try battery.double("marginFactor", default: b.marginFactor, in: 1...5)
             c.battery = b
+        }
+        if let ranging = try root.mapping("ranging") {
+            try ranging.allowOnly(["frontForwardMetres", "rearForwardMetres", "rightMetres"])
+            let d = RangePairGeometry()
+            c.rangePair = RangePairGeometry(frontForwardMetres: try ranging.double("frontForwardMetres", default: d.frontForwardMetres, in: -2...2),
+                                            rearForwardMetres: try ranging.double("rearForwardMetres", default: d.rearForwardMetres, in: -2...2),
+                                            rightMetres: try ranging.double("rightMetres", default: d.rightMetres, in: -2...2))
+            if let problem = c.rangePair.problems().first { throw ranging.error(problem) }
         }
         if let probe = try root.mapping("probe") {
             try probe.allowOnly(["forwardMetres", "rightMetres", "upMetres"])

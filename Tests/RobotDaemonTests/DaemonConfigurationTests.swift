@@ -120,6 +120,15 @@ import Testing
         #expect(error("bus:\n  port: /dev/ttyUSB0\n  turnaroundMicroseconds: 10000\npolls:\n  liftMilliseconds: 20\n  rangeMilliseconds: 0\n")?.message.contains("takes 255 %") == true)
     }
 
+    @Test func theRangePairSectionIsReadAndChecked() throws {
+        let config = try DaemonConfiguration.parse("ranging:\n  frontForwardMetres: 0.4\n  rearForwardMetres: -0.2\n  rightMetres: 0.35\npolls:\n  rangeMilliseconds: 200\n",
+                                                   file: "robotd.yaml")
+        #expect(config.control.rangePair == RangePairGeometry(frontForwardMetres: 0.4, rearForwardMetres: -0.2, rightMetres: 0.35))
+        #expect(config.control.rangePollMilliseconds == 200)
+        let swapped = try? DaemonConfiguration.parse("ranging:\n  frontForwardMetres: -0.3\n  rearForwardMetres: 0.3\n", file: "robotd.yaml")
+        #expect(swapped == nil, "a front sensor behind the rear one is refused")
+    }
+
     @Test func theServerSectionIsReadAndChecked() throws {
         let config = try DaemonConfiguration.parse("""
             store: /var/lib/robotd/scans.sqlite

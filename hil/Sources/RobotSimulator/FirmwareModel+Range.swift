@@ -1,10 +1,10 @@
 import FirmwareProtocol
 import Foundation
 
-/// The side-facing range pair (protocol 1.1, G13): each beam from its sensor, square to the
+/// The side-facing range pair (protocol 1.1, G9): each beam from its sensor, square to the
 /// heading and to the robot's right, to the nearest container face it meets; a side wall
 /// reads its corrugation's depth at the point met. The block latches the reported pose
-/// (odometry, with its drift) with the distances, as G13.1 asks of a firmware.
+/// (odometry, with its drift) with the distances, as G9.1 asks of a firmware.
 extension FirmwareModel {
     func chassisRange() -> ChassisRange? {
         guard let pair = settings.rangePair else { return nil }

@@ -353,7 +353,7 @@ public final class FirmwareModel: @unchecked Sendable {
     }
 
     /// A block protocol 1.1 added, on a unit set to speak 1.0; or the optional range block
-    /// (G13) on a chassis without the sensors.
+    /// (G9) on a chassis without the sensors.
     func absentIn10(_ block: BlockSpec) -> Bool {
         if block.name == "range" && settings.rangePair == nil { return true }
         return settings.protocolMinor == 0 && (block.name == "boot" || block.name == "pose" || block.name == "range")

@@ -11,7 +11,7 @@ public struct RobotSettings: Sendable, Codable, Equatable {
     /// Systematic odometry error: the chassis counts this fraction more distance than it
     /// drives (worn or soft tyres). 0.01 reads 1 % long, so it stops 1 % short of a target.
     public var odometryScaleError = 0.0
-    /// The side-facing range pair (protocol 1.1, G13); nil for a chassis without one.
+    /// The side-facing range pair (protocol 1.1, G9); nil for a chassis without one.
     public var rangePair: RangePairSettings? = RangePairSettings()
     public var liftMinimumMetres = 0.3
     public var liftMaximumMetres = 2.8
@@ -50,7 +50,7 @@ public struct RobotSettings: Sendable, Codable, Equatable {
     public init() {}
 }
 
-/// Two distance sensors on the robot's right side, beams square to its heading (G13).
+/// Two distance sensors on the robot's right side, beams square to its heading (G9).
 public struct RangePairSettings: Sendable, Codable, Equatable {
     /// Where each sensor sits from the reference point, forward along the heading.
     public var frontForwardMetres = 0.30

@@ -10,9 +10,11 @@ import Synchronization
 public final class ScanDesk: Sendable {
     struct Draft: Sendable {
         let id: String
-        let plan: ScanPlan
+        var plan: ScanPlan
         let profileName: String
         let createdBy: String
+        /// Measuring where the container really is (`POST …/register`), if asked.
+        var registration: RegistrationProgress?
     }
 
     struct Active: Sendable {
@@ -80,7 +82,8 @@ public final class ScanDesk: Sendable {
         }
         let plan = ScanPlan(container: ContainerPlacement(number: number, size: size, xMetres: x, yMetres: y, headingDegrees: heading),
                             profile: profile, probeMount: probeMount)
-        let draft = Draft(id: UUID().uuidString.lowercased(), plan: plan, profileName: request.profile ?? profiles.defaultName, createdBy: user)
+        let draft = Draft(id: UUID().uuidString.lowercased(), plan: plan, profileName: request.profile ?? profiles.defaultName, createdBy: user,
+                          registration: nil)
         state.withLock { $0.drafts[draft.id] = draft }
         try? store.audit(actor: user, action: "scan.plan", detail: "\(draft.id) \(number.text) \(size.rawValue) profile=\(draft.profileName)")
         return draft
@@ -101,6 +104,10 @@ public final class ScanDesk: Sendable {
         if let running = state.withLock({ $0.active }) {
             throw .conflict("scan_running", "scan \(running.session.scanId) (\(running.session.plan.container.number.text)) is running; "
                 + "abort it or wait for it to finish")
+        }
+        if case .running? = state.withLock({ $0.drafts[id]?.registration }) {
+            throw .conflict("registration_running", "scan \(id)'s container is being located (POST /api/v1/scans/\(id)/register); "
+                + "start it when GET /api/v1/scans/\(id) shows the registration done or failed")
         }
         if let draft = state.withLock({ $0.drafts[id] }), let refusal = BatteryBudget.refusal(toStart: draft.plan, on: loop) {
             throw .conflict("battery_low", refusal)
@@ -149,8 +156,11 @@ public final class ScanDesk: Sendable {
     /// A scan's status for the API.
     func status(_ id: String) throws(APIError) -> [String: JSONValue] {
         if let draft = state.withLock({ $0.drafts[id] }) {
-            return ["id": .string(id), "containerNumber": .string(draft.plan.container.number.text), "state": .string(ScanState.planned.rawValue),
-                    "points": .number(Double(draft.plan.points.count)), "profile": .string(draft.profileName)]
+            var body: [String: JSONValue] = ["id": .string(id), "containerNumber": .string(draft.plan.container.number.text),
+                                             "state": .string(ScanState.planned.rawValue),
+                                             "points": .number(Double(draft.plan.points.count)), "profile": .string(draft.profileName)]
+            if let registration = draft.registration { body["registration"] = registration.json }
+            return body
         }
         if let active = state.withLock({ $0.active }), active.session.scanId == id {
             let p = active.session.executor.progress

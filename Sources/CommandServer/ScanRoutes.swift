@@ -65,6 +65,17 @@ extension CommandServer {
             return Self.json(["id": .string(session.scanId), "state": .string(ScanState.running.rawValue),
                               "points": .number(Double(session.plan.points.count))] as [String: JSONValue], status: .accepted)
         }
+        route(router, .post, "/api/v1/scans/{id}/register",
+              "Locate a planned scan's container with the range pair before starting it: the robot walks a pass along its left wall "
+              + "and the plan is made again on the container as measured (needs the lease; GET /api/v1/scans/{id} shows how it went)",
+              role: .operator, tag: "scans") { call in
+            try lease.check(call.leaseId, user: call.user)
+            let id = try call.parameter("id")
+            try desk.register(id, by: call.user)
+            call.auditDetail = "scan \(id)"
+            return Self.json(["id": .string(id), "state": .string(ScanState.planned.rawValue),
+                              "registration": .object(["state": .string("running")])] as [String: JSONValue], status: .accepted)
+        }
         route(router, .post, "/api/v1/scans/{id}/pause", "Pause the running scan", role: .operator, tag: "scans") { call in
             let id = try call.parameter("id")
             try desk.running(id).executor.pause()

@@ -40,7 +40,7 @@ public struct ContainerRegistrar: Sendable {
         // Readings 2.5 cm apart: slower for a pair polled less often (a slow line), and for a
         // simulator run faster than real time, which polls it less often in robot time.
         let pollSeconds = Double(loop.configuration.rangePollMilliseconds) / 1000
-        let speed = min(limits.passSpeedMetresPerSecond, limits.readingSpacingMetres / pollSeconds) / max(1, sleeper.timeScale)
+        let speed = min(limits.passSpeedMetresPerSecond, limits.readingSpacingMetres / (pollSeconds * max(1, sleeper.timeScale)))
         try await run(.walkTo(x: pass.end.x, y: pass.end.y, speedMetresPerSecond: speed), "the pass")
         let samples = loop.rangeSamples(after: before)
         return try ContainerRegistration.fit(declared: declared, samples: samples, geometry: loop.configuration.rangePair, limits: limits)

@@ -245,6 +245,8 @@ struct ScanStart: AsyncParsableCommand {
     @Option(help: "Door-end left corner and heading: x,y,heading (metres, degrees).") var at = "0,0,0"
     @Option(help: "Profile name on the server (GET /api/v1/profiles).") var profile: String?
     @Option(help: "Resume this interrupted scan.") var resume: String?
+    @Flag(help: "Locate the container with the range pair first (--at is then a first guess within 1 m and 5°) and scan it as measured.")
+    var register = false
 
     func run() async throws {
         let client = try options.client()
@@ -263,6 +265,27 @@ struct ScanStart: AsyncParsableCommand {
             print("planned scan \(id): \(planned.object["points"] ?? "?") points")
         }
         try await withLease(client) {
+            if register && resume == nil {
+                try check(try await client.send("POST", "/api/v1/scans/\(id)/register"), "locating the container")
+                print("locating the container: a pass along its left wall")
+                while true {
+                    try await Task.sleep(nanoseconds: 1_000_000_000)
+                    let status = try await client.send("GET", "/api/v1/scans/\(id)")
+                    try check(status, "scan status")
+                    let registration = status.object["registration"] as? [String: Any] ?? [:]
+                    let state = registration["state"] as? String ?? ""
+                    if state == "running" { continue }
+                    guard state == "done", let measured = registration["measured"] as? [String: Any] else {
+                        print("the container was not located: \(registration["problem"] ?? "no answer")")
+                        throw ExitCode(1)
+                    }
+                    print(String(format: "container located at %.3f, %.3f m, %.2f°: %.3f m and %.2f° from the placement given",
+                                 measured["xMetres"] as? Double ?? .nan, measured["yMetres"] as? Double ?? .nan,
+                                 measured["headingDegrees"] as? Double ?? .nan, registration["offsetMetres"] as? Double ?? .nan,
+                                 registration["headingOffsetDegrees"] as? Double ?? .nan))
+                    break
+                }
+            }
             try check(try await client.send("POST", "/api/v1/scans/\(id)/start"), "starting the scan")
             var last = ""
             while true {

@@ -32,7 +32,7 @@ final class ServerRig: @unchecked Sendable {
     let serverTask: Task<Void, Error>
 
     init(timeScale: Double = 1, tokenLifetimeSeconds: Double = 3600, deadmanTimeoutSeconds: Double = 1.0,
-         scenarioFile: String? = nil, tls: (certificate: String, key: String)? = nil,
+         scenarioFile: String? = nil, keepOutZones: [KeepOutZone]? = nil, rangePollMilliseconds: Int? = nil, tls: (certificate: String, key: String)? = nil,
          configure: (inout ServerConfiguration) -> Void = { _ in }) async throws {
         var scenario: Scenario
         if let scenarioFile {
@@ -46,8 +46,9 @@ final class ServerRig: @unchecked Sendable {
         scenario.startLiftMetres = 0.4
         var control = ControlConfiguration()
         control.deadmanTimeoutSeconds = deadmanTimeoutSeconds
+        if let rangePollMilliseconds { control.rangePollMilliseconds = rangePollMilliseconds }
         if scenarioFile != nil {
-            control.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
+            control.keepOutZones = keepOutZones ?? [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
         }
         robot = try await PtyRobot(scenario: scenario, configuration: control)
 

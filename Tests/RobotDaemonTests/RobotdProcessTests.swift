@@ -255,7 +255,11 @@ import Testing
 @Suite(.serialized, .enabled(if: TestTier.hil), .timeLimit(.minutes(10))) struct RegisteredScanProcessTests {
     func run(size: String, in directory: String) async throws -> (status: Int32?, output: String) {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let daemon = try RobotdProcess(["--sim", "--scenario", CrashResumeTests.root.appendingPathComponent("hil/scenarios/yard-registration-40ft.yaml").path,
+        // The range pair polled every 20 ms (200 ms of robot time at 10×, so the pass walks at
+        // 0.125 m/s, not 0.025), which fits the line budget with the simulator's pty turnaround.
+        try "bus:\n  turnaroundMicroseconds: 100\npolls:\n  rangeMilliseconds: 20\n".write(toFile: directory + "/robotd.yaml", atomically: true, encoding: .utf8)
+        let daemon = try RobotdProcess(["--config", directory + "/robotd.yaml",
+                                        "--sim", "--scenario", CrashResumeTests.root.appendingPathComponent("hil/scenarios/yard-registration-40ft.yaml").path,
                                         "--scan", "MSKU9070323", "--size", size, "--at", "3.7,-2.6,8", "--register",
                                         "--profile", CrashResumeTests.root.appendingPathComponent("profiles/demo.yaml").path,
                                         "--store", directory + "/scans.sqlite", "--reports", directory + "/reports", "--sim-time-scale", "10",

@@ -20,6 +20,8 @@ const I18N = {
     needControl: "Take control first", logOut: "Log out",
     diskLow: "DISK NEARLY FULL on the robot — new scans are refused; tell the supervisor.",
     planned: "planned", source: "Source near", done: "done",
+    locate: "Locate", locating: "locating the container: the robot walks along its left wall…",
+    located: "located", fromTyped: "from the position typed in", notLocated: "NOT LOCATED",
     powerOff: "power off", notHomed: "not homed", yardView: "Yard (top view)", along: "along", up: "up", readings: "readings",
     notMeasured: "not measured yet", tapPoint: "Tap a point for its value",
     dev_safety: "safety", dev_chassis: "chassis", dev_lift: "lift", dev_detector: "detector",
@@ -47,7 +49,7 @@ const I18N = {
     registered: "已登记", notRegistered: "未登记：请输入",
     checkReference: "检查源 μSv/h", checkDetector: "检查探测器", lastCheck: "探测器检查", passed: "合格", failed: "不合格 — 通过检查前不能扫描",
     noCheck: "探测器检查：尚无 — 请将检查源放在探头上并按“检查探测器”", backgroundTrend: "近期扫描的本底",
-    exceeds: "超标", background: "本底", maxNet: "最大净值", report: "报告", waiting: "等待复位", needControl: "请先获取控制", logOut: "退出",
+    exceeds: "超标", background: "本底", maxNet: "最大净值", report: "报告", waiting: "等待复位", locate: "定位", locating: "正在定位集装箱：机器人沿左侧壁行走…", located: "已定位", fromTyped: "与输入位置相差", notLocated: "未能定位", needControl: "请先获取控制", logOut: "退出",
     diskLow: "机器人磁盘将满 — 无法开始新扫描；请通知主管。",
     planned: "已规划", source: "源位置", done: "完成",
     powerOff: "驱动断电", notHomed: "未回零", yardView: "场地俯视图", along: "沿箱", up: "高", readings: "次读数",
@@ -319,16 +321,43 @@ async function planScan() {
   $("scan-info").append(link);
   await attachDocument(link, `/api/v1/scans/${r.data.id}/plan.svg`, "plan.svg");
   await loadYardPlan(r.data.id);
-  $("scan-start").disabled = false;
+  $("scan-start").disabled = false; $("scan-locate").disabled = false;
   $("verdict").textContent = ""; $("report-links").innerHTML = "";
   drawHeatmaps();
+}
+
+// Measures where the container really is (the range pair, a pass along its left wall);
+// the plan is then made again on it, so the top view shows the container as measured.
+async function locateScan() {
+  if (!state.lease) { $("scan-info").textContent = t("needControl"); return; }
+  const id = state.scanId;
+  const r = await api("POST", `/api/v1/scans/${id}/register`);
+  if (r.status !== 202) { $("scan-info").textContent = errorText(r); return; }
+  $("scan-start").disabled = true; $("scan-locate").disabled = true;
+  $("scan-info").textContent = t("locating");
+  let registration = { state: "running" };
+  while (registration.state === "running" && state.scanId === id) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const s = await api("GET", `/api/v1/scans/${id}`);
+    if (s.status !== 200) break;
+    registration = s.data.registration || { state: "failed", problem: "no answer" };
+  }
+  $("scan-locate").disabled = false; $("scan-start").disabled = false;
+  if (registration.state === "done") {
+    const m = registration.measured;
+    $("scan-info").textContent = `${t("located")}: ${m.xMetres.toFixed(2)}, ${m.yMetres.toFixed(2)} m, ${m.headingDegrees.toFixed(1)}° `
+      + `(${registration.offsetMetres.toFixed(2)} m, ${registration.headingOffsetDegrees.toFixed(1)}° ${t("fromTyped")})`;
+    await loadYardPlan(id);
+  } else {
+    $("scan-info").textContent = `${t("notLocated")}: ${registration.problem || ""}`;
+  }
 }
 
 async function startScan() {
   if (!state.lease) { $("scan-info").textContent = t("needControl"); return; }
   const r = await api("POST", `/api/v1/scans/${state.scanId}/start`);
   $("scan-info").textContent = r.status === 202 ? `${t("start")}: ${r.data.id}` : errorText(r);
-  if (r.status === 202) { $("scan-start").disabled = true; state.scanState = "running"; }
+  if (r.status === 202) { $("scan-start").disabled = true; $("scan-locate").disabled = true; state.scanState = "running"; }
 }
 
 async function scanAction(action) {
@@ -496,6 +525,7 @@ bind("check-button", checkDetector);
 bind("compute-button", compute);
 bind("scan-plan", planScan);
 bind("scan-start", startScan);
+bind("scan-locate", locateScan);
 bind("scan-pause", () => scanAction("pause"));
 bind("scan-resume", () => scanAction("resume"));
 bind("scan-abort", () => scanAction("abort"));

@@ -70,9 +70,7 @@ public enum ContainerRoute {
         }
 
         func local(_ p: (x: Double, y: Double)) -> (along: Double, across: Double) {
-            let h = container.headingDegrees * .pi / 180
-            let dx = p.x - container.xMetres, dy = p.y - container.yMetres
-            return (dx * cos(h) + dy * sin(h), dx * sin(h) - dy * cos(h))
+            container.local(x: p.x, y: p.y)
         }
 
         func insideFootprint(_ p: (x: Double, y: Double)) -> Bool {

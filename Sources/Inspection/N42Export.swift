@@ -105,9 +105,8 @@ public struct ScanExport: Sendable {
             let point = plan.points[reading.pointIndex]
             (x, y, height) = (point.xMetres, point.yMetres, point.heightMetres)
         }
-        let h = container.headingDegrees * .pi / 180
-        let dx = x - container.xMetres, dy = y - container.yMetres
-        return ContainerFramePosition(alongMetres: dx * cos(h) + dy * sin(h), acrossMetres: dx * sin(h) - dy * cos(h), heightMetres: height)
+        let local = container.local(x: x, y: y)
+        return ContainerFramePosition(alongMetres: local.along, acrossMetres: local.across, heightMetres: height)
     }
 }
 

@@ -8,6 +8,11 @@ public struct ContainerPlacement: Sendable, Equatable, Codable {
     public var xMetres: Double
     public var yMetres: Double
     public var headingDegrees: Double
+    /// How many metres of the robot's odometry a metre of the container is, as the
+    /// registration ranged it (its length over the declared size's); nil is 1. The robot
+    /// goes where its odometry says: a plan laid out in that frame puts the probe on the
+    /// real container even when the odometry reads 1 % long. Only on registered plans.
+    public var odometryScale: Double?
 
     public init(number: ContainerNumber, size: ContainerSize, xMetres: Double, yMetres: Double, headingDegrees: Double = 0) {
         self.number = number
@@ -20,8 +25,15 @@ public struct ContainerPlacement: Sendable, Equatable, Codable {
     /// Yard position of a point `along` the container from the doors and `across` it
     /// from the left wall (negative is outside the left wall).
     public func yard(along: Double, across: Double) -> (x: Double, y: Double) {
-        let h = headingDegrees * .pi / 180
-        return (xMetres + along * cos(h) + across * sin(h), yMetres + along * sin(h) - across * cos(h))
+        let h = headingDegrees * .pi / 180, s = odometryScale ?? 1
+        return (xMetres + s * (along * cos(h) + across * sin(h)), yMetres + s * (along * sin(h) - across * cos(h)))
+    }
+
+    /// A yard point in the container's frame (the inverse of `yard`), metres of the container.
+    public func local(x: Double, y: Double) -> (along: Double, across: Double) {
+        let h = headingDegrees * .pi / 180, s = odometryScale ?? 1
+        let dx = x - xMetres, dy = y - yMetres
+        return ((dx * cos(h) + dy * sin(h)) / s, (dx * sin(h) - dy * cos(h)) / s)
     }
 }
 

@@ -20,6 +20,8 @@ import RobotTesting
 /// scans of the corrugated, askew container of `yard-registration-40ft.yaml`, each
 /// registered from a guess up to 1 m and 5° off, and reports how far the probe truly stood
 /// from each wall at every point reading (the stand-off target of issue 18).
+/// `--typed-in-exactly` plans on the true placement instead, without registering: the
+/// comparison.
 @main
 struct RegistrationBench {
     static func main() async throws {
@@ -31,7 +33,8 @@ struct RegistrationBench {
         if let scans = Int(option("--stand-off-scans", "0")), scans > 0 {
             try await standOffCampaign(scans: scans, seed: UInt64(option("--seed", "1")) ?? 1,
                                        scaleError: Double(option("--odometry-scale-error", "0.01")) ?? 0.01,
-                                       profilePath: option("--profile", "profiles/snt0570-2007.yaml"))
+                                       profilePath: option("--profile", "profiles/snt0570-2007.yaml"),
+                                       registered: !arguments.contains("--typed-in-exactly"))
             return
         }
         let trials = Int(option("--trials", "500")) ?? 500
@@ -123,12 +126,13 @@ func angleBetween(_ a: Double, _ b: Double) -> Double {
 }
 
 /// Whole scans after registration: the probe's true stand-off at every point reading.
-func standOffCampaign(scans: Int, seed: UInt64, scaleError: Double, profilePath: String) async throws {
+func standOffCampaign(scans: Int, seed: UInt64, scaleError: Double, profilePath: String, registered: Bool) async throws {
     var random = SeededRandom(seed: seed)
     let profile = try ProcedureProfile.load(path: profilePath)
     var errors: [ProcedureProfile.Face: [Double]] = [:]
     let started = Date()
     var refused = 0
+    var stoppedScans: [String] = []
     for n in 0..<scans {
         var scenario = try Scenario.load(path: "hil/scenarios/yard-registration-40ft.yaml")
         scenario.seed = seed &* 1000 &+ UInt64(n)
@@ -142,21 +146,33 @@ func standOffCampaign(scans: Int, seed: UInt64, scaleError: Double, profilePath:
         let robot = try await VirtualRobot(scenario: scenario)
         robot.startRunning(idleWallSeconds: 5)
         defer { robot.stopFreeRunning() }
-        let registration: ContainerRegistration
-        do {
-            registration = try await ContainerRegistrar(loop: robot.loop, sleeper: robot.sleeper).register(declared)
-        } catch {
-            refused += 1
-            print("scan \(n): not registered: \(error)")
-            continue
+        let plan: ScanPlan
+        if registered {
+            do {
+                plan = ScanPlan(registration: try await ContainerRegistrar(loop: robot.loop, sleeper: robot.sleeper).register(declared),
+                                profile: profile)
+            } catch {
+                refused += 1
+                print("scan \(n): not registered: \(error)")
+                continue
+            }
+        } else {
+            // The best a typed-in placement can be: the truth itself, not measured.
+            plan = ScanPlan(container: ContainerPlacement(number: try ContainerNumber("MSKU9070323"), size: .fortyFoot, xMetres: truth.x,
+                                                          yMetres: truth.y, headingDegrees: truth.headingDegrees), profile: profile)
         }
-        let plan = ScanPlan(registration: registration, profile: profile)
         let probe = StandOffProbe(model: robot.model, plan: plan)
         let executor = try robot.executor(plan: plan, record: probe)
+        let stuck = Counter()
         let watch = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: 5_000_000_000)
                 let p = executor.progress, snap = robot.loop.snapshot()
+                // Nobody resets a stop in this campaign: a scan waiting for one is counted and ended.
+                if p.waitingForReset != nil {
+                    stuck.add()
+                    executor.abort()
+                }
                 say("  scan \(n): \(p.phase.rawValue) \(p.completedPoints)/\(p.totalPoints), waiting \(p.waitingForReset ?? "no"), "
                       + "stop \(snap.stopCause.map { "\($0)" } ?? "none"), at (\(snap.xMetres), \(snap.yMetres)), robot time \(Int(robot.seconds)) s")
             }
@@ -167,6 +183,7 @@ func standOffCampaign(scans: Int, seed: UInt64, scaleError: Double, profilePath:
             print("scan \(n): \(error)")
         }
         watch.cancel()
+        if stuck.value > 0 { stoppedScans.append("scan \(n): stopped at point \(executor.progress.completedPoints) of \(plan.points.count) (\(robot.loop.snapshot().stopCause.map { "\($0)" } ?? "?"))") }
         for sample in probe.samples { errors[sample.face, default: []].append(sample.standOffMetres - profile.standOffMetres) }
     }
     func percentile(_ values: [Double], _ p: Double) -> Double {
@@ -175,11 +192,13 @@ func standOffCampaign(scans: Int, seed: UInt64, scaleError: Double, profilePath:
         return s[min(s.count - 1, Int(Double(s.count - 1) * p))]
     }
     let all = errors.values.flatMap { $0 }
-    print("RegistrationBench stand-off: \(scans) scans (\(refused) not registered), profile \(profile.name), seed \(seed), "
+    print("RegistrationBench stand-off: \(scans) scans, \(registered ? "registered (\(refused) refused)" : "on the true placement typed in, not registered"), profile \(profile.name), seed \(seed), "
           + "odometry scale error \(scaleError), \(Int(Date().timeIntervalSince(started))) s wall")
     print(String(format: "  all faces: %d readings, |error| median %.1f cm, p95 %.1f cm, max %.1f cm; mean error %+.1f cm (+ is further out)",
                  all.count, percentile(all.map(abs), 0.5) * 100, percentile(all.map(abs), 0.95) * 100, (all.map(abs).max() ?? .nan) * 100,
                  all.reduce(0, +) / Double(max(1, all.count)) * 100))
+    print("  scans stopped and left waiting for a reset: \(stoppedScans.count) of \(scans)")
+    for line in stoppedScans { print("    \(line)") }
     for face in ProcedureProfile.Face.allCases {
         let e = errors[face] ?? []
         print(String(format: "  %@: %d readings, error min %+.1f cm, median %+.1f cm, max %+.1f cm", face.rawValue, e.count,
@@ -190,4 +209,11 @@ func standOffCampaign(scans: Int, seed: UInt64, scaleError: Double, profilePath:
 /// A progress line, unbuffered (standard error), so a stuck run shows where it is.
 func say(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }

@@ -48,9 +48,11 @@ struct CountTrace {
     static let driftNanosecondsPerSample: Int64 = 50_000
     static let maximumExtrapolationNanoseconds: UInt64 = 200_000_000
 
-    private var samples: [CountSample]
-    private var next = 0
-    private(set) var stored = 0
+    private var ring = SampleRing(capacity: CountTrace.capacity,
+                                  filler: CountSample(sequence: 0, counts: 0, timeBaseMilliseconds: 0, latchedAtNanoseconds: 0, xMetres: 0,
+                                                      yMetres: 0, headingDegrees: 0, liftMetres: 0, speedMetresPerSecond: 0, overload: false,
+                                                      continuous: false))
+    var stored: Int { ring.stored }
     private(set) var sequence: UInt64 = 0
     private var lastDetectorSequence: UInt64 = 0
     private var lastTimeBase: UInt32 = 0
@@ -59,12 +61,7 @@ struct CountTrace {
     private var chassis = PoseHistory()
     private var lift = PoseHistory()
 
-    init() {
-        samples = Array(repeating: CountSample(sequence: 0, counts: 0, timeBaseMilliseconds: 0, latchedAtNanoseconds: 0, xMetres: 0,
-                                               yMetres: 0, headingDegrees: 0, liftMetres: 0, speedMetresPerSecond: 0, overload: false,
-                                               continuous: false),
-                        count: Self.capacity)
-    }
+    init() {}
 
     /// Feeds the tick's newest blocks. Allocates nothing.
     mutating func record(chassis c: ChassisStatus?, chassisSequence: UInt64, chassisAt: UInt64, lift l: LiftStatus?, liftSequence: UInt64,
@@ -100,24 +97,14 @@ struct CountTrace {
         let place = chassis.at(latched, limit: Self.maximumExtrapolationNanoseconds)
         let height = lift.at(latched, limit: Self.maximumExtrapolationNanoseconds)
         sequence += 1
-        samples[next] = CountSample(sequence: sequence, counts: d.counts, timeBaseMilliseconds: d.timeBaseMilliseconds,
-                                    latchedAtNanoseconds: latched, xMetres: place.a, yMetres: place.b, headingDegrees: place.heading,
-                                    liftMetres: height.a, speedMetresPerSecond: place.speed, overload: d.flags.contains(.overload),
-                                    continuous: continuous)
-        next = (next + 1) % Self.capacity
-        stored = min(stored + 1, Self.capacity)
+        ring.append(CountSample(sequence: sequence, counts: d.counts, timeBaseMilliseconds: d.timeBaseMilliseconds,
+                                latchedAtNanoseconds: latched, xMetres: place.a, yMetres: place.b, headingDegrees: place.heading,
+                                liftMetres: height.a, speedMetresPerSecond: place.speed, overload: d.flags.contains(.overload),
+                                continuous: continuous))
     }
 
     /// The samples after `sequence` still held, oldest first (allocates: not for the tick).
-    func samples(after sequence: UInt64) -> [CountSample] {
-        var out: [CountSample] = []
-        let first = (next - stored + Self.capacity) % Self.capacity
-        for i in 0..<stored {
-            let s = samples[(first + i) % Self.capacity]
-            if s.sequence > sequence { out.append(s) }
-        }
-        return out
-    }
+    func samples(after sequence: UInt64) -> [CountSample] { ring.all { $0.sequence > sequence } }
 }
 
 /// The last two samples of a polled position, to interpolate between.

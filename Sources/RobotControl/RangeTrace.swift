@@ -42,45 +42,59 @@ public struct RangeSample: Sendable, Equatable {
     public var headingDegrees: Double
 }
 
+/// A fixed-size ring of the newest samples: `append` overwrites the oldest and allocates
+/// nothing (the tick fills it); `all(where:)` copies out, oldest first (readers, under the
+/// loop's lock).
+struct SampleRing<Sample> {
+    private var storage: [Sample]
+    private var next = 0
+    private(set) var stored = 0
+
+    init(capacity: Int, filler: Sample) {
+        storage = Array(repeating: filler, count: capacity)
+    }
+
+    mutating func append(_ sample: Sample) {
+        storage[next] = sample
+        next = (next + 1) % storage.count
+        stored = min(stored + 1, storage.count)
+    }
+
+    /// The samples held that pass `keep`, oldest first (allocates: not for the tick).
+    func all(where keep: (Sample) -> Bool) -> [Sample] {
+        var out: [Sample] = []
+        let first = (next - stored + storage.count) % storage.count
+        for i in 0..<stored {
+            let s = storage[(first + i) % storage.count]
+            if keep(s) { out.append(s) }
+        }
+        return out
+    }
+}
+
 /// The range pair's readings, fixed size and filled by the tick without allocating (like
 /// `CountTrace`); readers copy out under the loop's lock.
 struct RangeTrace {
     static let capacity = 8_192
 
-    private var samples: [RangeSample]
-    private var next = 0
-    private(set) var stored = 0
+    private var ring = SampleRing(capacity: RangeTrace.capacity,
+                                  filler: RangeSample(sequence: 0, receivedAtNanoseconds: 0, frontMetres: nil, rearMetres: nil,
+                                                      sensorFault: false, xMetres: 0, yMetres: 0, headingDegrees: 0))
     private(set) var sequence: UInt64 = 0
     private var lastBlockSequence: UInt64 = 0
-
-    init() {
-        samples = Array(repeating: RangeSample(sequence: 0, receivedAtNanoseconds: 0, frontMetres: nil, rearMetres: nil, sensorFault: false,
-                                               xMetres: 0, yMetres: 0, headingDegrees: 0),
-                        count: Self.capacity)
-    }
 
     /// Keeps a newly polled block. Allocates nothing.
     mutating func record(_ range: ChassisRange?, blockSequence: UInt64, at: UInt64) {
         guard let range, blockSequence > lastBlockSequence else { return }
         lastBlockSequence = blockSequence
         sequence += 1
-        samples[next] = RangeSample(sequence: sequence, receivedAtNanoseconds: at, frontMetres: range.frontMetres, rearMetres: range.rearMetres,
-                                    sensorFault: range.flags.contains(.sensorFault), xMetres: range.xMetres, yMetres: range.yMetres,
-                                    headingDegrees: range.headingDegrees)
-        next = (next + 1) % Self.capacity
-        stored = min(stored + 1, Self.capacity)
+        ring.append(RangeSample(sequence: sequence, receivedAtNanoseconds: at, frontMetres: range.frontMetres, rearMetres: range.rearMetres,
+                                sensorFault: range.flags.contains(.sensorFault), xMetres: range.xMetres, yMetres: range.yMetres,
+                                headingDegrees: range.headingDegrees))
     }
 
     /// The samples after `sequence` still held, oldest first (allocates: not for the tick).
-    func samples(after sequence: UInt64) -> [RangeSample] {
-        var out: [RangeSample] = []
-        let first = (next - stored + Self.capacity) % Self.capacity
-        for i in 0..<stored {
-            let s = samples[(first + i) % Self.capacity]
-            if s.sequence > sequence { out.append(s) }
-        }
-        return out
-    }
+    func samples(after sequence: UInt64) -> [RangeSample] { ring.all { $0.sequence > sequence } }
 }
 
 /// The two newest yard poses the chassis reported, and when, to carry the pose forward

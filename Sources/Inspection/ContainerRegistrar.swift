@@ -41,13 +41,18 @@ public struct ContainerRegistrar: Sendable {
         // simulator run faster than real time, which polls it less often in robot time.
         let pollSeconds = Double(loop.configuration.rangePollMilliseconds) / 1000
         let speed = min(limits.passSpeedMetresPerSecond, limits.readingSpacingMetres / (pollSeconds * max(1, sleeper.timeScale)))
-        try await run(.walkTo(x: pass.end.x, y: pass.end.y, speedMetresPerSecond: speed), "the pass")
+        // Wait as long as the pass can take at that speed (a slow poll makes it minutes):
+        // giving up sooner would leave the robot walking while the registration says it ended.
+        let passSeconds = hypot(pass.end.x - pass.start.x, pass.end.y - pass.start.y) / max(speed, 0.001)
+        try await run(.walkTo(x: pass.end.x, y: pass.end.y, speedMetresPerSecond: speed), "the pass", timeout: 2 * passSeconds + 60)
         let samples = loop.rangeSamples(after: before)
         return try ContainerRegistration.fit(declared: declared, samples: samples, geometry: loop.configuration.rangePair, limits: limits)
     }
 
-    private func run(_ command: RobotCommand, _ what: String) async throws(RegistrationFailure) {
-        let feedback = await loop.run(command, timeout: 300)
+    private func run(_ command: RobotCommand, _ what: String, timeout: Double = 300) async throws(RegistrationFailure) {
+        let feedback = await loop.run(command, timeout: timeout)
+        // No answer in time: stop the robot rather than leave it walking unattended.
+        if feedback == nil { _ = loop.submit(.stop) }
         guard let feedback, feedback.state == .done else {
             let why = feedback.map { "\($0.state.rawValue)\($0.problem.map { ": \($0)" } ?? "")" } ?? "no answer from the control loop"
             throw .interrupted("\(what) ended \(why)")

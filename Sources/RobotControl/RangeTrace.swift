@@ -40,6 +40,18 @@ public struct RangeSample: Sendable, Equatable {
     public var xMetres: Double
     public var yMetres: Double
     public var headingDegrees: Double
+
+    public init(sequence: UInt64, receivedAtNanoseconds: UInt64, frontMetres: Double?, rearMetres: Double?, sensorFault: Bool,
+                xMetres: Double, yMetres: Double, headingDegrees: Double) {
+        self.sequence = sequence
+        self.receivedAtNanoseconds = receivedAtNanoseconds
+        self.frontMetres = frontMetres
+        self.rearMetres = rearMetres
+        self.sensorFault = sensorFault
+        self.xMetres = xMetres
+        self.yMetres = yMetres
+        self.headingDegrees = headingDegrees
+    }
 }
 
 /// A fixed-size ring of the newest samples: `append` overwrites the oldest and allocates

@@ -101,3 +101,50 @@ import Testing
         #expect(abs(pass.distanceFromWallMetres - (0.8 + 1.0 + 6.058 * sin(5 * Double.pi / 180))) < 1e-9)
     }
 }
+
+/// The fit alone, on readings made up here: what a bad sensor looks like to it.
+@Suite struct RegistrationFitTests {
+    static let declared = ContainerPlacement(number: try! ContainerNumber("MSKU9070323"), size: .twentyFoot, xMetres: 0, yMetres: 0)
+
+    /// A pass 2.3 m off the left wall (y = 2.3, heading 0, the wall at y = 0 on the robot's
+    /// right), from x = -2 to 8, a reading every 2.5 cm.
+    func pass(front: (Double) -> Double?, rear: (Double) -> Double?) -> [RangeSample] {
+        stride(from: -2.0, through: 8.0, by: 0.025).enumerated().map { i, x in
+            RangeSample(sequence: UInt64(i + 1), receivedAtNanoseconds: UInt64(i) * 100_000_000, frontMetres: front(x + 0.3),
+                        rearMetres: rear(x - 0.3), sensorFault: false, xMetres: x, yMetres: 2.3, headingDegrees: 0)
+        }
+    }
+
+    /// What a working sensor 0.3 m right of the reference point reads at a beam's x (with
+    /// a few millimetres of made-up noise: a real sensor never reads the same twice).
+    static func wall(_ x: Double) -> Double? { (0...6.058).contains(x) ? 2.0 + 0.003 * sin(x * 37) : nil }
+
+    @Test func aCleanPassPutsTheDoorCornerWhereTheWallStarts() throws {
+        let r = try ContainerRegistration.fit(declared: Self.declared, samples: pass(front: Self.wall, rear: Self.wall),
+                                              geometry: RangePairGeometry())
+        #expect(abs(r.measured.xMetres) < 0.02, "x \(r.measured.xMetres)")
+        // Across, two small errors add: the near envelope sits toward the nearest readings
+        // (up to the noise's 3 mm), and the ends, found to ±1.25 cm, give the scale the
+        // distances are stretched by (±0.4 % on 6 m, ±8 mm on these 2 m).
+        #expect(abs(r.measured.yMetres) < 0.012, "y \(r.measured.yMetres)")
+        #expect(abs(r.measured.headingDegrees) < 0.05, "heading \(r.measured.headingDegrees)")
+        #expect(abs(r.measuredLengthMetres - 6.058) < 0.03)
+    }
+
+    @Test func aSensorStuckOnOneValueIsCalledFrozen() {
+        #expect(throws: RegistrationFailure.frozenSensor("front")) {
+            _ = try ContainerRegistration.fit(declared: Self.declared, samples: pass(front: { _ in 2.0 }, rear: Self.wall),
+                                              geometry: RangePairGeometry())
+        }
+    }
+
+    @Test func noWallWhereOneWasDeclaredIsRefusedWithTheCount() {
+        #expect {
+            _ = try ContainerRegistration.fit(declared: Self.declared, samples: pass(front: { _ in nil }, rear: { _ in nil }),
+                                              geometry: RangePairGeometry())
+        } throws: { error in
+            guard case .wallNotFound(let detail) = error as? RegistrationFailure else { return false }
+            return detail.hasPrefix("0 of 0 readings")
+        }
+    }
+}

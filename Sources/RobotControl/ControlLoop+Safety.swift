@@ -17,8 +17,7 @@ extension ControlLoop {
     /// two samples before it to half a poll after the last one: the middle of the
     /// interval the restart happened in, which halves the worst error.
     func trackPose(_ inputs: Inputs) {
-        guard protocolFeatures.chassisPose, let ch = inputs.chassis, let block = inputs.chassisBlock,
-              block.consecutiveFailures == 0 || !ch.flags.contains(.poseSet) else { return }
+        guard protocolFeatures.chassisPose, let ch = inputs.chassis, let block = inputs.chassisBlock else { return }
         if ch.flags.contains(.poseSet) {
             guard block.consecutiveFailures == 0 else { return }
             lastYardPose = (ch.positionXMetres, ch.positionYMetres, ch.headingDegrees)
@@ -187,5 +186,39 @@ extension ControlLoop {
             buffer[0] = control.rawValue
             return 1
         }
+    }
+}
+
+/// The two newest yard poses the chassis reported, and when, to carry the pose forward
+/// to a restart (`ControlLoop.trackPose`). Plain values: the tick allocates nothing.
+struct YardPoseHistory {
+    struct Sample {
+        var at: UInt64
+        var x: Double, y: Double, heading: Double
+    }
+    var previous: Sample?
+    var last: Sample?
+    var restartCarried = false
+
+    mutating func add(at: UInt64, x: Double, y: Double, heading: Double) {
+        restartCarried = false
+        guard at != last?.at else { return }
+        previous = last
+        last = Sample(at: at, x: x, y: y, heading: heading)
+    }
+
+    /// The last pose moved on by `nanoseconds` at the rate between the two samples; nil
+    /// without two samples close enough together (a gap in the polls says nothing of the rate).
+    func carried(byNanoseconds nanoseconds: UInt64) -> (x: Double, y: Double, heading: Double)? {
+        // More than four polls between them (8 half-polls) is a gap, not a rate.
+        guard let previous, let last, last.at > previous.at, last.at - previous.at <= 8 * max(nanoseconds, 1) else { return nil }
+        let f = Double(nanoseconds) / Double(last.at - previous.at)
+        var turned = last.heading - previous.heading
+        if turned > 180 { turned -= 360 }
+        if turned < -180 { turned += 360 }
+        var heading = last.heading + f * turned
+        if heading > 180 { heading -= 360 }
+        if heading < -180 { heading += 360 }
+        return (last.x + f * (last.x - previous.x), last.y + f * (last.y - previous.y), heading)
     }
 }

@@ -19,6 +19,9 @@ public struct BootBlock: RegisterBlock {
         public static let poseSet = Features(rawValue: 1 << 0)
         /// The chassis `range` block (input 48-55): a side-facing range sensor pair (G9).
         public static let rangePair = Features(rawValue: 1 << 1)
+        /// A protective-field scanner stops the chassis on its own (H9); the chassis
+        /// status flags carry its state.
+        public static let fieldScanner = Features(rawValue: 1 << 2)
     }
 
     /// +1 at every power-up, wrapping at 65 536; a change means the unit restarted.

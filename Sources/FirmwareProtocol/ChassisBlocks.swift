@@ -13,6 +13,16 @@ public struct ChassisStatus: RegisterBlock {
         /// Protocol 1.1: a pose has been written since power-up (so x, y and heading are in
         /// the yard frame); it drops when the chassis restarts.
         public static let poseSet = Flags(rawValue: 1 << 5)
+        /// Protocol 1.1, a chassis with `fieldScanner` (H9): something is in the warning
+        /// field now.
+        public static let fieldWarning = Flags(rawValue: 1 << 6)
+        /// Something is in the protective field now, or the scanner is faulted (H9.4).
+        public static let fieldProtective = Flags(rawValue: 1 << 7)
+        /// The last set-point was ended by a protective stop (H9.2); cleared by the next
+        /// accepted set-point edge (H9.3).
+        public static let protectiveStop = Flags(rawValue: 1 << 8)
+        /// The scanner reports a fault of its own: the chassis does not move (H9.4).
+        public static let fieldScannerFault = Flags(rawValue: 1 << 9)
     }
 
     public var statusword: UInt16

@@ -24,7 +24,7 @@ public enum RegisterMap {
         BlockSpec(device: device, name: "boot", table: .input, start: bootStart, fields: [
             FieldSpec("bootCount", offset: 0, .u16),
             FieldSpec("resetCause", offset: 1, .u16, min: 0, max: 3, values: [0, 1, 2, 3]),
-            FieldSpec("features", offset: 2, .bits16, bits: [BitSpec(0, "poseSet"), BitSpec(1, "rangePair")]),
+            FieldSpec("features", offset: 2, .bits16, bits: [BitSpec(0, "poseSet"), BitSpec(1, "rangePair"), BitSpec(2, "fieldScanner")]),
         ])
     }
 
@@ -65,6 +65,7 @@ public enum RegisterMap {
             FieldSpec("flags", offset: 1, .bits16, bits: [
                 BitSpec(0, "targetReached"), BitSpec(1, "bumperFront"), BitSpec(2, "bumperRear"),
                 BitSpec(3, "moving"), BitSpec(4, "setpointAcknowledged"), BitSpec(5, "poseSet"),
+                BitSpec(6, "fieldWarning"), BitSpec(7, "fieldProtective"), BitSpec(8, "protectiveStop"), BitSpec(9, "fieldScannerFault"),
             ]),
             FieldSpec("positionX", offset: 2, .i32, scale: 0.001, unit: "m"),
             FieldSpec("positionY", offset: 4, .i32, scale: 0.001, unit: "m"),

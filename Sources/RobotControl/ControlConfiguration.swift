@@ -91,6 +91,8 @@ public struct ControlConfiguration: Sendable, Equatable {
     public var rangePollMilliseconds = 100
     /// Where the range pair's sensors sit on the robot.
     public var rangePair = RangePairGeometry()
+    /// What the loop does when the protective-field scanner sees someone (H9).
+    public var people = PeoplePolicy()
     /// Firmware watchdog period, and how often the loop refreshes it.
     public var watchdogTimeoutMilliseconds: UInt16 = 500
     public var watchdogRefreshMilliseconds = 100
@@ -113,6 +115,7 @@ public struct ControlConfiguration: Sendable, Equatable {
         var found: [String] = []
         found += battery.problems()
         found += rangePair.problems()
+        found += people.problems()
         if rangePollMilliseconds < 0 || rangePollMilliseconds > 1000 { found.append("rangePollMilliseconds \(rangePollMilliseconds) must be 0 (off) to 1000") }
         if !(1...1000).contains(loopRateHertz) { found.append("loopRateHertz \(loopRateHertz) must be 1 to 1000") }
         if !(0.01...0.5).contains(chassisMaxSpeedMetresPerSecond) { found.append("chassisMaxSpeedMetresPerSecond must be 0.01 to 0.5 (firmware limit)") }

@@ -162,7 +162,7 @@ extension ControlLoop {
     /// The chassis set-point, through the typed block codec (ranges from the map).
     func fillChassis(mode: ChassisMode, a: Int32, b: Int32, speed: Double?) -> CommandProblem? {
         let c = configuration
-        let v = speed ?? c.chassisMaxSpeedMetresPerSecond
+        let v = fieldSpeed(for: speed ?? c.chassisMaxSpeedMetresPerSecond)
         let command = ChassisCommand(
             controlword: [], mode: mode, targetA: a, targetB: b,
             speedMillimetresPerSecond: clampedRaw(v * 1000, to: ChassisCommand.speedRange),

@@ -25,6 +25,10 @@ extension ControlLoop {
             }
             return
         }
+        if channel.phase == .held {
+            advanceHeld(&channel, inputs)
+            return
+        }
         // One write in flight at a time, and act only on state sampled after it landed:
         // that keeps the CiA 402 edges and the one-step-per-write rule intact.
         let slotStatus = bus.status(of: channel.slot)
@@ -49,7 +53,7 @@ extension ControlLoop {
             return
         }
         switch channel.phase {
-        case .idle:
+        case .idle, .held:
             return
         case .enabling:
             if status.state == .fault || status.state == .faultReactionActive {
@@ -76,6 +80,7 @@ extension ControlLoop {
                 else { fail(&channel, .stopped(stopCause ?? .watchdogExpired)) }
                 return
             }
+            if fieldsTakeOver(&channel, status: status, inputs) { return }
             guard status.targetReached, !status.moving else { return }
             if let error = arrivalError(channel, inputs), error > toleranceFor(channel) {
                 fail(&channel, .notArrived(errorMetres: error))

@@ -73,6 +73,10 @@ extension ControlLoop {
             rangeTrace.record(try? ChassisRange(registers: block.registers), blockSequence: block.sequence, at: block.sampledAtNanoseconds)
         }
         s.deadmanArmed = deadmanArmed
+        s.fieldScanner = fieldWatch.scanner
+        s.heldByProtectiveField = chassis.phase == .held
+        s.protectiveStops = fieldWatch.protectiveStops
+        s.fieldSlowdowns = fieldWatch.slowdowns
         s.overruns = overruns
         snapshotValue = s
         shared.unlock()

@@ -53,6 +53,7 @@ extension ControlLoop {
         let inputs = Inputs(now: now, safety: safety, safetyBlock: safetyBlock, chassis: chassisStatus, chassisBlock: chassisBlock,
                             lift: liftStatus, liftBlock: liftBlock, detector: detector, detectorBlock: detectorBlock)
 
+        watchFields(inputs)
         // A software e-stop first, before any queued command: it acts in this tick.
         let estopsRequested = estopRequests.load(ordering: .sequentiallyConsistent)
         if estopsRequested != estopRequestsServed {

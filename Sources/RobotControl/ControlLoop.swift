@@ -75,6 +75,8 @@ public final class ControlLoop: @unchecked Sendable {
     var countTrace = CountTrace()
     /// The range pair's readings with the pose latched with each; under `shared`.
     var rangeTrace = RangeTrace()
+    /// The protective-field scanner's state and what the loop did about it (H9).
+    var fieldWatch = FieldWatch()
 
     // Shared with the command side, under `shared`.
     let shared = NSLock()

@@ -12,6 +12,8 @@ struct DriveChannel {
         case starting(sequence: UInt64)
         /// Edge cleared; the drive is moving to the target.
         case moving(sequence: UInt64)
+        /// Stopped by the protective field (H9.2); waiting for it to clear (chassis only).
+        case held
     }
 
     let device: RobotDevice

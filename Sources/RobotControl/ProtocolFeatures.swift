@@ -15,6 +15,8 @@ public struct ProtocolFeatures: Sendable, Equatable {
     public var chassisPose: Bool { boot[.chassis]?.features.contains(.poseSet) ?? false }
     /// The chassis has the side-facing range pair (input 48-55, G9).
     public var rangePair: Bool { boot[.chassis]?.features.contains(.rangePair) ?? false }
+    /// The chassis has a protective-field scanner that stops it for people (H9).
+    public var fieldScanner: Bool { boot[.chassis]?.features.contains(.fieldScanner) ?? false }
     /// The safety unit holds its chain open from power-up until a reset (W7.5), and says so.
     public var bootInterlock: Bool { versions[.safety]?.hasBootBlock ?? false }
 
@@ -29,6 +31,9 @@ public struct ProtocolFeatures: Sendable, Equatable {
             lines.append("chassis has no pose block: its pose cannot be set, and startPose is refused")
         } else if let chassis = versions[.chassis], !chassis.hasBootBlock {
             lines.append("chassis speaks protocol \(chassis): its pose cannot be set, and startPose is refused")
+        }
+        if versions[.chassis] != nil && !fieldScanner {
+            lines.append("chassis has no protective-field scanner: only its bumpers stop it for people, so keep the yard round it clear")
         }
         if let safety = versions[.safety], !safety.hasBootBlock {
             lines.append("safety speaks protocol \(safety): no power-up interlock, so a restart of it powers the drives at the next refresh")

@@ -53,6 +53,12 @@ public struct RobotSnapshot: Sendable {
     public var doseRateMicrosievertsPerHour = 0.0
     public var doseRateUncertaintyMicrosievertsPerHour = 0.0
     public var deadmanArmed = false
+    /// The protective-field scanner (H9), whether a chassis move waits for it to clear, and
+    /// the protective stops and slow-downs so far.
+    public var fieldScanner = FieldScannerState.absent
+    public var heldByProtectiveField = false
+    public var protectiveStops: UInt64 = 0
+    public var fieldSlowdowns: UInt64 = 0
     public var overruns: UInt64 = 0
     public var lastWakeLatencyMicroseconds: UInt64 = 0
 

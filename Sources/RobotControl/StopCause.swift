@@ -88,6 +88,8 @@ public enum CommandProblem: Sendable, Equatable, CustomStringConvertible {
     case busError(String)
     case shuttingDown
     case estopPressedSince
+    /// Something stayed in the protective field (H9) longer than `people.holdLimitSeconds`.
+    case heldByProtectiveField(seconds: Double)
 
     public var description: String {
         switch self {
@@ -121,6 +123,8 @@ public enum CommandProblem: Sendable, Equatable, CustomStringConvertible {
             return message
         case .estopPressedSince:
             return "an e-stop was pressed after this reset or release was sent; it stays stopped until released again"
+        case .heldByProtectiveField(let seconds):
+            return String(format: "something stayed in the protective field for %.0f s, so the move was not finished; clear the path and send it again", seconds)
         case .shuttingDown:
             return "the controller is shutting down; motion is refused (only parking the lift is allowed)"
         }

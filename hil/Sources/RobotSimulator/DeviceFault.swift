@@ -23,6 +23,8 @@ public enum DeviceFault: Sendable, Equatable, Codable {
     /// A lift limit switch is held closed (true) or let go: outside homing its closing is
     /// fault 3 (protocol 1.1, L6.2), as when the mast overruns its travel.
     case limitSwitch(upper: Bool, closed: Bool)
+    /// The protective-field scanner reports a fault (true) or recovers (H9.4).
+    case fieldScannerFault(Bool)
     /// Not a fault: the robot has been charged (or its pack changed) to this charge.
     case batteryCharge(percent: Double)
 }

@@ -61,6 +61,7 @@ extension FirmwareModel {
 
     func startChassisSetpoint(_ command: ChassisCommand) {
         chassisSetpointAck = true
+        protectiveStopLatched = false
         chassisStopping = false
         linear.maxSpeed = min(settings.chassisMaxSpeedMetresPerSecond, Double(command.speedMillimetresPerSecond) / 1000)
         linear.acceleration = min(settings.chassisAccelerationMetresPerSecond2, Double(command.accelerationMillimetresPerSecond2) / 1000)
@@ -92,6 +93,7 @@ extension FirmwareModel {
         }
         chassisTargetReached = chassisSegments.isEmpty && linear.velocity == 0 && angular.velocity == 0
         beginNextSegment()
+        checkNewSetpointAgainstField()
     }
 
     /// Decelerate to standstill and drop the target (halt, a stop set-point, leaving
@@ -247,6 +249,7 @@ extension FirmwareModel {
         if linear.velocity != 0 || angular.velocity != 0 { flags.insert(.moving) }
         if chassisSetpointAck { flags.insert(.setpointAcknowledged) }
         if poseSet && settings.protocolMinor >= 1 { flags.insert(.poseSet) }
+        flags.formUnion(fieldFlags)
         let pose = reportedPose
         var headingDegrees = (pose.headingRadians * 180 / .pi).truncatingRemainder(dividingBy: 360)
         if headingDegrees > 180 { headingDegrees -= 360 }

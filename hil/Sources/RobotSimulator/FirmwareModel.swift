@@ -109,6 +109,21 @@ public final class FirmwareModel: @unchecked Sendable {
     var lowerSwitchWasClosed = false
     var upperSwitchWasClosed = false
 
+    // Protocol 1.1: the protective-field scanner (H9) and the people it watches for.
+    public internal(set) var people: [WalkingPerson] = []
+    var scannerFaultForced = false
+    var fieldWarningNow = false
+    var fieldProtectiveNow = false
+    /// H9.3: the last set-point was ended by a protective stop.
+    var protectiveStopLatched = false
+    /// When the stop H9.2 asks for begins: the response time after the first detection.
+    var protectiveStopDueSeconds: Double?
+    var protectiveStopFrom = (x: 0.0, y: 0.0)
+    /// The simulator's truth for campaigns: every protective stop and every contact.
+    public internal(set) var protectiveStops: [ProtectiveStopRecord] = []
+    public internal(set) var contacts: [PersonContact] = []
+    var personInContact: Set<Int> = []
+
     func deviant(_ deviation: Deviation) -> Bool { settings.deviations.contains(deviation) }
 
     public init(settings: RobotSettings = RobotSettings(), field: RadiationField = RadiationField(),
@@ -236,6 +251,8 @@ public final class FirmwareModel: @unchecked Sendable {
             checkSourceMicrosievertsPerHour = max(0, dose)
         case .batteryCharge(let percent):
             battery.set(chargePercent: percent)
+        case .fieldScannerFault(let on):
+            scannerFaultForced = on
         case let .limitSwitch(upper, closed):
             if upper { upperSwitchForced = closed } else { lowerSwitchForced = closed }
             checkLimitSwitches()
@@ -269,6 +286,8 @@ public final class FirmwareModel: @unchecked Sendable {
             odometer = 0
             chassisSetpointAck = false
             chassisTargetReached = true
+            protectiveStopLatched = false
+            protectiveStopDueSeconds = nil
             if !deviant(.poseSurvivesReboot) {
                 // Away from the dock the chassis comes up at (0, 0, 0) in a frame of its own.
                 setPose(x: 0, y: 0, headingRadians: 0)
@@ -405,6 +424,7 @@ public final class FirmwareModel: @unchecked Sendable {
             if device.unitId == RegisterMap.chassis.unitId {
                 features.insert(.poseSet)
                 if settings.rangePair != nil { features.insert(.rangePair) }
+                if settings.fieldScanner != nil && settings.protocolMinor >= 1 { features.insert(.fieldScanner) }
             }
             encoded = try? BootBlock(bootCount: bootCount[Int(device.unitId)], resetCause: resetCause, features: features).registers()
         case (RegisterMap.safety.unitId, _): encoded = try? safetyStatus().registers()
@@ -442,6 +462,7 @@ public final class FirmwareModel: @unchecked Sendable {
                      degreesTurned: abs(trueHeading - before.heading) * 180 / .pi, liftRiseMetres: max(0, lift.position - before.lift))
         stepDetector(dt)
         if !bumperForced && !touchesContainer() { bumperFront = false }
+        stepFieldScanner()
     }
 
     /// Advances the world by `seconds` in fixed steps (used by tests in virtual time).

@@ -13,6 +13,8 @@ public struct RobotSettings: Sendable, Codable, Equatable {
     public var odometryScaleError = 0.0
     /// The side-facing range pair (protocol 1.1, G9); nil for a chassis without one.
     public var rangePair: RangePairSettings? = RangePairSettings()
+    /// The protective-field scanner (protocol 1.1, H9); nil for a chassis without one.
+    public var fieldScanner: FieldScannerSettings? = FieldScannerSettings()
     public var liftMinimumMetres = 0.3
     public var liftMaximumMetres = 2.8
     public var liftMaxSpeedMetresPerSecond = 0.2
@@ -85,6 +87,29 @@ public struct DetectorSettings: Sendable, Codable, Equatable {
     public var responseDriftFraction = 0.0
     public var timeConstantSeconds = 2.0
     public var rangeMaxMicrosievertsPerHour = 1_000_000.0
+
+    public init() {}
+}
+
+/// The protective-field scanner and the chassis outline it protects (H9). The fields are
+/// the protocol's minimum sizes (H9.1), computed from the measured speed each step; the
+/// simulated scanner sees people (`WalkingPerson`), not containers: a real installation's
+/// field sets leave out the wall the robot works along.
+public struct FieldScannerSettings: Sendable, Codable, Equatable {
+    /// From an object entering the protective field to the drive decelerating (H9.1's T).
+    public var responseSeconds = 0.10
+    /// The approach speed the fields allow for (H9.1's K).
+    public var approachSpeedMetresPerSecond = 1.6
+    /// The fields' added margin (H9.1's Z).
+    public var marginMetres = 0.10
+    /// How far the warning field reaches beyond the protective field.
+    public var warningBeyondMetres = 1.0
+    /// The chassis outline: forward of the reference point, behind it, and each side.
+    public var outlineForwardMetres = 0.45
+    public var outlineRearMetres = 0.45
+    public var outlineHalfWidthMetres = 0.30
+    /// The scanner reports a fault (H9.4): the chassis does not move.
+    public var faulted = false
 
     public init() {}
 }

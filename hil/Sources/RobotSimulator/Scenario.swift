@@ -30,6 +30,8 @@ public struct Scenario: Sendable {
     public var startHeadingDegrees = 0.0
     public var startLiftMetres = 1.0
     public var faults: [TimedFault] = []
+    /// People walking through the yard, for the protective-field scanner (H9).
+    public var people: [WalkingPerson] = []
     public var busFaultRates = FaultInjector.Rates()
 
     public init(name: String) {
@@ -38,8 +40,10 @@ public struct Scenario: Sendable {
 
     /// Builds the firmware model this scenario describes.
     public func makeModel() -> FirmwareModel {
-        FirmwareModel(settings: settings, field: field, seed: seed, startX: startX, startY: startY,
-                      startHeadingDegrees: startHeadingDegrees, startLiftMetres: startLiftMetres)
+        let model = FirmwareModel(settings: settings, field: field, seed: seed, startX: startX, startY: startY,
+                                  startHeadingDegrees: startHeadingDegrees, startLiftMetres: startLiftMetres)
+        for person in people { model.addPerson(person) }
+        return model
     }
 
     public func makeFaultInjector() -> FaultInjector {
@@ -61,7 +65,7 @@ public struct Scenario: Sendable {
     public static func parse(_ text: String, file: String = "scenario") throws(ConfigurationFileError) -> Scenario {
         let root = try YAMLFields.parse(text, file: file)
         try root.allowOnly(["name", "seed", "timeScale", "lineTiming", "robot", "battery", "background", "detector",
-                            "containers", "faults", "busFaultRates", "deviant"])
+                            "containers", "people", "faults", "busFaultRates", "deviant"])
         var scenario = Scenario(name: try root.string("name"))
         scenario.seed = UInt64(try root.integer("seed", default: 1, in: 0...Int.max))
         scenario.timeScale = try root.double("timeScale", default: 1, in: 0.01...100)
@@ -76,7 +80,7 @@ public struct Scenario: Sendable {
         }
         if let robot = try root.mapping("robot") {
             try robot.allowOnly(["x", "y", "headingDegrees", "liftMetres", "probeForwardMetres", "probeRightMetres", "probeUpMetres",
-                                 "poseKnownAtPowerUp", "odometryScaleError", "rangePair"])
+                                 "poseKnownAtPowerUp", "odometryScaleError", "rangePair", "fieldScanner"])
             scenario.settings.poseKnownAtPowerUp = try robot.bool("poseKnownAtPowerUp", default: true)
             scenario.settings.odometryScaleError = try robot.double("odometryScaleError", default: 0, in: -0.1...0.1)
             if let pair = try robot.mapping("rangePair") {
@@ -90,6 +94,17 @@ public struct Scenario: Sendable {
                     scenario.settings.rangePair = r
                 } else {
                     scenario.settings.rangePair = nil
+                }
+            }
+            if let scanner = try robot.mapping("fieldScanner") {
+                try scanner.allowOnly(["fitted", "faulted", "responseSeconds"])
+                if try scanner.bool("fitted", default: true) {
+                    var f = FieldScannerSettings()
+                    f.faulted = try scanner.bool("faulted", default: false)
+                    f.responseSeconds = try scanner.double("responseSeconds", default: f.responseSeconds, in: 0.01...0.5)
+                    scenario.settings.fieldScanner = f
+                } else {
+                    scenario.settings.fieldScanner = nil
                 }
             }
             scenario.settings.probeForwardMetres = try robot.double("probeForwardMetres", default: 0, in: -1.5...1.5)
@@ -195,6 +210,15 @@ public struct Scenario: Sendable {
             }
             scenario.field.containers.append(container)
         }
+        for entry in try root.list("people") {
+            try entry.allowOnly(["fromX", "fromY", "toX", "toY", "speedMetresPerSecond", "startSeconds", "everySeconds"])
+            scenario.people.append(WalkingPerson(
+                fromX: try entry.double("fromX", in: -10_000...10_000), fromY: try entry.double("fromY", in: -10_000...10_000),
+                toX: try entry.double("toX", in: -10_000...10_000), toY: try entry.double("toY", in: -10_000...10_000),
+                speedMetresPerSecond: try entry.double("speedMetresPerSecond", default: 1.2, in: 0.1...3),
+                startSeconds: try entry.double("startSeconds", default: 0, in: 0...1e7),
+                everySeconds: entry.has("everySeconds") ? try entry.double("everySeconds", in: 1...1e7) : nil))
+        }
         for entry in try root.list("faults") {
             scenario.faults.append(try parseFault(entry))
         }
@@ -262,6 +286,7 @@ public struct Scenario: Sendable {
         case "checkSource":
             fault = .device(.checkSource(microsievertsPerHour: on ? try entry.double("dose", default: 5, in: 0...1000) : 0))
         case "batteryCharge": fault = .device(.batteryCharge(percent: try entry.double("percent", in: 0...100)))
+        case "fieldScannerFault": fault = .device(.fieldScannerFault(on))
         default:
             throw entry.error("'\(kind)' is not a fault kind; allowed \(faultKinds.joined(separator: ", "))",
                               at: entry.value("kind"), field: entry.path.isEmpty ? "kind" : "\(entry.path).kind")
@@ -271,7 +296,7 @@ public struct Scenario: Sendable {
 
     public static let faultKinds = ["noReply", "lateReply", "crcError", "junkBytes", "splitFrame", "exception", "linkDrop",
                                     "reboot", "driveFault", "liftStuck", "estop", "detectorOverload", "detectorDead", "bumper",
-                                    "checkSource", "batteryCharge", "limitSwitch"]
+                                    "checkSource", "batteryCharge", "limitSwitch", "fieldScannerFault"]
 
     /// Parses a fault given as `kind=crcError unit=2 times=3` (the control socket's form).
     public static func parseFaultCommand(_ words: [String]) throws(ConfigurationFileError) -> TimedFault.Kind {

@@ -303,6 +303,15 @@ if Context.environment["ROBOT_BENCHMARKS"] == "1" {
             dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotSimulator"],
             path: "Benchmarks/RegistrationBench"
         ),
+        .target(
+            name: "BenchmarkSupport",
+            path: "Benchmarks/BenchmarkSupport"
+        ),
+        .executableTarget(
+            name: "EncounterBench",
+            dependencies: ["BenchmarkSupport", "RobotTesting", "RobotControl", "RobotSimulator"],
+            path: "Benchmarks/EncounterBench"
+        ),
         .executableTarget(
             name: "BatteryBench",
             dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotSimulator"],

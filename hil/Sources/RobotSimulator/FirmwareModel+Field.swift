@@ -90,17 +90,17 @@ extension FirmwareModel {
         }
         if v < 1e-6 {
             // Standstill or a turn on the spot: all round, sized by the outermost corner's speed.
-            let corner = hypot(max(o.outlineForwardMetres, o.outlineRearMetres), o.outlineHalfWidthMetres)
+            let corner = hypot(max(settings.outlineForwardMetres, settings.outlineRearMetres), settings.outlineHalfWidthMetres)
             let t = T + w / (settings.turnQuickStopDegreesPerSecond2 * .pi / 180)
             let reach = w * corner * t + k * t + z
-            return (o.outlineRearMetres + reach, o.outlineForwardMetres + reach, o.outlineHalfWidthMetres + reach, reach)
+            return (settings.outlineRearMetres + reach, settings.outlineForwardMetres + reach, settings.outlineHalfWidthMetres + reach, reach)
         }
         let t = T + v / quickStop
         let ahead = v * T + v * v / (2 * quickStop) + k * t + z
-        let side = o.outlineHalfWidthMetres + k * t + z
+        let side = settings.outlineHalfWidthMetres + k * t + z
         return forward
-            ? (o.outlineRearMetres, o.outlineForwardMetres + ahead, side, ahead)
-            : (o.outlineRearMetres + ahead, o.outlineForwardMetres, side, ahead)
+            ? (settings.outlineRearMetres, settings.outlineForwardMetres + ahead, side, ahead)
+            : (settings.outlineRearMetres + ahead, settings.outlineForwardMetres, side, ahead)
     }
 
     /// The person's centre in the robot's frame: forward and left of the reference point.
@@ -123,8 +123,8 @@ extension FirmwareModel {
     func evaluateFields(_ scanner: FieldScannerSettings) -> Double {
         let field = protectiveField(scanner)
         let beyond = scanner.warningBeyondMetres
-        let forwardField = field.front - scanner.outlineForwardMetres > field.rear - scanner.outlineRearMetres + 1e-9
-        let backwardField = field.rear - scanner.outlineRearMetres > field.front - scanner.outlineForwardMetres + 1e-9
+        let forwardField = field.front - settings.outlineForwardMetres > field.rear - settings.outlineRearMetres + 1e-9
+        let backwardField = field.rear - settings.outlineRearMetres > field.front - settings.outlineForwardMetres + 1e-9
         var protective = false, warning = false
         for person in people {
             guard let at = person.position(atSeconds: simulatedSeconds) else { continue }
@@ -140,15 +140,15 @@ extension FirmwareModel {
     }
 
     /// The truth campaigns are judged by: a person inside the outline while it moves.
-    func checkContacts(_ scanner: FieldScannerSettings) {
+    func checkContacts() {
         let moving = abs(linear.velocity) > 1e-4 || abs(angular.velocity) > 1e-4
         for (index, person) in people.enumerated() {
             guard let at = person.position(atSeconds: simulatedSeconds) else {
                 personInContact.remove(index)
                 continue
             }
-            let touching = Self.overlaps(robotFrame(at.x, at.y), radius: person.radiusMetres, rear: scanner.outlineRearMetres,
-                                         front: scanner.outlineForwardMetres, side: scanner.outlineHalfWidthMetres)
+            let touching = Self.overlaps(robotFrame(at.x, at.y), radius: person.radiusMetres, rear: settings.outlineRearMetres,
+                                         front: settings.outlineForwardMetres, side: settings.outlineHalfWidthMetres)
             if touching && moving && !personInContact.contains(index) {
                 contacts.append(PersonContact(atSeconds: simulatedSeconds, person: index, speedMetresPerSecond: linear.velocity))
             }
@@ -157,9 +157,9 @@ extension FirmwareModel {
     }
 
     func stepFieldScanner() {
+        if !people.isEmpty { checkContacts() }
         guard let scanner = settings.fieldScanner, settings.protocolMinor >= 1 else { return }
         let reachAhead = evaluateFields(scanner)
-        checkContacts(scanner)
         // One stop at a time: from the detection, through the response time, to standstill.
         let awaitingStandstill = protectiveStops.last.map { $0.stoppingDistanceMetres == nil } ?? false
         let executing = !chassisSegments.isEmpty || linear.velocity != 0 || angular.velocity != 0

@@ -13,6 +13,11 @@ public struct RobotSettings: Sendable, Codable, Equatable {
     public var odometryScaleError = 0.0
     /// The side-facing range pair (protocol 1.1, G9); nil for a chassis without one.
     public var rangePair: RangePairSettings? = RangePairSettings()
+    /// The chassis outline (what a person could touch): forward of the reference point,
+    /// behind it, and each side.
+    public var outlineForwardMetres = 0.45
+    public var outlineRearMetres = 0.45
+    public var outlineHalfWidthMetres = 0.30
     /// The protective-field scanner (protocol 1.1, H9); nil for a chassis without one.
     public var fieldScanner: FieldScannerSettings? = FieldScannerSettings()
     public var liftMinimumMetres = 0.3
@@ -104,10 +109,6 @@ public struct FieldScannerSettings: Sendable, Codable, Equatable {
     public var marginMetres = 0.10
     /// How far the warning field reaches beyond the protective field.
     public var warningBeyondMetres = 1.0
-    /// The chassis outline: forward of the reference point, behind it, and each side.
-    public var outlineForwardMetres = 0.45
-    public var outlineRearMetres = 0.45
-    public var outlineHalfWidthMetres = 0.30
     /// The scanner reports a fault (H9.4): the chassis does not move.
     public var faulted = false
 

@@ -301,6 +301,7 @@ def main():
             widths = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
             check(widths[0] <= widths[1], f"the page fits the phone's width (content {widths[0]} px, screen {widths[1]} px)")
             check(wait(lambda: "μSv/h" in text("dose"), 5), "the dose rate is shown with its uncertainty")
+            check(wait(lambda: text("people").startswith("clear"), 5), f"the protective-field scanner is shown clear: {text('people')!r}")
             token = api_login(port)
 
             click("take-control")
@@ -411,6 +412,7 @@ def main():
             check(wait(lambda: text("estop") == "急停", 3), "the UI switches to Chinese")
             check(wait(lambda: "软件急停" in text("safety"), 3), f"the stop cause is in Chinese: {text('safety')!r}")
             check(wait(lambda: "底盘" in text("devices") and "安全单元" in text("devices"), 3), f"the devices are in Chinese: {text('devices')!r}")
+            check(wait(lambda: text("people").startswith("无人"), 3), f"the scanner's state is in Chinese: {text('people')!r}")
             tab("scan")
             check(wait(lambda: "左侧面" in driver.execute_script("return document.getElementById('heatmaps').textContent"), 5),
                   "the faces are named in Chinese")

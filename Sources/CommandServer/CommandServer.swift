@@ -116,6 +116,7 @@ public final class CommandServer: Sendable {
                            configuration: .init(address: address, serverName: "robotd",
                                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections)),
                            services: [TelemetryService(hub: telemetry), RefusalLogService(log: refusals, store: store),
+                                      FieldEventJournal(loop: loop, store: store, desk: desk),
                                       CommsSupervisorService(supervisor: commsSupervisor,
                                                              minimumFreeDiskBytes: configuration.minimumFreeDiskBytes)],
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
@@ -219,6 +220,8 @@ public final class CommandServer: Sendable {
                         wakeLatencyMaxMicroseconds: stats.wakeLatencyMax),
             lease: .init(held: l.held, user: l.user, client: l.client, stale: l.stale),
             store: .init(diskLow: desk.disk.low, freeMegabytes: desk.disk.freeBytes == Int64.max ? nil : desk.disk.freeBytes / 1_048_576),
+            people: .init(scanner: FieldScannerCode(rawValue: s.fieldScanner.rawValue) ?? .fault, held: s.heldByProtectiveField,
+                          protectiveStops: s.protectiveStops, slowdowns: s.fieldSlowdowns),
             scan: scan)
     }
 }

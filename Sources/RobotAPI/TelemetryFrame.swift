@@ -37,6 +37,13 @@ public enum StopCauseCode: String, Codable, Sendable, CaseIterable {
          liftLimitSwitch, liftOutOfRange, detectorOverload, deadman, driveFault, firmwareRestarted
 }
 
+/// The protective-field scanner's state: none fitted, clear, something in the warning
+/// field (the robot slows), something in the protective field (the chassis does not
+/// move), or the scanner reports a fault (the chassis does not move).
+public enum FieldScannerCode: String, Codable, Sendable, CaseIterable {
+    case absent, clear, warning, protective, fault
+}
+
 /// The `type` of `POST /api/v1/commands`: what the robot is asked to do.
 public enum CommandType: String, Codable, Sendable, CaseIterable {
     case walk, walkTo, turn, turnTo, lift, home, measure, resetFault, stop
@@ -260,6 +267,22 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
         }
     }
 
+    /// The protective-field scanner (protocol 1.1 H9) and what it did to the chassis.
+    public struct People: Codable, Sendable, Equatable {
+        public var scanner: FieldScannerCode
+        /// A chassis move is stopped and waits for the protective field to clear.
+        public var held: Bool
+        /// Protective stops and warning-field slow-downs since robotd started.
+        public var protectiveStops: UInt64
+        public var slowdowns: UInt64
+        public init(scanner: FieldScannerCode = .absent, held: Bool = false, protectiveStops: UInt64 = 0, slowdowns: UInt64 = 0) {
+            self.scanner = scanner
+            self.held = held
+            self.protectiveStops = protectiveStops
+            self.slowdowns = slowdowns
+        }
+    }
+
     public var tick: UInt64
     public var pose: Pose
     public var lift: Lift
@@ -269,11 +292,12 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
     public var loop: LoopTiming
     public var lease: Lease
     public var store: Store
+    public var people: People
     /// The scan under way, or null.
     public var scan: Scan?
 
     public init(tick: UInt64, pose: Pose, lift: Lift, dose: Dose, devices: Devices, safety: Safety, loop: LoopTiming,
-                lease: Lease, store: Store, scan: Scan?) {
+                lease: Lease, store: Store, people: People = People(), scan: Scan?) {
         self.tick = tick
         self.pose = pose
         self.lift = lift
@@ -283,10 +307,11 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
         self.loop = loop
         self.lease = lease
         self.store = store
+        self.people = people
         self.scan = scan
     }
 
-    enum CodingKeys: String, CodingKey { case tick, pose, lift, dose, devices, safety, loop, lease, store, scan }
+    enum CodingKeys: String, CodingKey { case tick, pose, lift, dose, devices, safety, loop, lease, store, people, scan }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -299,6 +324,7 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
         try c.encode(loop, forKey: .loop)
         try c.encode(lease, forKey: .lease)
         try c.encode(store, forKey: .store)
+        try c.encode(people, forKey: .people)
         try c.encode(scan, forKey: .scan)
     }
 }

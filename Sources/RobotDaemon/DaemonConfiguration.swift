@@ -38,7 +38,7 @@ public struct DaemonConfiguration: Sendable {
 
     public static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> DaemonConfiguration {
         let root = try YAMLFields.parse(text, file: file)
-        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls", "server", "store", "probe", "battery", "startPose", "ranging"])
+        try root.allowOnly(["robot", "bus", "loop", "limits", "safety", "polls", "server", "store", "probe", "battery", "startPose", "ranging", "people"])
         var config = DaemonConfiguration()
         config.robotId = try root.string("robot", default: config.robotId)
         var c = config.control
@@ -167,6 +167,16 @@ public struct DaemonConfiguration: Sendable {
                                             rearForwardMetres: try ranging.double("rearForwardMetres", default: d.rearForwardMetres, in: -2...2),
                                             rightMetres: try ranging.double("rightMetres", default: d.rightMetres, in: -2...2))
             if let problem = c.rangePair.problems().first { throw ranging.error(problem) }
+        }
+        if let people = try root.mapping("people") {
+            // What the loop does when the protective-field scanner sees someone (H9).
+            try people.allowOnly(["warningSpeedMetresPerSecond", "resumeAfterClearMilliseconds", "speedUpAfterClearMilliseconds", "holdLimitSeconds"])
+            var p = PeoplePolicy()
+            p.warningSpeedMetresPerSecond = try people.double("warningSpeedMetresPerSecond", default: p.warningSpeedMetresPerSecond, in: 0.01...0.5)
+            p.resumeAfterClearMilliseconds = try people.integer("resumeAfterClearMilliseconds", default: p.resumeAfterClearMilliseconds, in: 500...60_000)
+            p.speedUpAfterClearMilliseconds = try people.integer("speedUpAfterClearMilliseconds", default: p.speedUpAfterClearMilliseconds, in: 0...60_000)
+            p.holdLimitSeconds = try people.double("holdLimitSeconds", default: p.holdLimitSeconds, in: 5...3600)
+            c.people = p
         }
         if let probe = try root.mapping("probe") {
             try probe.allowOnly(["forwardMetres", "rightMetres", "upMetres"])

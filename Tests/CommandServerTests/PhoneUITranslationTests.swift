@@ -24,11 +24,12 @@ import Testing
         return (try table("en", endingBefore: "\n  zh: {"), try table("zh", endingBefore: "\n};"))
     }
 
-    @Test func everyStopCauseStatePhaseFaceAndDeviceHasBothLanguages() throws {
+    @Test func everyStopCauseStatePhaseFaceDeviceAndScannerStateHasBothLanguages() throws {
         let (en, zh) = try Self.keys()
         var needed = StopCauseCode.allCases.map { "cause_\($0.rawValue)" }
         needed += DeviceLifecycle.allCases.map { "life_\($0.rawValue)" }
         needed += ScanPhase.allCases.map { "phase_\($0.rawValue)" }
+        needed += FieldScannerCode.allCases.map { "field_\($0.rawValue)" }
         needed += ScanState.allCases.map { "state_\($0.rawValue)" }
         needed += ProcedureProfile.Face.allCases.map { "face_\($0.rawValue)" }
         needed += ["safety", "chassis", "lift", "detector"].map { "dev_\($0)" }

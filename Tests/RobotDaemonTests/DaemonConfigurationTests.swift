@@ -129,6 +129,21 @@ import Testing
         #expect(swapped == nil, "a front sensor behind the rear one is refused")
     }
 
+    @Test func thePeopleSectionIsReadAndChecked() throws {
+        let config = try DaemonConfiguration.parse("people:\n  warningSpeedMetresPerSecond: 0.15\n  resumeAfterClearMilliseconds: 3000\n  holdLimitSeconds: 90\n",
+                                                   file: "robotd.yaml")
+        #expect(config.control.people.warningSpeedMetresPerSecond == 0.15)
+        #expect(config.control.people.resumeAfterClearMilliseconds == 3000)
+        #expect(config.control.people.holdLimitSeconds == 90)
+        #expect(config.control.people.speedUpAfterClearMilliseconds == PeoplePolicy().speedUpAfterClearMilliseconds)
+        do {
+            _ = try DaemonConfiguration.parse("people:\n  resumeAfterClearMilliseconds: 100\n", file: "robotd.yaml")
+            Issue.record("a resume after 0.1 s of clear field was accepted")
+        } catch {
+            #expect("\(error)".contains("resumeAfterClearMilliseconds"), "\(error)")
+        }
+    }
+
     @Test func theServerSectionIsReadAndChecked() throws {
         let config = try DaemonConfiguration.parse("""
             store: /var/lib/robotd/scans.sqlite

@@ -24,6 +24,10 @@ const I18N = {
     located: "located", fromTyped: "from the position typed in", notLocated: "NOT LOCATED",
     powerOff: "power off", notHomed: "not homed", yardView: "Yard (top view)", along: "along", up: "up", readings: "readings",
     notMeasured: "not measured yet", tapPoint: "Tap a point for its value",
+    people: "People", field_absent: "no scanner — only the bumpers stop the robot; keep the yard clear",
+    field_clear: "clear", field_warning: "someone near — slowing down", field_protective: "someone in the robot's path — stopped",
+    field_fault: "SCANNER FAULT — the robot will not drive", heldForPeople: "waiting for the path to clear",
+    stopsSoFar: "stops", slowdownsSoFar: "slow-downs",
     dev_safety: "safety", dev_chassis: "chassis", dev_lift: "lift", dev_detector: "detector",
     life_unconfigured: "unconfigured", life_inactive: "inactive", life_active: "active", life_error: "error",
     phase_starting: "starting", phase_background: "background", phase_survey: "survey", phase_computing: "computing",
@@ -54,6 +58,10 @@ const I18N = {
     planned: "已规划", source: "源位置", done: "完成",
     powerOff: "驱动断电", notHomed: "未回零", yardView: "场地俯视图", along: "沿箱", up: "高", readings: "次读数",
     notMeasured: "尚未测量", tapPoint: "点击测点查看数值",
+    people: "人员", field_absent: "无安全扫描仪 — 仅靠防撞触边停车；请保持场地无人",
+    field_clear: "无人", field_warning: "附近有人 — 减速", field_protective: "机器人路径上有人 — 已停车",
+    field_fault: "扫描仪故障 — 机器人不会行走", heldForPeople: "等待路径清空",
+    stopsSoFar: "次停车", slowdownsSoFar: "次减速",
     dev_safety: "安全单元", dev_chassis: "底盘", dev_lift: "升降", dev_detector: "探测器",
     life_unconfigured: "未配置", life_inactive: "未激活", life_active: "运行", life_error: "故障",
     phase_starting: "准备", phase_background: "测本底", phase_survey: "逐点测量", phase_computing: "计算判定",
@@ -159,6 +167,16 @@ setInterval(() => {
 
 function fmt(x, digits) { return (typeof x === "number" && isFinite(x)) ? x.toFixed(digits) : "–"; }
 
+// The protective-field scanner: its state, a held move, and the stops and slow-downs so far.
+function renderPeople(p) {
+  if (!p) return;
+  let text = t("field_" + p.scanner);
+  if (p.held) text += ` — ${t("heldForPeople")}`;
+  if (p.scanner !== "absent") text += `  (${p.protectiveStops} ${t("stopsSoFar")}, ${p.slowdowns} ${t("slowdownsSoFar")})`;
+  $("people").textContent = text;
+  $("people").className = "value " + (p.scanner === "fault" || p.scanner === "protective" || p.held ? "error" : p.scanner === "clear" ? "" : "warn");
+}
+
 function render(f) {
   $("pose").textContent = `${fmt(f.pose.xMetres, 2)}, ${fmt(f.pose.yMetres, 2)} m  ${fmt(f.pose.headingDegrees, 0)}°`;
   $("lift-height").textContent = `${fmt(f.lift.heightMetres, 3)} m${f.lift.homed ? "" : ` (${t("notHomed")})`}`;
@@ -175,6 +193,7 @@ function render(f) {
     $("battery").textContent = `${fmt(s.batteryChargePercent, 0)} %${s.batteryVolts ? `  ${fmt(s.batteryVolts, 1)} V` : ""}`;
   }
   $("safety").className = "value " + (s.stopped ? "error" : "");
+  renderPeople(f.people);
   $("devices").textContent = Object.entries(f.devices).map(([name, d]) => `${t("dev_" + name)}: ${t("life_" + d.lifecycle)}`).join(" · ");
   const lease = f.lease;
   const mine = state.lease && lease.held && lease.user === state.user && !lease.stale;

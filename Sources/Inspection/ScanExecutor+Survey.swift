@@ -88,6 +88,7 @@ extension ScanExecutor {
         let feedback = await loop.run(command, timeout: timeout)
         if feedback?.state == .done { return true }
         if Task.isCancelled { throw .interrupted }
+        if pauseIfThePathStaysBlocked(feedback) { return false }
         interruptions += 1
         if let cause = loop.snapshot().stopCause {
             try await waitOutStop(cause)

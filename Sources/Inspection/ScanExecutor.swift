@@ -340,6 +340,7 @@ public final class ScanExecutor: @unchecked Sendable {
                 _ = try await perform(.homeLift, timeout: 120)
                 continue
             }
+            if pauseIfThePathStaysBlocked(feedback) { continue }
             attempts += 1
             interruptions += 1
             if let cause = loop.snapshot().stopCause {
@@ -352,6 +353,16 @@ public final class ScanExecutor: @unchecked Sendable {
             }
             await sleeper.sleep(seconds: 0.5 * sleeper.timeScale)
         }
+    }
+
+    /// A move that waited out the hold limit for someone in the protective field (H9):
+    /// pause the scan, resumable, and say why; the officer checks the yard and resumes.
+    /// Returns whether it paused.
+    func pauseIfThePathStaysBlocked(_ feedback: CommandFeedback?) -> Bool {
+        guard case .heldByProtectiveField? = feedback?.problem else { return false }
+        interruptions += 1
+        pause(reason: "someone stayed in the robot's path: \(feedback?.problem.map { "\($0)" } ?? ""); press Resume when it is clear")
+        return true
     }
 
     /// Waits, showing the cause, until an officer resets the safety stop.

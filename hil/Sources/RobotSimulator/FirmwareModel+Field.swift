@@ -69,6 +69,14 @@ extension FirmwareModel {
         people.append(person)
     }
 
+    /// Everyone leaves the yard.
+    public func removeAllPeople() {
+        lock.lock()
+        defer { lock.unlock() }
+        people = []
+        personInContact = []
+    }
+
     /// The protective field's extent in the robot's frame (forward, left), metres: a
     /// rectangle round the outline (H9.1), for the larger of the measured speed and the
     /// speed of the set-point being executed, so a move about to start is judged by the

@@ -1,0 +1,49 @@
+import Foundation
+import Inspection
+import RobotControl
+import RobotSimulator
+import RobotTesting
+import Testing
+
+/// A scan and the people in the yard (protocol 1.1 H9, `docs/safety.md`): someone who
+/// stays in the robot's path longer than the hold limit pauses the scan, resumable, with
+/// the reason; once the path is clear and the officer resumes, the scan finishes with every
+/// point measured and nobody touched. Virtual time, judged on the simulator's truth.
+@Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct PeopleScanTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func someoneBlockingThePathPausesTheScanWhichFinishesWhenTheyHaveGone() async throws {
+        var scenario = try Scenario.load(path: Self.root.appendingPathComponent("hil/scenarios/clean-20ft.yaml").path)
+        scenario.startLiftMetres = 0.4
+        // Someone lingers beside the left face, half-way along (walking 0.5 m at 2 cm/s, again
+        // and again): wherever the robot comes by there, they are in its field.
+        scenario.people = [WalkingPerson(fromX: 3, fromY: 0.45, toX: 3, toY: 0.95, speedMetresPerSecond: 0.02,
+                                         startSeconds: 0, everySeconds: 25.5)]
+        var configuration = ControlConfiguration()
+        configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 6.108, maxY: 0.05)]
+        configuration.people.holdLimitSeconds = 10
+        let robot = try await VirtualRobot(scenario: scenario, configuration: configuration)
+        robot.startRunning(idleWallSeconds: 0.2)
+        defer { robot.stopFreeRunning() }
+        let profile = try ProcedureProfile.load(path: Self.root.appendingPathComponent("profiles/demo.yaml").path)
+        let placement = ContainerPlacement(number: try ContainerNumber("CSQU3054383"), size: .twentyFoot, xMetres: 0, yMetres: 0)
+        let executor = try robot.executor(plan: ScanPlan(container: placement, profile: profile), record: InMemoryScanRecord())
+        let scan = Task { try await executor.run(scanDate: 20261207) }
+
+        let deadline = Date().addingTimeInterval(120)
+        while !executor.progress.paused && Date() < deadline { try await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(executor.progress.paused, "the scan paused for the blocked path")
+        let reason = executor.progress.pausedReason ?? ""
+        #expect(reason.contains("protective field") && reason.contains("Resume"), "\(reason)")
+        let measuredWhenPaused = executor.progress.completedPoints
+        #expect(robot.loop.fieldEvents().map(\.kind).contains(.gaveUp))
+
+        robot.model.removeAllPeople()
+        executor.resume()
+        let verdict = try await scan.value
+        #expect(verdict.outcome == .pass, "\(verdict.outcome)")
+        #expect(executor.progress.completedPoints == executor.plan.points.count)
+        #expect(executor.progress.completedPoints > measuredWhenPaused)
+        #expect(robot.model.contacts.isEmpty, "contacts: \(robot.model.contacts)")
+    }
+}

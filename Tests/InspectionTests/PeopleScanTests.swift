@@ -46,4 +46,29 @@ import Testing
         #expect(executor.progress.completedPoints > measuredWhenPaused)
         #expect(robot.model.contacts.isEmpty, "contacts: \(robot.model.contacts)")
     }
+
+    @Test func theMovingSurveyObeysTheFieldsAndStillJudgesEveryPoint() async throws {
+        // Yard traffic: someone walks up to the left face every 20 s, another crosses in
+        // front of the doors every 30 s.
+        var scenario = try Scenario.load(path: Self.root.appendingPathComponent("hil/scenarios/clean-20ft.yaml").path)
+        scenario.startLiftMetres = 0.4
+        scenario.people = [WalkingPerson(fromX: 3, fromY: 4, toX: 3, toY: 0.5, speedMetresPerSecond: 1.2, startSeconds: 0, everySeconds: 20),
+                           WalkingPerson(fromX: -2.5, fromY: 4, toX: -2.5, toY: -6, speedMetresPerSecond: 1.0, startSeconds: 5, everySeconds: 30)]
+        var configuration = ControlConfiguration()
+        configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 6.108, maxY: 0.05)]
+        let robot = try await VirtualRobot(scenario: scenario, configuration: configuration)
+        robot.startRunning(idleWallSeconds: 5)
+        defer { robot.stopFreeRunning() }
+        let profile = try ProcedureProfile.load(path: Self.root.appendingPathComponent("profiles/fast.yaml").path)
+        let placement = ContainerPlacement(number: try ContainerNumber("CSQU3054383"), size: .twentyFoot, xMetres: 0, yMetres: 0)
+        let executor = try robot.executor(plan: ScanPlan(container: placement, profile: profile), record: InMemoryScanRecord())
+        let verdict = try await executor.run(scanDate: 20261207)
+        #expect(verdict.outcome == .pass, "\(verdict.flags)")
+        #expect(verdict.points.count == executor.plan.points.count, "every point judged")
+        #expect(robot.model.contacts.isEmpty, "contacts: \(robot.model.contacts)")
+        let snapshot = robot.loop.snapshot()
+        #expect(snapshot.protectiveStops + snapshot.fieldSlowdowns > 0, "the people met the robot")
+        print("moving survey with yard traffic: \(snapshot.protectiveStops) protective stops, \(snapshot.fieldSlowdowns) slow-downs, "
+              + "\(robot.model.protectiveStops.count) stops in the firmware's truth")
+    }
 }

@@ -23,7 +23,8 @@ import RobotTesting
 /// A monitor samples the simulator's true state at 200 Hz for unsafe events: drive power
 /// still on 1 s after an immediate stop latched, motion 2 s after any stop latched, motion
 /// 1.5 s past the deadman timeout after the last keep-alive (a stale lease), the lift
-/// beyond its end stops, the chassis inside the container. After every scan the
+/// beyond its end stops, the chassis inside the container; and, at the end, a person of the
+/// yard traffic touched while the chassis moved. After every scan the
 /// store is checked: each point's readings present exactly once, the background
 /// complete, the hash chains intact. Exits 1 on any unsafe event or lost/duplicated reading.
 @main
@@ -53,6 +54,11 @@ struct FaultSoak {
         var scenario = try Scenario.load(path: root.appendingPathComponent("hil/scenarios/clean-20ft.yaml").path)
         scenario.timeScale = timeScale
         scenario.startLiftMetres = 0.4
+        // Yard traffic (protocol 1.1 H9): someone walks up to the left face every 20 s of
+        // robot time, someone else crosses before the doors every 30 s. A person touched
+        // while the chassis moves is an unsafe event.
+        scenario.people = [WalkingPerson(fromX: 3, fromY: 4, toX: 3, toY: 0.5, speedMetresPerSecond: 1.2, startSeconds: 0, everySeconds: 20),
+                           WalkingPerson(fromX: -2.5, fromY: 4, toX: -2.5, toY: -6, speedMetresPerSecond: 1.0, startSeconds: 5, everySeconds: 30)]
         var rates = FaultInjector.Rates()
         rates.crcError = 0.02
         rates.noReply = 0.003
@@ -257,6 +263,10 @@ struct FaultSoak {
         monitor.cancel()
         let verification = try store.verify()
         let stats = loop.statistics()
+        for contact in simulator.model.contacts {
+            tally.unsafe(String(format: "a person touched at %.1f s of robot time, the chassis at %.2f m/s", contact.atSeconds, contact.speedMetresPerSecond))
+        }
+        let people = (stops: simulator.model.protectiveStops.count, held: loop.snapshot().protectiveStops, slowed: loop.snapshot().fieldSlowdowns)
         memorySamples.append((Date(), MemoryUse.now()))
         robot.stop()
         try? FileManager.default.removeItem(at: directory)
@@ -265,6 +275,8 @@ struct FaultSoak {
         tally.report(injectedBus: simulator.faults.counts())
         say("store: integrity \(verification.integrity), \(verification.scans) scans, \(verification.readings) readings, "
               + "\(verification.problemCount) chain problems")
+        say("people: \(people.stops) protective stops by the firmware, \(people.held) moves held, \(people.slowed) slow-downs, "
+              + "\(simulator.model.contacts.count) contacts")
         say("loop: \(stats.ticks) ticks, \(stats.overruns) overruns, wake p99 \(stats.wakeLatencyP99) µs, max \(stats.wakeLatencyMax) µs")
         MemoryUse.report(memorySamples, say: say)
         let failed = tally.unsafeCount > 0 || tally.lost > 0 || tally.duplicated > 0 || !verification.isValid

@@ -162,12 +162,7 @@ extension ControlLoop {
     /// The chassis set-point, through the typed block codec (ranges from the map).
     func fillChassis(mode: ChassisMode, a: Int32, b: Int32, speed: Double?) -> CommandProblem? {
         let c = configuration
-        let v = fieldSpeed(for: speed ?? c.chassisMaxSpeedMetresPerSecond)
-        let command = ChassisCommand(
-            controlword: [], mode: mode, targetA: a, targetB: b,
-            speedMillimetresPerSecond: clampedRaw(v * 1000, to: ChassisCommand.speedRange),
-            turnRateCentidegreesPerSecond: clampedRaw(c.turnRateDegreesPerSecond * 100, to: ChassisCommand.turnRateRange),
-            accelerationMillimetresPerSecond2: clampedRaw(c.chassisAccelerationMetresPerSecond2 * 1000, to: ChassisCommand.accelerationRange))
+        let command = chassisCommand(mode: mode, a: a, b: b, speed: fieldSpeed(for: speed ?? c.chassisMaxSpeedMetresPerSecond))
         do {
             try command.encode(into: &chassis.setpoint)
         } catch {
@@ -175,6 +170,16 @@ extension ControlLoop {
         }
         chassisTarget = (mode, Double(a), Double(b))
         return nil
+    }
+
+    /// A chassis set-point at `speed` with the configured turn rate and acceleration.
+    func chassisCommand(mode: ChassisMode, a: Int32, b: Int32, speed: Double) -> ChassisCommand {
+        let c = configuration
+        return ChassisCommand(
+            controlword: [], mode: mode, targetA: a, targetB: b,
+            speedMillimetresPerSecond: clampedRaw(speed * 1000, to: ChassisCommand.speedRange),
+            turnRateCentidegreesPerSecond: clampedRaw(c.turnRateDegreesPerSecond * 100, to: ChassisCommand.turnRateRange),
+            accelerationMillimetresPerSecond2: clampedRaw(c.chassisAccelerationMetresPerSecond2 * 1000, to: ChassisCommand.accelerationRange))
     }
 
     /// The lift set-point, through the typed block codec (ranges from the map).

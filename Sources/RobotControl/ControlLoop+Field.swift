@@ -160,11 +160,7 @@ extension ControlLoop {
         case .idle:
             return false
         }
-        let command = ChassisCommand(
-            controlword: [], mode: newMode, targetA: targetA, targetB: newMode == .moveTo ? Int32(b) : 0,
-            speedMillimetresPerSecond: clampedRaw(speed * 1000, to: ChassisCommand.speedRange),
-            turnRateCentidegreesPerSecond: clampedRaw(configuration.turnRateDegreesPerSecond * 100, to: ChassisCommand.turnRateRange),
-            accelerationMillimetresPerSecond2: clampedRaw(configuration.chassisAccelerationMetresPerSecond2 * 1000, to: ChassisCommand.accelerationRange))
+        let command = chassisCommand(mode: newMode, a: targetA, b: newMode == .moveTo ? Int32(b) : 0, speed: speed)
         do {
             try command.encode(into: &channel.setpoint)
         } catch {

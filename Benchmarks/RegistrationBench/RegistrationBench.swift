@@ -138,7 +138,7 @@ func angleBetween(_ a: Double, _ b: Double) -> Double {
 func standOffCampaign(scans: Int, seed: UInt64, scaleError: Double, profilePath: String, registered: Bool) async throws {
     var random = SeededRandom(seed: seed)
     let profile = try ProcedureProfile.load(path: profilePath)
-    var errors: [ProcedureProfile.Face: [Double]] = [:]
+    var errors: [ProcedureProfile.Face: [Double]] = [:], moving: [ProcedureProfile.Face: [Double]] = [:]
     let started = Date()
     var refused = 0
     var stoppedScans: [String] = []
@@ -171,6 +171,7 @@ func standOffCampaign(scans: Int, seed: UInt64, scaleError: Double, profilePath:
                                                           yMetres: truth.y, headingDegrees: truth.headingDegrees), profile: profile)
         }
         let probe = StandOffProbe(model: robot.model, plan: plan)
+        if profile.movingSurvey { robot.afterEachStep = { probe.sampleWhileMoving() } }
         let executor = try robot.executor(plan: plan, record: probe)
         let stuck = Counter()
         let watch = Task {
@@ -194,6 +195,7 @@ func standOffCampaign(scans: Int, seed: UInt64, scaleError: Double, profilePath:
         watch.cancel()
         if stuck.value > 0 { stoppedScans.append("scan \(n): stopped at point \(executor.progress.completedPoints) of \(plan.points.count) (\(robot.loop.snapshot().stopCause.map { "\($0)" } ?? "?"))") }
         for sample in probe.samples { errors[sample.face, default: []].append(sample.standOffMetres - profile.standOffMetres) }
+        for (face, distances) in probe.movingSamples { moving[face, default: []] += distances.map { $0 - profile.standOffMetres } }
     }
     func percentile(_ values: [Double], _ p: Double) -> Double {
         guard !values.isEmpty else { return .nan }
@@ -206,6 +208,17 @@ func standOffCampaign(scans: Int, seed: UInt64, scaleError: Double, profilePath:
     print(String(format: "  all faces: %d readings, |error| median %.1f cm, p95 %.1f cm, max %.1f cm; mean error %+.1f cm (+ is further out)",
                  all.count, percentile(all.map(abs), 0.5) * 100, percentile(all.map(abs), 0.95) * 100, (all.map(abs).max() ?? .nan) * 100,
                  all.reduce(0, +) / Double(max(1, all.count)) * 100))
+    let rows = moving.values.flatMap { $0 }
+    if !rows.isEmpty {
+        print(String(format: "  while driving the rows (every step): %d samples, |error| median %.1f cm, p95 %.1f cm, max %.1f cm; mean error %+.1f cm",
+                     rows.count, percentile(rows.map(abs), 0.5) * 100, percentile(rows.map(abs), 0.95) * 100, (rows.map(abs).max() ?? .nan) * 100,
+                     rows.reduce(0, +) / Double(rows.count) * 100))
+        for face in ProcedureProfile.Face.allCases {
+            let e = moving[face] ?? []
+            print(String(format: "    %@: %d samples, error min %+.1f cm, median %+.1f cm, max %+.1f cm", face.rawValue, e.count,
+                         (e.min() ?? .nan) * 100, percentile(e, 0.5) * 100, (e.max() ?? .nan) * 100))
+        }
+    }
     print("  scans stopped and left waiting for a reset: \(stoppedScans.count) of \(scans)")
     for line in stoppedScans { print("    \(line)") }
     for face in ProcedureProfile.Face.allCases {

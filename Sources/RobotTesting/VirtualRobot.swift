@@ -35,6 +35,10 @@ public final class VirtualRobot: RobotRig, @unchecked Sendable {
     private let stopRunning = Atomic(false)
     private var runner: Thread?
     private let runnerExited = DispatchSemaphore(value: 0)
+    /// Called after every step, on the stepping thread, with the robot held still: for
+    /// campaigns that sample the simulator's truth all along (the probe's stand-off while
+    /// it drives a row). Set it before the robot runs.
+    public var afterEachStep: (@Sendable () -> Void)?
 
     /// Builds the robot and starts the loop (identity checks, polls), without a thread.
     public init(scenario: Scenario, configuration: ControlConfiguration = ControlConfiguration()) async throws {
@@ -76,6 +80,7 @@ public final class VirtualRobot: RobotRig, @unchecked Sendable {
         clock.advance(byNanoseconds: periodNanoseconds)
         bus.pump()
         loop.step()
+        afterEachStep?()
         clock.wakeDueSleepers()
     }
 

@@ -63,6 +63,7 @@ DEVIATIONS = {
     "splitFieldAccepted": "F3.3",
     "fault16WhileHvOff": "R8.5",
     "homingEndsAtSwitch": "L6.3",
+    "protectiveStopNotLatched": "H9.3",
 }
 
 # What a person at a hardware rig without a stimulus controller would have to do.
@@ -72,6 +73,8 @@ RIG_ACTIONS = {
     "bumper": "press and release a bumper",
     "limitSwitch": "close and open the lift's upper limit switch",
     "detectorOverload": "put the probe in a field above its range",
+    "obstacle": "put the test piece in front of the chassis' protective-field scanner and take it away",
+    "fieldScannerFault": "fault the protective-field scanner (cover its window) and clear it",
 }
 
 

@@ -8,6 +8,7 @@ public enum Deviation: String, CaseIterable, Sendable, Codable {
     case quickStopIgnored, faultResetWithCause, noLimitFault, resetWhileExpired, noBootInterlock
     case invalidModeStored, poseSurvivesReboot, noBootingPhase, setpointAckSticky, idleEdgeFreezes
     case undefinedBitsAccepted, splitFieldAccepted, fault16WhileHvOff, homingEndsAtSwitch
+    case protectiveStopNotLatched
 
     /// The protocol rule (`firmware-protocol/README.md`) the deviation breaks.
     public var rule: String {
@@ -31,6 +32,7 @@ public enum Deviation: String, CaseIterable, Sendable, Codable {
         case .splitFieldAccepted: return "F3.3"
         case .fault16WhileHvOff: return "R8.5"
         case .homingEndsAtSwitch: return "L6.3"
+        case .protectiveStopNotLatched: return "H9.3"
         }
     }
 
@@ -56,6 +58,7 @@ public enum Deviation: String, CaseIterable, Sendable, Codable {
         case .splitFieldAccepted: return "a write of one half of a 32-bit field is accepted"
         case .fault16WhileHvOff: return "fault 16 (no counts) counts while the high voltage is off"
         case .homingEndsAtSwitch: return "homing ends at 0.300 m with the lower switch still closed"
+        case .protectiveStopNotLatched: return "protectiveStop drops as soon as the protective field is clear, before a new set-point"
         }
     }
 

@@ -23,6 +23,9 @@ public enum DeviceFault: Sendable, Equatable, Codable {
     /// A lift limit switch is held closed (true) or let go: outside homing its closing is
     /// fault 3 (protocol 1.1, L6.2), as when the mast overruns its travel.
     case limitSwitch(upper: Bool, closed: Bool)
+    /// A test piece standing `metres` ahead of the chassis' leading edge (its near side), as a
+    /// rig puts one in front of the protective-field scanner; `metres` nil takes it away.
+    case obstacleAhead(metres: Double?)
     /// The protective-field scanner reports a fault (true) or recovers (H9.4).
     case fieldScannerFault(Bool)
     /// Not a fault: the robot has been charged (or its pack changed) to this charge.

@@ -30,7 +30,9 @@ public struct WalkingPerson: Sendable, Codable, Equatable {
     /// Where the person is at `seconds`, or nil while they are not in the yard.
     public func position(atSeconds seconds: Double) -> (x: Double, y: Double)? {
         var t = seconds - startSeconds
-        guard t >= 0, speedMetresPerSecond > 0 else { return nil }
+        guard t >= 0 else { return nil }
+        // Standing still (a rig's test piece).
+        if speedMetresPerSecond == 0 { return (fromX, fromY) }
         if let every = everySeconds, every > 0 { t = t.truncatingRemainder(dividingBy: every) }
         let length = hypot(toX - fromX, toY - fromY)
         let walked = t * speedMetresPerSecond
@@ -75,6 +77,23 @@ extension FirmwareModel {
         defer { lock.unlock() }
         people = []
         personInContact = []
+        obstacleIndex = nil
+    }
+
+    /// Puts the rig's test piece (a 0.2 m disc) with its near side `metresAhead` of the
+    /// chassis' leading edge, on its heading, or takes it away (nil).
+    func placeObstacle(metresAhead: Double?) {
+        if let i = obstacleIndex {
+            // Gone: it stands where nobody can meet it, so the indices of the others stay.
+            people[i] = WalkingPerson(fromX: 1e6, fromY: 1e6, toX: 1e6, toY: 1e6, speedMetresPerSecond: 0, startSeconds: 0)
+            obstacleIndex = nil
+        }
+        guard let metresAhead else { return }
+        let radius = 0.2, reach = settings.outlineForwardMetres + metresAhead + radius
+        people.append(WalkingPerson(fromX: trueX + reach * cos(trueHeading), fromY: trueY + reach * sin(trueHeading),
+                                    toX: trueX + reach * cos(trueHeading), toY: trueY + reach * sin(trueHeading),
+                                    speedMetresPerSecond: 0, startSeconds: simulatedSeconds, radiusMetres: radius))
+        obstacleIndex = people.count - 1
     }
 
     /// The protective field's extent in the robot's frame (forward, left), metres: a
@@ -144,6 +163,7 @@ extension FirmwareModel {
         let faulted = scanner.faulted || scannerFaultForced
         fieldProtectiveNow = protective || faulted
         fieldWarningNow = warning || protective || faulted
+        if deviant(.protectiveStopNotLatched) && !fieldProtectiveNow { protectiveStopLatched = false }
         return field.reachAhead
     }
 

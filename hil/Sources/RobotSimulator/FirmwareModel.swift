@@ -111,6 +111,8 @@ public final class FirmwareModel: @unchecked Sendable {
 
     // Protocol 1.1: the protective-field scanner (H9) and the people it watches for.
     public internal(set) var people: [WalkingPerson] = []
+    /// A rig's test piece (`obstacleAhead`): a person standing still, last in `people`.
+    var obstacleIndex: Int?
     var scannerFaultForced = false
     var fieldWarningNow = false
     var fieldProtectiveNow = false
@@ -253,6 +255,8 @@ public final class FirmwareModel: @unchecked Sendable {
             battery.set(chargePercent: percent)
         case .fieldScannerFault(let on):
             scannerFaultForced = on
+        case .obstacleAhead(let metres):
+            placeObstacle(metresAhead: metres)
         case let .limitSwitch(upper, closed):
             if upper { upperSwitchForced = closed } else { lowerSwitchForced = closed }
             checkLimitSwitches()

@@ -249,7 +249,7 @@ public struct Scenario: Sendable {
 
     /// One fault entry: `atSeconds`, `kind`, and the kind's parameters.
     static func parseFault(_ entry: YAMLFields, requireTime: Bool = true) throws(ConfigurationFileError) -> TimedFault {
-        try entry.allowOnly(["atSeconds", "kind", "unit", "times", "requests", "milliseconds", "count", "code", "device", "on", "dose", "switch", "percent"])
+        try entry.allowOnly(["atSeconds", "kind", "unit", "times", "requests", "milliseconds", "count", "code", "device", "on", "dose", "switch", "percent", "metres"])
         let at = requireTime ? try entry.double("atSeconds", in: 0...1e7) : try entry.double("atSeconds", default: 0, in: 0...1e7)
         let kind = try entry.string("kind")
         let unit: UInt8? = entry.has("unit") ? UInt8(try entry.integer("unit", in: 1...247)) : nil
@@ -287,6 +287,7 @@ public struct Scenario: Sendable {
             fault = .device(.checkSource(microsievertsPerHour: on ? try entry.double("dose", default: 5, in: 0...1000) : 0))
         case "batteryCharge": fault = .device(.batteryCharge(percent: try entry.double("percent", in: 0...100)))
         case "fieldScannerFault": fault = .device(.fieldScannerFault(on))
+        case "obstacle": fault = .device(.obstacleAhead(metres: on ? try entry.double("metres", default: 1, in: 0...20) : nil))
         default:
             throw entry.error("'\(kind)' is not a fault kind; allowed \(faultKinds.joined(separator: ", "))",
                               at: entry.value("kind"), field: entry.path.isEmpty ? "kind" : "\(entry.path).kind")
@@ -296,7 +297,7 @@ public struct Scenario: Sendable {
 
     public static let faultKinds = ["noReply", "lateReply", "crcError", "junkBytes", "splitFrame", "exception", "linkDrop",
                                     "reboot", "driveFault", "liftStuck", "estop", "detectorOverload", "detectorDead", "bumper",
-                                    "checkSource", "batteryCharge", "limitSwitch", "fieldScannerFault"]
+                                    "checkSource", "batteryCharge", "limitSwitch", "fieldScannerFault", "obstacle"]
 
     /// Parses a fault given as `kind=crcError unit=2 times=3` (the control socket's form).
     public static func parseFaultCommand(_ words: [String]) throws(ConfigurationFileError) -> TimedFault.Kind {

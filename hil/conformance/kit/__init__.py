@@ -19,7 +19,7 @@ from .registry import RULES
 # One module per spec section, §2 to §9: importing them in this order registers the rules
 # in the order they are printed and run.
 RULE_MODULES = ("rules_units", "rules_functions", "rules_boot", "rules_drives",
-                "rules_lift", "rules_safety", "rules_detector", "rules_pose")
+                "rules_lift", "rules_safety", "rules_detector", "rules_pose", "rules_field")
 for _module in RULE_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
 

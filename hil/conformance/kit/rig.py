@@ -153,6 +153,13 @@ class Stimulus:
     def reboot(self):
         self.command("fault kind=reboot")
 
+    def obstacle(self, metres):
+        """A test piece `metres` ahead of the chassis' leading edge; None takes it away."""
+        if metres is None:
+            self.fault("obstacle", "obstacle", on=False)
+        else:
+            self.fault("obstacle", "obstacle", on=True, metres=metres)
+
     def release_all(self):
         for key, (kind, params) in list(self.active.items()):
             try:

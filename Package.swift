@@ -314,7 +314,7 @@ if Context.environment["ROBOT_BENCHMARKS"] == "1" {
         ),
         .executableTarget(
             name: "BatteryBench",
-            dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotSimulator"],
+            dependencies: ["BenchmarkSupport", "RobotTesting", "Inspection", "RobotControl", "RobotSimulator"],
             path: "Benchmarks/BatteryBench"
         ),
     ]

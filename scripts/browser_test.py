@@ -358,6 +358,18 @@ def main():
                 return drawn is not None and abs(drawn[0] - pose["xMetres"]) < 0.02 and abs(drawn[1] - pose["yMetres"]) < 0.02
             check(wait(robot_drawn_at_pose, 60, 0.2),
                   f"the top view draws the robot where the API puts it at a point: {seen.get('drawn')} vs {seen.get('pose')}")
+
+            def field_drawn_to_size():
+                # Standing at a point: the protective field H9.1 asks for at standstill, to scale.
+                field = api_state(port, token)["people"]["protectiveField"]
+                drawn = driver.execute_script(
+                    "const r = document.getElementById('yard-protective'), s = document.querySelector('#yard svg');"
+                    "return r && s ? [r.getAttribute('visibility'), +r.getAttribute('width'), +s.dataset.scale] : null")
+                seen.update(field=field, drawn_field=drawn)
+                return field is not None and drawn is not None and drawn[0] == "visible" \
+                    and abs(drawn[1] - (field["frontMetres"] + field["rearMetres"]) * drawn[2]) < 1.5
+            check(wait(field_drawn_to_size, 10, 0.2),
+                  f"the top view draws the robot's protective field to scale: {seen.get('drawn_field')} for {seen.get('field')}")
             mid_scan = (len(driver.find_elements(By.CSS_SELECTOR, "#yard circle.yard-point.done")),
                         len(driver.find_elements(By.CSS_SELECTOR, "#yard circle.yard-point")))
             check(mid_scan[1] > 0 and mid_scan[0] < mid_scan[1], f"mid-scan the top view shows points still to measure ({mid_scan[0]} of {mid_scan[1]} done)")

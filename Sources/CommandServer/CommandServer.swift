@@ -178,6 +178,19 @@ public final class CommandServer: Sendable {
         }
     }
 
+    /// The scanner's state and the fields H9.1 asks for at the robot's speed (turning on the
+    /// spot at the configured rate when it moves without forward speed).
+    static func people(_ s: RobotSnapshot, _ configuration: ControlConfiguration) -> TelemetryFrame.People {
+        var people = TelemetryFrame.People(scanner: FieldScannerCode(rawValue: s.fieldScanner.rawValue) ?? .fault, held: s.heldByProtectiveField,
+                                           protectiveStops: s.protectiveStops, slowdowns: s.fieldSlowdowns)
+        guard s.fieldScanner != .absent else { return people }
+        let turning = s.chassisMoving && abs(s.speedMetresPerSecond) < 0.005 ? configuration.turnRateDegreesPerSecond : 0
+        let fields = configuration.people.fields(speedMetresPerSecond: s.speedMetresPerSecond, turnDegreesPerSecond: turning)
+        people.protectiveField = .init(frontMetres: fields.protective.front, rearMetres: fields.protective.rear, sideMetres: fields.protective.side)
+        people.warningField = .init(frontMetres: fields.warning.front, rearMetres: fields.warning.rear, sideMetres: fields.warning.side)
+        return people
+    }
+
     static func telemetryFrame(loop: ControlLoop, lease: MotionLease, desk: ScanDesk) -> TelemetryFrame {
         let s = loop.snapshot()
         // The line budget's result as measured: each unit's status age (protocol §11).
@@ -215,13 +228,13 @@ public final class CommandServer: Sendable {
                            detector: .init(lifecycle: lifecycle(s.lifecycle.detector), linkUp: s.linkUp.detector, statusAgeP99Milliseconds: age[4])),
             safety: .init(stopped: s.stopCause != nil, cause: s.stopCause.map(Self.wireCode),
                           message: s.stopCause?.description, estopButton: s.estopButton, motionPowerOn: s.motionPowerOn,
-                          deadmanArmed: s.deadmanArmed, batteryChargePercent: s.batteryChargePercent, batteryVolts: s.batteryVolts),
+                          deadmanArmed: s.deadmanArmed, batteryChargePercent: s.batteryChargePercent, batteryVolts: s.batteryVolts,
+                          batteryWatts: s.batteryWatts, standingWatts: s.standingWatts),
             loop: .init(ticks: stats.ticks, overruns: stats.overruns, wakeLatencyP99Microseconds: stats.wakeLatencyP99,
                         wakeLatencyMaxMicroseconds: stats.wakeLatencyMax),
             lease: .init(held: l.held, user: l.user, client: l.client, stale: l.stale),
             store: .init(diskLow: desk.disk.low, freeMegabytes: desk.disk.freeBytes == Int64.max ? nil : desk.disk.freeBytes / 1_048_576),
-            people: .init(scanner: FieldScannerCode(rawValue: s.fieldScanner.rawValue) ?? .fault, held: s.heldByProtectiveField,
-                          protectiveStops: s.protectiveStops, slowdowns: s.fieldSlowdowns),
+            people: people(s, loop.configuration),
             scan: scan)
     }
 }

@@ -22,6 +22,8 @@ public struct BootBlock: RegisterBlock {
         /// A protective-field scanner stops the chassis on its own (H9); the chassis
         /// status flags carry its state.
         public static let fieldScanner = Features(rawValue: 1 << 2)
+        /// The safety unit's `battery` block (input 32-33): the pack's current (W7.9).
+        public static let batteryMonitor = Features(rawValue: 1 << 3)
     }
 
     /// +1 at every power-up, wrapping at 65 536; a change means the unit restarted.

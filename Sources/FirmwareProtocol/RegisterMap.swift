@@ -24,7 +24,8 @@ public enum RegisterMap {
         BlockSpec(device: device, name: "boot", table: .input, start: bootStart, fields: [
             FieldSpec("bootCount", offset: 0, .u16),
             FieldSpec("resetCause", offset: 1, .u16, min: 0, max: 3, values: [0, 1, 2, 3]),
-            FieldSpec("features", offset: 2, .bits16, bits: [BitSpec(0, "poseSet"), BitSpec(1, "rangePair"), BitSpec(2, "fieldScanner")]),
+            FieldSpec("features", offset: 2, .bits16, bits: [BitSpec(0, "poseSet"), BitSpec(1, "rangePair"), BitSpec(2, "fieldScanner"),
+                                                                 BitSpec(3, "batteryMonitor")]),
         ])
     }
 
@@ -47,6 +48,10 @@ public enum RegisterMap {
             FieldSpec("batteryVoltage", offset: 2, .u16, scale: 0.01, unit: "V"),
             FieldSpec("batteryCharge", offset: 3, .u16, unit: "%", min: 0, max: 100),
             FieldSpec("uptime", offset: 4, .u32, unit: "ms"),
+        ]),
+        BlockSpec(device: "safety", name: "battery", table: .input, start: 32, fields: [
+            FieldSpec("current", offset: 0, .i16, scale: 0.1, unit: "A", min: -3000, max: 3000),
+            FieldSpec("flags", offset: 1, .bits16, bits: [BitSpec(0, "charging")]),
         ]),
         BlockSpec(device: "safety", name: "command", table: .holding, start: statusStart, fields: [
             FieldSpec("watchdogToken", offset: 0, .u16, writable: true),

@@ -95,3 +95,39 @@ public struct SafetyCommand: RegisterBlock {
     /// Absolute address of the outputs register, for single-register e-stop writes.
     public static let outputsAddress = spec.start + 2
 }
+
+/// The pack's current (unit 1, input registers 32-33, protocol 1.1, W7.9), on a safety unit
+/// whose boot block's `features` has `batteryMonitor`.
+public struct SafetyBattery: RegisterBlock {
+    public static let spec = RegisterMap.safety.block("battery")!
+
+    public struct Flags: OptionSet, Sendable, Hashable {
+        public let rawValue: UInt16
+        public init(rawValue: UInt16) { self.rawValue = rawValue }
+        /// A charger feeds the pack.
+        public static let charging = Flags(rawValue: 1 << 0)
+    }
+
+    /// Averaged over the last second, 0.1 A; positive while the pack discharges.
+    public var currentDeciamperes: Int16
+    public var flags: Flags
+
+    public init(currentDeciamperes: Int16, flags: Flags = []) {
+        self.currentDeciamperes = currentDeciamperes
+        self.flags = flags
+    }
+
+    public init(registers r: [UInt16]) throws(ProtocolError) {
+        try Self.checkLength(r)
+        currentDeciamperes = RegisterWords.i16(r, 0)
+        flags = Flags(rawValue: r[1])
+        try Self.check("current", currentDeciamperes)
+    }
+
+    public func registers() throws(ProtocolError) -> [UInt16] {
+        try Self.check("current", currentDeciamperes)
+        return [UInt16(bitPattern: currentDeciamperes), flags.rawValue]
+    }
+
+    public var currentAmperes: Double { Double(currentDeciamperes) / 10 }
+}

@@ -12,6 +12,11 @@ public struct BatteryEstimate: Sendable, Equatable, Codable {
     public var liftRiseMetres: Double
     /// Re-measures allowed for (their time, walking and lifting are in the figures above).
     public var remeasuresAllowed: Int
+    /// What the robot was measured to draw standing over its configured `idleWatts`
+    /// (protocol 1.1 battery current), which every figure is scaled by; 1 when not measured.
+    public var measuredDrawFactor: Double
+    /// The standing draw that factor came from, watts; nil when not measured.
+    public var standingWatts: Double?
     /// With the margin.
     public var wattHours: Double
     /// Of the battery's capacity, with the margin.
@@ -41,10 +46,15 @@ public enum BatteryBudget {
         let degrees = walk.degreesTurned + Double(remeasures) * 180
         let rise = walk.liftRiseMetres + Double(remeasures) * liftSpan / 2
         let b = c.battery
-        let joules = b.idleWatts * seconds + b.driveJoulesPerMetre * metres + b.liftJoulesPerMetre * rise + b.turnJoulesPerDegree * degrees
+        // A robot whose battery current is measured (protocol 1.1 W7.9) scales the figures by
+        // what it draws standing: cold, an ageing drive train or extra equipment show there
+        // first. Bounded, so a bad reading cannot make the estimate absurd.
+        let factor = s.standingWatts.map { b.idleWatts > 0 ? min(3, max(0.5, $0 / b.idleWatts)) : 1 } ?? 1
+        let joules = (b.idleWatts * seconds + b.driveJoulesPerMetre * metres + b.liftJoulesPerMetre * rise + b.turnJoulesPerDegree * degrees) * factor
         let wattHours = joules / 3600 * b.marginFactor
         return BatteryEstimate(seconds: seconds, metresDriven: metres, degreesTurned: degrees, liftRiseMetres: rise,
-                               remeasuresAllowed: remeasures, wattHours: wattHours, percent: wattHours / b.capacityWattHours * 100)
+                               remeasuresAllowed: remeasures, measuredDrawFactor: factor, standingWatts: s.standingWatts,
+                               wattHours: wattHours, percent: wattHours / b.capacityWattHours * 100)
     }
 
     /// Why the scan must not start (or resume) with this charge, or nil: the charge must
@@ -57,10 +67,12 @@ public enum BatteryBudget {
         }
         let needed = e.percent + b.stopPercent
         guard charge < needed else { return nil }
+        let measured = e.standingWatts.map { String(format: ", the robot measured drawing %.0f W standing against %.0f W configured (×%.2f)", $0, b.idleWatts,
+                                                                 e.measuredDrawFactor) } ?? ""
         return String(format: "the battery is at %.0f %%; the %d points left need about %.0f %% (%.0f Wh of %.0f Wh: %.0f min, %.0f m "
-                      + "driven, %.1f m of lift, %d re-measures allowed for, with a margin of %.2f) and a scan stops below %.0f %%, so %.0f %% is needed: "
+                      + "driven, %.1f m of lift, %d re-measures allowed for, with a margin of %.2f%@) and a scan stops below %.0f %%, so %.0f %% is needed: "
                       + "charge the robot (or change its battery) and start the scan again", charge, pointsLeft, e.percent, e.wattHours, b.capacityWattHours,
-                      e.seconds / 60, e.metresDriven, e.liftRiseMetres, e.remeasuresAllowed, b.marginFactor, b.stopPercent, needed.rounded(.up))
+                      e.seconds / 60, e.metresDriven, e.liftRiseMetres, e.remeasuresAllowed, b.marginFactor, measured, b.stopPercent, needed.rounded(.up))
     }
 
     /// Why a scan of `plan` must not start (or resume) on this robot now, or nil: the check

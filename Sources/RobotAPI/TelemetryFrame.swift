@@ -148,10 +148,16 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
         /// The battery as the safety unit reports it (null until read).
         public var batteryChargePercent: Double?
         public var batteryVolts: Double?
+        /// The power the robot draws now, and standing still (averaged over about 10 s),
+        /// from the pack's current (protocol 1.1 W7.9); null without a current sensor.
+        public var batteryWatts: Double?
+        public var standingWatts: Double?
         public init(stopped: Bool, cause: StopCauseCode?, message: String?, estopButton: Bool, motionPowerOn: Bool, deadmanArmed: Bool,
-                    batteryChargePercent: Double? = nil, batteryVolts: Double? = nil) {
+                    batteryChargePercent: Double? = nil, batteryVolts: Double? = nil, batteryWatts: Double? = nil, standingWatts: Double? = nil) {
             self.batteryChargePercent = batteryChargePercent
             self.batteryVolts = batteryVolts
+            self.batteryWatts = batteryWatts
+            self.standingWatts = standingWatts
             self.stopped = stopped
             self.cause = cause
             self.message = message
@@ -160,7 +166,7 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
             self.deadmanArmed = deadmanArmed
         }
 
-        enum CodingKeys: String, CodingKey { case stopped, cause, message, estopButton, motionPowerOn, deadmanArmed, batteryChargePercent, batteryVolts }
+        enum CodingKeys: String, CodingKey { case stopped, cause, message, estopButton, motionPowerOn, deadmanArmed, batteryChargePercent, batteryVolts, batteryWatts, standingWatts }
 
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -172,6 +178,8 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
             try c.encode(deadmanArmed, forKey: .deadmanArmed)
             try c.encode(batteryChargePercent, forKey: .batteryChargePercent)
             try c.encode(batteryVolts, forKey: .batteryVolts)
+            try c.encode(batteryWatts, forKey: .batteryWatts)
+            try c.encode(standingWatts, forKey: .standingWatts)
         }
     }
 
@@ -267,6 +275,19 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
         }
     }
 
+    /// A field round the robot in its own frame: metres from the reference point ahead,
+    /// behind and to each side.
+    public struct FieldExtent: Codable, Sendable, Equatable {
+        public var frontMetres: Double
+        public var rearMetres: Double
+        public var sideMetres: Double
+        public init(frontMetres: Double, rearMetres: Double, sideMetres: Double) {
+            self.frontMetres = frontMetres
+            self.rearMetres = rearMetres
+            self.sideMetres = sideMetres
+        }
+    }
+
     /// The protective-field scanner (protocol 1.1 H9) and what it did to the chassis.
     public struct People: Codable, Sendable, Equatable {
         public var scanner: FieldScannerCode
@@ -275,11 +296,18 @@ public struct TelemetryFrame: Codable, Sendable, Equatable {
         /// Protective stops and warning-field slow-downs since robotd started.
         public var protectiveStops: UInt64
         public var slowdowns: UInt64
-        public init(scanner: FieldScannerCode = .absent, held: Bool = false, protectiveStops: UInt64 = 0, slowdowns: UInt64 = 0) {
+        /// The protective field H9.1 asks for at the present speed, and the warning field
+        /// (that, 1 m further): for the top view; null without a scanner.
+        public var protectiveField: FieldExtent?
+        public var warningField: FieldExtent?
+        public init(scanner: FieldScannerCode = .absent, held: Bool = false, protectiveStops: UInt64 = 0, slowdowns: UInt64 = 0,
+                    protectiveField: FieldExtent? = nil, warningField: FieldExtent? = nil) {
             self.scanner = scanner
             self.held = held
             self.protectiveStops = protectiveStops
             self.slowdowns = slowdowns
+            self.protectiveField = protectiveField
+            self.warningField = warningField
         }
     }
 

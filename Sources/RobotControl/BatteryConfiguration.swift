@@ -37,3 +37,24 @@ public struct BatteryConfiguration: Sendable, Equatable, Codable {
         return found
     }
 }
+
+/// The robot's standing draw from the battery current (protocol 1.1 W7.9): each new
+/// sample taken while neither axis moves (and no charger is on) goes into an average with
+/// a 10-sample memory (10 s at the 1 s poll). The estimate a scan starts on
+/// (`Inspection.BatteryBudget`) is scaled by it over the configured `idleWatts`.
+struct StandingDraw {
+    private var lastSequence: UInt64 = 0
+    private var average = 0.0
+    private var samples = 0
+
+    mutating func add(watts: Double, sequence: UInt64, standing: Bool) {
+        guard sequence != lastSequence else { return }
+        lastSequence = sequence
+        guard standing, watts.isFinite else { return }
+        samples += 1
+        average += (watts - average) / Double(min(samples, 10))
+    }
+
+    /// The average, once 5 samples are in.
+    var watts: Double? { samples >= 5 ? average : nil }
+}

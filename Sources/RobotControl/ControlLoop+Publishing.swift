@@ -46,6 +46,14 @@ extension ControlLoop {
             s.batteryChargePercent = Double(safety.batteryChargePercent)
             s.batteryVolts = safety.batteryVolts
         }
+        if protocolFeatures.batteryMonitor, let block = bus.latest(unit: RegisterMap.safety.unitId, block: SafetyBattery.spec),
+           block.consecutiveFailures == 0, let battery = try? SafetyBattery(registers: block.registers), let volts = s.batteryVolts {
+            s.batteryCurrentAmperes = battery.currentAmperes
+            s.batteryWatts = battery.currentAmperes * volts
+            let standing = !(inputs.chassis?.flags.contains(.moving) ?? true) && !(inputs.lift?.flags.contains(.moving) ?? true)
+            standingDraw.add(watts: battery.currentAmperes * volts, sequence: block.sequence, standing: standing && !battery.flags.contains(.charging))
+            s.standingWatts = standingDraw.watts
+        }
         s.detectorAvailable = (inputs.detectorBlock?.consecutiveFailures ?? 1) == 0
         s.linkUp = ((inputs.safetyBlock?.consecutiveFailures ?? 1) == 0, (inputs.chassisBlock?.consecutiveFailures ?? 1) == 0,
                     (inputs.liftBlock?.consecutiveFailures ?? 1) == 0, s.detectorAvailable)

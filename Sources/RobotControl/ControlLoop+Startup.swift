@@ -44,6 +44,9 @@ extension ControlLoop {
         bus.addPoll(unit: RegisterMap.chassis.unitId, block: ChassisStatus.spec, periodMilliseconds: configuration.chassisPollMilliseconds)
         bus.addPoll(unit: RegisterMap.lift.unitId, block: LiftStatus.spec, periodMilliseconds: configuration.liftPollMilliseconds)
         bus.addPoll(unit: RegisterMap.detector.unitId, block: DetectorStatus.spec, periodMilliseconds: configuration.detectorPollMilliseconds)
+        if protocolFeatures.batteryMonitor && configuration.batteryPollMilliseconds > 0 {
+            bus.addPoll(unit: RegisterMap.safety.unitId, block: SafetyBattery.spec, periodMilliseconds: configuration.batteryPollMilliseconds)
+        }
         if protocolFeatures.rangePair && configuration.rangePollMilliseconds > 0 {
             bus.addPoll(unit: RegisterMap.chassis.unitId, block: ChassisRange.spec, periodMilliseconds: configuration.rangePollMilliseconds)
         }

@@ -75,6 +75,8 @@ public final class ControlLoop: @unchecked Sendable {
     var countTrace = CountTrace()
     /// The range pair's readings with the pose latched with each; under `shared`.
     var rangeTrace = RangeTrace()
+    /// The standing draw, measured from the battery current (W7.9).
+    var standingDraw = StandingDraw()
     /// The protective-field scanner's state and what the loop did about it (H9).
     var fieldWatch = FieldWatch()
 

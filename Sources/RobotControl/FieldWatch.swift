@@ -1,3 +1,6 @@
+import FirmwareProtocol
+import Foundation
+
 /// What the controller does about people and vehicles the chassis' protective-field
 /// scanner sees (protocol 1.1, H9; `people:` in robotd.yaml). The firmware stops the
 /// chassis on its own when something enters the protective field; the controller slows
@@ -12,8 +15,37 @@ public struct PeoplePolicy: Sendable, Equatable, Codable {
     /// How long a move may wait for a clear field before it fails (the scan then pauses,
     /// resumable, and the officer is told).
     public var holdLimitSeconds = 60.0
+    /// The chassis outline the scanner protects, from the reference point (installation
+    /// data): for the officer's top view, which draws the protective field H9.1 asks for.
+    public var outlineForwardMetres = 0.45
+    public var outlineRearMetres = 0.45
+    public var outlineHalfWidthMetres = 0.30
 
     public init() {}
+
+    public typealias Extent = (front: Double, rear: Double, side: Double)
+
+    /// The protective field H9.1 asks for at least, and the warning field (1 m beyond it on
+    /// the sides it covers), in the robot's frame (metres from the reference point: ahead,
+    /// behind, to each side), at this forward speed or turning on the spot at this rate
+    /// (the firmware's quick stops, D5.2: 1.0 m/s², 180 °/s²).
+    public func fields(speedMetresPerSecond speed: Double, turnDegreesPerSecond turn: Double = 0) -> (protective: Extent, warning: Extent) {
+        let beyond = ProtectiveFieldMinimum.warningBeyondMetres
+        if abs(speed) < 0.005 {
+            let corner = hypot(max(outlineForwardMetres, outlineRearMetres), outlineHalfWidthMetres)
+            let reach = ProtectiveFieldMinimum.allRound(cornerSpeedMetresPerSecond: abs(turn) * .pi / 180 * corner, stopSeconds: abs(turn) / 180)
+            let protective = (outlineForwardMetres + reach, outlineRearMetres + reach, outlineHalfWidthMetres + reach)
+            return (protective, (protective.0 + beyond, protective.1 + beyond, protective.2 + beyond))
+        }
+        let reach = ProtectiveFieldMinimum.driving(speedMetresPerSecond: speed)
+        let side = outlineHalfWidthMetres + reach.side
+        if speed > 0 {
+            let front = outlineForwardMetres + reach.ahead
+            return ((front, outlineRearMetres, side), (front + beyond, outlineRearMetres, side + beyond))
+        }
+        let rear = outlineRearMetres + reach.ahead
+        return ((outlineForwardMetres, rear, side), (outlineForwardMetres, rear + beyond, side + beyond))
+    }
 
     /// Problems, each naming the field and what is allowed.
     public func problems() -> [String] {
@@ -29,6 +61,10 @@ public struct PeoplePolicy: Sendable, Equatable, Codable {
         }
         if !(5...3600).contains(holdLimitSeconds) {
             found.append("people: holdLimitSeconds \(holdLimitSeconds) must be 5 to 3600")
+        }
+        for (name, value) in [("outlineForwardMetres", outlineForwardMetres), ("outlineRearMetres", outlineRearMetres),
+                              ("outlineHalfWidthMetres", outlineHalfWidthMetres)] where !(0.05...2).contains(value) {
+            found.append("people: \(name) \(value) must be 0.05 to 2 m")
         }
         return found
     }

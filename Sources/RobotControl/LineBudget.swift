@@ -63,6 +63,8 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
             // Polled only on a chassis that has the pair; counted whenever configured, so a
             // schedule that fits without the sensors still fits with them.
             + (c.rangePollMilliseconds > 0 ? [read("chassis range pair", ChassisRange.spec, every: c.rangePollMilliseconds)] : [])
+            // Last, so the indices `fitted` stretches stay those above; it is never stretched.
+            + (c.batteryPollMilliseconds > 0 ? [read("battery current", SafetyBattery.spec, every: c.batteryPollMilliseconds)] : [])
     }
 
     /// Why the schedule does not fit, with the numbers and a way out; nil when it does.
@@ -154,6 +156,7 @@ public struct LineBudget: Sendable, Equatable, CustomStringConvertible {
         "safety \(c.safetyPollMilliseconds) ms, chassis \(c.chassisPollMilliseconds) ms, lift \(c.liftPollMilliseconds) ms, "
             + "detector \(c.detectorPollMilliseconds) ms, "
             + (c.rangePollMilliseconds > 0 ? "range pair \(c.rangePollMilliseconds) ms, " : "")
+            + (c.batteryPollMilliseconds > 0 ? "battery current \(c.batteryPollMilliseconds) ms, " : "")
             + "watchdog refresh \(c.watchdogRefreshMilliseconds) ms"
     }
 }

@@ -17,6 +17,8 @@ public struct ProtocolFeatures: Sendable, Equatable {
     public var rangePair: Bool { boot[.chassis]?.features.contains(.rangePair) ?? false }
     /// The chassis has a protective-field scanner that stops it for people (H9).
     public var fieldScanner: Bool { boot[.chassis]?.features.contains(.fieldScanner) ?? false }
+    /// The safety unit measures the pack's current (input 32-33, W7.9).
+    public var batteryMonitor: Bool { boot[.safety]?.features.contains(.batteryMonitor) ?? false }
     /// The safety unit holds its chain open from power-up until a reset (W7.5), and says so.
     public var bootInterlock: Bool { versions[.safety]?.hasBootBlock ?? false }
 

@@ -34,6 +34,13 @@ public struct RobotSnapshot: Sendable {
     /// The battery as the safety unit reports it; nil until its status has been read.
     public var batteryChargePercent: Double?
     public var batteryVolts: Double?
+    /// The pack's current (protocol 1.1 W7.9, + discharging) and the power it gives, as the
+    /// safety unit last reported them; nil without a battery monitor.
+    public var batteryCurrentAmperes: Double?
+    public var batteryWatts: Double?
+    /// What the robot draws standing still (chassis and lift at rest), averaged over about
+    /// the last 10 s of standing; nil until 5 s of it have been measured.
+    public var standingWatts: Double?
     public var stopCause: StopCause?
     /// Software e-stop requests the loop has acted on (see `ControlLoop.requestSoftwareEstop`).
     public var estopRequestsServed: UInt64 = 0

@@ -109,12 +109,16 @@ public struct DaemonConfiguration: Sendable {
             c.deadmanTimeoutSeconds = try safety.double("deadmanTimeoutSeconds", default: c.deadmanTimeoutSeconds, in: 0.1...60)
         }
         if let polls = try root.mapping("polls") {
-            try polls.allowOnly(["safetyMilliseconds", "chassisMilliseconds", "liftMilliseconds", "detectorMilliseconds", "rangeMilliseconds"])
+            try polls.allowOnly(["safetyMilliseconds", "chassisMilliseconds", "liftMilliseconds", "detectorMilliseconds", "rangeMilliseconds", "batteryMilliseconds"])
             c.safetyPollMilliseconds = try polls.integer("safetyMilliseconds", default: c.safetyPollMilliseconds, in: 1...1000)
             c.chassisPollMilliseconds = try polls.integer("chassisMilliseconds", default: c.chassisPollMilliseconds, in: 1...1000)
             c.liftPollMilliseconds = try polls.integer("liftMilliseconds", default: c.liftPollMilliseconds, in: 1...1000)
             c.detectorPollMilliseconds = try polls.integer("detectorMilliseconds", default: c.detectorPollMilliseconds, in: 1...1000)
             c.rangePollMilliseconds = try polls.integer("rangeMilliseconds", default: c.rangePollMilliseconds, in: 0...1000)
+            c.batteryPollMilliseconds = try polls.integer("batteryMilliseconds", default: c.batteryPollMilliseconds, in: 0...10_000)
+            if c.batteryPollMilliseconds != 0 && c.batteryPollMilliseconds < 200 {
+                throw polls.error("batteryMilliseconds \(c.batteryPollMilliseconds) must be 0 (off) or 200 to 10000", field: "polls.batteryMilliseconds")
+            }
         }
         config.storePath = try root.string("store", default: config.storePath)
         if let server = try root.mapping("server") {
@@ -170,12 +174,16 @@ public struct DaemonConfiguration: Sendable {
         }
         if let people = try root.mapping("people") {
             // What the loop does when the protective-field scanner sees someone (H9).
-            try people.allowOnly(["warningSpeedMetresPerSecond", "resumeAfterClearMilliseconds", "speedUpAfterClearMilliseconds", "holdLimitSeconds"])
+            try people.allowOnly(["warningSpeedMetresPerSecond", "resumeAfterClearMilliseconds", "speedUpAfterClearMilliseconds", "holdLimitSeconds",
+                                  "outlineForwardMetres", "outlineRearMetres", "outlineHalfWidthMetres"])
             var p = PeoplePolicy()
             p.warningSpeedMetresPerSecond = try people.double("warningSpeedMetresPerSecond", default: p.warningSpeedMetresPerSecond, in: 0.01...0.5)
             p.resumeAfterClearMilliseconds = try people.integer("resumeAfterClearMilliseconds", default: p.resumeAfterClearMilliseconds, in: 500...60_000)
             p.speedUpAfterClearMilliseconds = try people.integer("speedUpAfterClearMilliseconds", default: p.speedUpAfterClearMilliseconds, in: 0...60_000)
             p.holdLimitSeconds = try people.double("holdLimitSeconds", default: p.holdLimitSeconds, in: 5...3600)
+            p.outlineForwardMetres = try people.double("outlineForwardMetres", default: p.outlineForwardMetres, in: 0.05...2)
+            p.outlineRearMetres = try people.double("outlineRearMetres", default: p.outlineRearMetres, in: 0.05...2)
+            p.outlineHalfWidthMetres = try people.double("outlineHalfWidthMetres", default: p.outlineHalfWidthMetres, in: 0.05...2)
             c.people = p
         }
         if let probe = try root.mapping("probe") {

@@ -492,7 +492,9 @@ public final class ModbusBus: @unchecked Sendable {
         switch result {
         case .success(let registers):
             let now = MonotonicClock.nanoseconds()
-            if let sampled = previous?.sampledAtNanoseconds, sampled > 0, now > sampled {
+            // The status block's age only: the optional blocks polled more slowly on purpose
+            // (the range pair, the battery current) would read as a late status.
+            if poll.block.name == "status", let sampled = previous?.sampledAtNanoseconds, sampled > 0, now > sampled {
                 statistics[poll.unit, default: DeviceStatistics()].recordStatusAge(microseconds: (now - sampled) / 1000)
             }
             latest[key] = PolledBlock(unitId: poll.unit, block: poll.block.name, registers: registers,

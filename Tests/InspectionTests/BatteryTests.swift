@@ -10,18 +10,52 @@ import Testing
 /// reading kept, and the scan resumes after charging. In virtual time, against the
 /// simulator's battery (its draw is the simulator's, not the controller's estimate).
 @Suite(.enabled(if: TestTier.fast), .timeLimit(.minutes(5))) struct BatteryTests {
-    static func robot(chargePercent: Double, consumptionFactor: Double = 1, capacityWattHours: Double = 1900) async throws -> VirtualRobot {
+    static func robot(chargePercent: Double, consumptionFactor: Double = 1, capacityWattHours: Double = 1900,
+                      currentMonitored: Bool = true, freeRunning: Bool = true) async throws -> VirtualRobot {
         var scenario = try Scenario.load(path: ScanTests.root.appendingPathComponent("hil/scenarios/cs137-40ft.yaml").path)
         scenario.startLiftMetres = 0.4
         scenario.settings.battery.initialChargePercent = chargePercent
         scenario.settings.battery.consumptionFactor = consumptionFactor
         scenario.settings.battery.capacityWattHours = capacityWattHours
+        scenario.settings.battery.currentMonitored = currentMonitored
         var configuration = ControlConfiguration()
         configuration.keepOutZones = [KeepOutZone(minX: -0.05, minY: -2.488, maxX: 12.242, maxY: 0.05)]
         configuration.battery.capacityWattHours = capacityWattHours
         let robot = try await VirtualRobot(scenario: scenario, configuration: configuration)
-        robot.startRunning(idleWallSeconds: 0.2)
+        if freeRunning { robot.startRunning(idleWallSeconds: 0.2) }
         return robot
+    }
+
+    /// The battery current (protocol 1.1 W7.9): the loop measures what the robot draws
+    /// standing, and the estimate a scan starts on is scaled by it, so a robot drawing 30 %
+    /// more than its figures is refused a scan its figures would have let it start.
+    @Test func theMeasuredStandingDrawScalesTheEstimate() async throws {
+        let plan = try Self.plan("profiles/snt0570-2007.yaml")
+        let thirsty = try await Self.robot(chargePercent: 50, consumptionFactor: 1.3, freeRunning: false)
+        #expect(thirsty.loop.protocolFeatures.batteryMonitor)
+        thirsty.run(seconds: 8)
+        let s = thirsty.loop.snapshot()
+        let standing = try #require(s.standingWatts)
+        #expect(abs(standing - 195) < 6, "150 W configured × 1.3: measured \(standing) W")
+        #expect(abs((s.batteryWatts ?? 0) - 195) < 6 && (s.batteryCurrentAmperes ?? 0) > 3.5)
+        let estimate = BatteryBudget.estimate(plan: plan, remaining: Set(plan.points.indices), backgroundFirst: true, from: s,
+                                              configuration: thirsty.loop.configuration)
+        #expect(abs(estimate.measuredDrawFactor - 1.3) < 0.04, "\(estimate)")
+        // The same charge against the configured figures alone: the standard scan would start.
+        var unmeasured = s
+        unmeasured.standingWatts = nil
+        let configured = BatteryBudget.estimate(plan: plan, remaining: Set(plan.points.indices), backgroundFirst: true, from: unmeasured,
+                                                configuration: thirsty.loop.configuration)
+        let charge = configured.percent + 15 + 1
+        #expect(BatteryBudget.refusal(chargePercent: charge, estimate: configured, battery: thirsty.loop.configuration.battery, pointsLeft: 300) == nil)
+        let refusal = try #require(BatteryBudget.refusal(chargePercent: charge, estimate: estimate, battery: thirsty.loop.configuration.battery,
+                                                         pointsLeft: 300))
+        #expect(refusal.contains("measured drawing 19") && refusal.contains("against 150 W configured"), "\(refusal)")
+
+        let unmonitored = try await Self.robot(chargePercent: 50, consumptionFactor: 1.3, currentMonitored: false, freeRunning: false)
+        unmonitored.run(seconds: 8)
+        #expect(!unmonitored.loop.protocolFeatures.batteryMonitor)
+        #expect(unmonitored.loop.snapshot().standingWatts == nil && unmonitored.loop.snapshot().batteryWatts == nil)
     }
 
     static func plan(_ profileFile: String = "profiles/demo.yaml") throws -> ScanPlan {
@@ -77,7 +111,8 @@ import Testing
     @Test func aBatteryThatRunsLowMidScanStopsTheScanWithEveryReadingKeptAndItResumesAfterCharging() async throws {
         // The true robot draws six times what the controller is configured with (a failing
         // pack): the start check passes, the stop level is met mid-scan.
-        let robot = try await Self.robot(chargePercent: 40, consumptionFactor: 6, capacityWattHours: 200)
+        // Without a current sensor (W7.9), which would have shown the draw and refused it.
+        let robot = try await Self.robot(chargePercent: 40, consumptionFactor: 6, capacityWattHours: 200, currentMonitored: false)
         defer { robot.stopFreeRunning() }
         let plan = try Self.plan()
         let record = InMemoryScanRecord()

@@ -113,4 +113,17 @@ import Testing
         #expect(robot.loop.protocolFeatures.missing.contains { $0.contains("no protective-field scanner") })
         #expect(robot.loop.snapshot().fieldScanner == .absent)
     }
+
+    @Test func theTopViewsFieldsFollowTheSpeedAndTheOutline() {
+        let policy = PeoplePolicy()
+        let forward = policy.fields(speedMetresPerSecond: 0.5)
+        #expect(abs(forward.protective.front - (0.45 + 1.235)) < 1e-9 && forward.protective.rear == 0.45)
+        #expect(abs(forward.protective.side - (0.30 + 1.06)) < 1e-9)
+        #expect(abs(forward.warning.front - forward.protective.front - 1) < 1e-9 && forward.warning.rear == 0.45, "not behind a robot driving forwards")
+        let backward = policy.fields(speedMetresPerSecond: -0.2)
+        #expect(backward.protective.front == 0.45 && abs(backward.protective.rear - (0.45 + 0.62)) < 1e-9)
+        let standing = policy.fields(speedMetresPerSecond: 0)
+        #expect(abs(standing.protective.front - 0.71) < 1e-9 && abs(standing.protective.rear - 0.71) < 1e-9 && abs(standing.protective.side - 0.56) < 1e-9)
+        #expect(policy.fields(speedMetresPerSecond: 0, turnDegreesPerSecond: 45).protective.side > standing.protective.side, "a turn widens it")
+    }
 }

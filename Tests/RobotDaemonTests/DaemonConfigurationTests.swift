@@ -117,7 +117,11 @@ import Testing
                                                  file: "robotd.yaml")
         #expect(try #require(fits.lineBudget).problem == nil, "\(String(describing: fits.lineBudget))")
         #expect(try DaemonConfiguration.parse("bus:\n  tcp: 10.0.0.5:502\n", file: "robotd.yaml").lineBudget == nil)
-        #expect(error("bus:\n  port: /dev/ttyUSB0\n  turnaroundMicroseconds: 10000\npolls:\n  liftMilliseconds: 20\n  rangeMilliseconds: 0\n")?.message.contains("takes 255 %") == true)
+        #expect(error("bus:\n  port: /dev/ttyUSB0\n  turnaroundMicroseconds: 10000\npolls:\n  liftMilliseconds: 20\n  rangeMilliseconds: 0\n  batteryMilliseconds: 0\n")?.message.contains("takes 255 %") == true)
+        // The battery current (W7.9) is counted, at its 1 s, and never stretched.
+        #expect(withRange.breakdown.contains("battery current 4.23 ms every 1000 ms = 0 %"), "\(withRange)")
+        #expect(try DaemonConfiguration.parse("bus:\n  port: /dev/ttyUSB0\n  baud: 19200\n", file: "robotd.yaml").control.batteryPollMilliseconds == 1000)
+        #expect(error("polls:\n  batteryMilliseconds: 50\n")?.message.contains("batteryMilliseconds 50 must be 0 (off) or 200 to 10000") == true)
     }
 
     @Test func theRangePairSectionIsReadAndChecked() throws {

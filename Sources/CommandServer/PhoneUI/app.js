@@ -181,6 +181,7 @@ function render(f) {
   $("pose").textContent = `${fmt(f.pose.xMetres, 2)}, ${fmt(f.pose.yMetres, 2)} m  ${fmt(f.pose.headingDegrees, 0)}°`;
   $("lift-height").textContent = `${fmt(f.lift.heightMetres, 3)} m${f.lift.homed ? "" : ` (${t("notHomed")})`}`;
   yardPose(f.pose);
+  yardFields(f.people);
   $("dose").textContent = `${fmt(f.dose.microsievertsPerHour, 3)} ± ${fmt(f.dose.uncertaintyMicrosievertsPerHour, 3)} μSv/h`;
   const s = f.safety;
   state.lastCause = s.stopped ? s.cause : null;
@@ -190,7 +191,8 @@ function render(f) {
   const cause = s.cause ? (lang === "zh" ? `${t("cause_" + s.cause)}（${s.message}）` : s.message) : s.message;
   $("safety").textContent = s.stopped ? `${t("stopped")}: ${cause}` : `${t("ok")}${s.motionPowerOn ? "" : ` (${t("powerOff")})`}`;
   if (s.batteryChargePercent !== undefined && s.batteryChargePercent !== null) {
-    $("battery").textContent = `${fmt(s.batteryChargePercent, 0)} %${s.batteryVolts ? `  ${fmt(s.batteryVolts, 1)} V` : ""}`;
+    $("battery").textContent = `${fmt(s.batteryChargePercent, 0)} %${s.batteryVolts ? `  ${fmt(s.batteryVolts, 1)} V` : ""}`
+      + (s.batteryWatts != null ? `  ${fmt(s.batteryWatts, 0)} W` : "");
   }
   $("safety").className = "value " + (s.stopped ? "error" : "");
   renderPeople(f.people);

@@ -1,12 +1,13 @@
 // The officer's view of the yard (a live top view: the container, the planned and measured
-// points, the background station and the robot with its probe) and the heat maps' colour
-// scale and point details. Plain JavaScript, loaded before app.js, which calls
-// loadYardPlan, yardPose, yardPoints, heatColour and heatLegend.
+// points, the background station, the robot with its probe and its protective and warning
+// fields) and the heat maps' colour scale and point details. Plain JavaScript, loaded
+// before app.js, which calls loadYardPlan, yardPose, yardFields, yardPoints, heatColour
+// and heatLegend.
 "use strict";
 
 // Outside dimensions (length, width) by ISO 6346 size code, metres.
 const CONTAINER_SIZES = { "22G1": [6.058, 2.438], "42G1": [12.192, 2.438], "45G1": [12.192, 2.438], "L5G1": [13.716, 2.438] };
-const yard = { plan: null, scanId: null, measured: new Map(), pose: null, low: 0, high: 1 };
+const yard = { plan: null, scanId: null, measured: new Map(), pose: null, people: null, low: 0, high: 1 };
 
 // A point of the container's frame (along its axis from the door end, across from its
 // left wall) in the yard, as the controller computes it (ContainerPlacement.yard).
@@ -54,6 +55,27 @@ function yardPose(pose) {
   robot.setAttribute("transform", robotTransform());
 }
 
+// The fields round the robot (telemetry's people block: the sizes protocol H9.1 asks for at
+// the robot's speed), drawn in its own frame; filled red while something is in the
+// protective field or the scanner is faulted, amber while something is in the warning field.
+function yardFields(people) {
+  yard.people = people;
+  const scale = yard.view ? yard.view.scale : 0;
+  for (const [id, field] of [["yard-protective", people && people.protectiveField], ["yard-warning", people && people.warningField]]) {
+    const rect = document.getElementById(id);
+    if (!rect) continue;
+    if (!field || !scale) { rect.setAttribute("visibility", "hidden"); continue; }
+    rect.setAttribute("visibility", "visible");
+    rect.setAttribute("x", (-field.rearMetres * scale).toFixed(1));
+    rect.setAttribute("y", (-field.sideMetres * scale).toFixed(1));
+    rect.setAttribute("width", ((field.frontMetres + field.rearMetres) * scale).toFixed(1));
+    rect.setAttribute("height", (2 * field.sideMetres * scale).toFixed(1));
+  }
+  const protective = document.getElementById("yard-protective"), warning = document.getElementById("yard-warning");
+  if (protective) protective.setAttribute("fill", people && (people.scanner === "protective" || people.scanner === "fault") ? "rgba(255,59,48,0.45)" : "none");
+  if (warning) warning.setAttribute("fill", people && people.scanner === "warning" ? "rgba(255,212,0,0.25)" : "none");
+}
+
 function robotTransform() {
   const [sx, sy] = yard.view.toScreen(yard.pose.xMetres, yard.pose.yMetres);
   return `translate(${sx.toFixed(1)} ${sy.toFixed(1)}) rotate(${(-yard.pose.headingDegrees).toFixed(1)})`;
@@ -76,7 +98,7 @@ function drawYard() {
   const w = (maxX - minX) * scale, h = (maxY - minY) * scale;
   // Yard y points up (north), screen y down.
   const toScreen = (x, y) => [(x - minX) * scale, (maxY - y) * scale];
-  yard.view = { toScreen };
+  yard.view = { toScreen, scale };
   const pt = (p) => toScreen(p[0], p[1]).map((v) => v.toFixed(1)).join(",");
   let svg = `<svg viewBox="0 0 ${w.toFixed(0)} ${h.toFixed(0)}" xmlns="http://www.w3.org/2000/svg" data-scale="${scale.toFixed(4)}">`;
   svg += `<polygon id="yard-container" points="${corners.map(pt).join(" ")}" fill="#3a3a3a" stroke="#ccc" stroke-width="2"/>`;
@@ -101,9 +123,12 @@ function drawYard() {
   const mount = plan.probeMount || { forwardMetres: 0, rightMetres: 0 };
   const probe = [mount.forwardMetres * scale, mount.rightMetres * scale];
   svg += `<g id="yard-robot" transform="${yard.pose ? "" : "translate(-100 -100)"}">`
+    + `<rect id="yard-warning" visibility="hidden" fill="none" stroke="#ffd400" stroke-width="1" stroke-dasharray="4 3"/>`
+    + `<rect id="yard-protective" visibility="hidden" fill="none" stroke="#ff3b30" stroke-width="1.5"/>`
     + `<polygon points="12,0 -8,-8 -8,8" fill="#ffd400" stroke="#000" stroke-width="1.5"/>`
     + `<circle cx="${probe[0].toFixed(1)}" cy="${probe[1].toFixed(1)}" r="3" fill="#fff"/></g>`;
   svg += `</svg>`;
   host.innerHTML = svg;
   if (yard.pose) document.getElementById("yard-robot").setAttribute("transform", robotTransform());
+  yardFields(yard.people);
 }

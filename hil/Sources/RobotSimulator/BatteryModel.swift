@@ -13,6 +13,8 @@ public struct BatterySettings: Sendable, Codable, Equatable {
     public var turnJoulesPerDegree = 5.0
     /// Every draw above is multiplied by this.
     public var consumptionFactor = 1.0
+    /// The safety unit measures the pack's current (protocol 1.1 W7.9, `features` bit 3).
+    public var currentMonitored = true
 
     public init() {}
 }
@@ -23,10 +25,13 @@ struct BatteryModel {
     var settings: BatterySettings
     private(set) var chargePercent: Double
     private(set) var joulesDrawn = 0.0
+    /// The power drawn, filtered with a 1 s time constant (W7.9's one-second average).
+    private(set) var averageWatts: Double
 
     init(settings: BatterySettings) {
         self.settings = settings
         chargePercent = min(100, max(0, settings.initialChargePercent))
+        averageWatts = settings.idleWatts * settings.consumptionFactor
     }
 
     mutating func draw(seconds: Double, metresDriven: Double, degreesTurned: Double, liftRiseMetres: Double) {
@@ -34,6 +39,7 @@ struct BatteryModel {
         let joules = (s.idleWatts * seconds + s.driveJoulesPerMetre * metresDriven + s.turnJoulesPerDegree * degreesTurned
             + s.liftJoulesPerMetre * liftRiseMetres) * s.consumptionFactor
         joulesDrawn += joules
+        if seconds > 0 { averageWatts += (joules / seconds - averageWatts) * min(1, seconds / 1.0) }
         chargePercent = max(0, chargePercent - joules / (s.capacityWattHours * 3600) * 100)
     }
 
@@ -47,6 +53,10 @@ struct BatteryModel {
     /// Open-circuit voltage of a 16-cell LiFePO4 pack, linear between 46 V empty and 54 V
     /// full: enough for a status register, not a cell model.
     var centivolts: UInt16 { UInt16((4600 + 8 * chargePercent).rounded()) }
+
+    /// The current the battery block reports: the averaged power over the pack's voltage,
+    /// in 0.1 A (W7.9).
+    var currentDeciamperes: Int16 { Int16(clamping: Int((averageWatts / (Double(centivolts) / 100) * 10).rounded())) }
 
     /// The charge as the status register carries it (whole percent, rounded down, so a
     /// robot at 14.9 % reports 14).

@@ -101,9 +101,7 @@ extension FirmwareModel {
     /// speed of the set-point being executed, so a move about to start is judged by the
     /// field it will need.
     func protectiveField(_ scanner: FieldScannerSettings) -> (rear: Double, front: Double, side: Double, reachAhead: Double) {
-        let o = scanner
-        let quickStop = settings.chassisQuickStopMetresPerSecond2
-        let k = o.approachSpeedMetresPerSecond, T = o.responseSeconds, z = o.marginMetres
+        let T = scanner.responseSeconds
         var v = abs(linear.velocity), w = abs(angular.velocity)
         var forward = linear.velocity >= 0
         switch chassisSegments.first {
@@ -118,13 +116,13 @@ extension FirmwareModel {
         if v < 1e-6 {
             // Standstill or a turn on the spot: all round, sized by the outermost corner's speed.
             let corner = hypot(max(settings.outlineForwardMetres, settings.outlineRearMetres), settings.outlineHalfWidthMetres)
-            let t = T + w / (settings.turnQuickStopDegreesPerSecond2 * .pi / 180)
-            let reach = w * corner * t + k * t + z
+            let reach = ProtectiveFieldMinimum.allRound(cornerSpeedMetresPerSecond: w * corner,
+                                                        stopSeconds: w / (settings.turnQuickStopDegreesPerSecond2 * .pi / 180), responseSeconds: T)
             return (settings.outlineRearMetres + reach, settings.outlineForwardMetres + reach, settings.outlineHalfWidthMetres + reach, reach)
         }
-        let t = T + v / quickStop
-        let ahead = v * T + v * v / (2 * quickStop) + k * t + z
-        let side = settings.outlineHalfWidthMetres + k * t + z
+        let reach = ProtectiveFieldMinimum.driving(speedMetresPerSecond: v, responseSeconds: T,
+                                                   quickStopMetresPerSecond2: settings.chassisQuickStopMetresPerSecond2)
+        let ahead = reach.ahead, side = settings.outlineHalfWidthMetres + reach.side
         return forward
             ? (settings.outlineRearMetres, settings.outlineForwardMetres + ahead, side, ahead)
             : (settings.outlineRearMetres + ahead, settings.outlineForwardMetres, side, ahead)
@@ -149,7 +147,7 @@ extension FirmwareModel {
     @discardableResult
     func evaluateFields(_ scanner: FieldScannerSettings) -> Double {
         let field = protectiveField(scanner)
-        let beyond = scanner.warningBeyondMetres
+        let beyond = ProtectiveFieldMinimum.warningBeyondMetres
         let forwardField = field.front - settings.outlineForwardMetres > field.rear - settings.outlineRearMetres + 1e-9
         let backwardField = field.rear - settings.outlineRearMetres > field.front - settings.outlineForwardMetres + 1e-9
         var protective = false, warning = false

@@ -379,7 +379,8 @@ public final class FirmwareModel: @unchecked Sendable {
     /// (G9) on a chassis without the sensors.
     func absentIn10(_ block: BlockSpec) -> Bool {
         if block.name == "range" && settings.rangePair == nil { return true }
-        return settings.protocolMinor == 0 && (block.name == "boot" || block.name == "pose" || block.name == "range")
+        if block.name == "battery" && !settings.battery.currentMonitored { return true }
+        return settings.protocolMinor == 0 && (block.name == "boot" || block.name == "pose" || block.name == "range" || block.name == "battery")
     }
 
     /// True while the unit boots after a power-up (F3.9).
@@ -430,7 +431,9 @@ public final class FirmwareModel: @unchecked Sendable {
                 if settings.rangePair != nil { features.insert(.rangePair) }
                 if settings.fieldScanner != nil && settings.protocolMinor >= 1 { features.insert(.fieldScanner) }
             }
+            if device.unitId == RegisterMap.safety.unitId && settings.battery.currentMonitored { features.insert(.batteryMonitor) }
             encoded = try? BootBlock(bootCount: bootCount[Int(device.unitId)], resetCause: resetCause, features: features).registers()
+        case (RegisterMap.safety.unitId, "battery"): encoded = try? SafetyBattery(currentDeciamperes: battery.currentDeciamperes).registers()
         case (RegisterMap.safety.unitId, _): encoded = try? safetyStatus().registers()
         case (RegisterMap.chassis.unitId, "range"): encoded = try? chassisRange()?.registers()
         case (RegisterMap.chassis.unitId, _): encoded = try? chassisStatus().registers()

@@ -101,14 +101,9 @@ public struct DetectorSettings: Sendable, Codable, Equatable {
 /// simulated scanner sees people (`WalkingPerson`), not containers: a real installation's
 /// field sets leave out the wall the robot works along.
 public struct FieldScannerSettings: Sendable, Codable, Equatable {
-    /// From an object entering the protective field to the drive decelerating (H9.1's T).
-    public var responseSeconds = 0.10
-    /// The approach speed the fields allow for (H9.1's K).
-    public var approachSpeedMetresPerSecond = 1.6
-    /// The fields' added margin (H9.1's Z).
-    public var marginMetres = 0.10
-    /// How far the warning field reaches beyond the protective field.
-    public var warningBeyondMetres = 1.0
+    /// From an object entering the protective field to the drive decelerating (H9.1's T;
+    /// K, Z and the warning field's reach are the protocol's, `ProtectiveFieldMinimum`).
+    public var responseSeconds = ProtectiveFieldMinimum.maximumResponseSeconds
     /// The scanner reports a fault (H9.4): the chassis does not move.
     public var faulted = false
 

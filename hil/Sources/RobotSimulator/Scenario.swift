@@ -118,7 +118,7 @@ public struct Scenario: Sendable {
         }
         if let battery = try root.mapping("battery") {
             try battery.allowOnly(["capacityWattHours", "chargePercent", "idleWatts", "driveJoulesPerMetre", "liftJoulesPerMetre",
-                                   "turnJoulesPerDegree", "consumptionFactor"])
+                                   "turnJoulesPerDegree", "consumptionFactor", "currentMonitored"])
             var b = BatterySettings()
             b.capacityWattHours = try battery.double("capacityWattHours", default: b.capacityWattHours, in: 10...100_000)
             b.initialChargePercent = try battery.double("chargePercent", default: b.initialChargePercent, in: 0...100)
@@ -127,6 +127,7 @@ public struct Scenario: Sendable {
             b.liftJoulesPerMetre = try battery.double("liftJoulesPerMetre", default: b.liftJoulesPerMetre, in: 0...100_000)
             b.turnJoulesPerDegree = try battery.double("turnJoulesPerDegree", default: b.turnJoulesPerDegree, in: 0...10_000)
             b.consumptionFactor = try battery.double("consumptionFactor", default: 1, in: 0.1...10)
+            b.currentMonitored = try battery.bool("currentMonitored", default: true)
             scenario.settings.battery = b
         }
         if let background = try root.mapping("background") {

@@ -70,6 +70,7 @@ struct BatteryBench {
             do {
                 _ = try await executor.run(scanDate: 20261207)
                 finished += 1
+                if arguments.has("--verbose") { print(String(format: "scan %d: charge %.1f %%, factor %.2f: finished", n, charge, factor)) }
                 let truth = robot.model.truth()
                 leftAtEnd.append(truth.batteryChargePercent)
                 // Against the estimate without its margin and without the measured scaling:
@@ -87,7 +88,7 @@ struct BatteryBench {
                     // Refused before the first reading (the robot may have waited a moment
                     // for the charge to be reported).
                     refused += 1
-                    if n < 3 { print("refused: \(message)") }
+                    if n < 3 || arguments.has("--verbose") { print(String(format: "scan %d: charge %.1f %%, factor %.2f: ", n, charge, factor) + "refused: \(message)") }
                 case .lowBattery(let message):
                     ranLow += 1
                     print("RAN LOW after starting (scan \(n), charge \(charge), factor \(factor)): \(message)")

@@ -127,7 +127,8 @@ extension ControlLoop {
     /// original target (`chassisTarget`). A straight move goes on as a relative move along
     /// the present heading, less what the chassis covers while the status ages, so a move
     /// that is still running does not first turn on the spot; a stopped turn goes on as a
-    /// turn to its target heading.
+    /// turn to its target heading. Going slower than commanded gives the move the time
+    /// that costs (× 1.5, as its deadline was set), so a slow-down never times it out.
     func postRemainder(_ channel: inout DriveChannel, speed: Double, _ inputs: Inputs) -> Bool {
         guard let c = inputs.chassis, let sampledAt = inputs.chassisBlock?.sampledAtNanoseconds else { return false }
         let (mode, a, b) = chassisTarget
@@ -150,6 +151,11 @@ extension ControlLoop {
             } else {
                 newMode = .moveRelative
                 targetA = Int32((remaining * 1000).rounded())
+            }
+            let commanded = fieldWatch.commandedSpeedMetresPerSecond
+            if speed < commanded, speed > 0 {
+                let distance = mode == .moveTo && velocity == 0 ? hypot(tx - c.positionXMetres, ty - c.positionYMetres) : abs(remaining)
+                channel.deadlineNanoseconds += UInt64(1.5 * distance * (1 / speed - 1 / commanded) * 1e9)
             }
         case .turnRelative, .turnTo:
             var heading = mode == .turnTo ? a / 100 : chassisStartPose.heading + a / 100

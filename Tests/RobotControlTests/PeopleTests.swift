@@ -71,6 +71,19 @@ import Testing
         #expect(abs(truth.x - 10) < 0.03, "arrived at \(truth.x)")
     }
 
+    @Test func aWalkSlowedAllTheWayIsGivenTheTimeItNeedsNotTimedOut() async throws {
+        // Someone walks ahead beside the path at the warning speed: the robot stays in its
+        // warning field and slowed for the whole 10 m (50 s, against 33 s allowed at 0.5 m/s).
+        let robot = try await robot { s in
+            s.people = [WalkingPerson(fromX: 2.0, fromY: 1.7, toX: 40, toY: 1.7, speedMetresPerSecond: 0.2, startSeconds: 0)]
+        }
+        let feedback = robot.perform(.walkTo(x: 10, y: 0, speedMetresPerSecond: 0.5), within: 120)
+        #expect(feedback?.state == .done, "\(String(describing: feedback?.problem))")
+        #expect(robot.loop.fieldEvents().map(\.kind).contains(.slowed))
+        #expect(robot.model.contacts.isEmpty)
+        #expect(abs(robot.model.truth().x - 10) < 0.03)
+    }
+
     @Test func aMoveGivesUpWhenThePathStaysBlocked() async throws {
         var policy = PeoplePolicy()
         policy.holdLimitSeconds = 10

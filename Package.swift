@@ -189,12 +189,17 @@ let package = Package(
         // memory bench.
         .executableTarget(
             name: "FaultSoak",
-            dependencies: ["RobotTesting", "Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "ProcessMemory"],
+            dependencies: ["BenchmarkSupport", "RobotTesting", "Inspection", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "ProcessMemory"],
             path: "Reliability/FaultSoak"
+        ),
+        // The benchmarks' and the soak's shared command line (`--seed 7` means the same in each).
+        .target(
+            name: "BenchmarkSupport",
+            path: "Benchmarks/BenchmarkSupport"
         ),
         .executableTarget(
             name: "StoreMemoryBench",
-            dependencies: ["Inspection", "InspectionStore", "ProcessMemory"],
+            dependencies: ["BenchmarkSupport", "Inspection", "InspectionStore", "ProcessMemory"],
             path: "Benchmarks/StoreMemoryBench"
         ),
         // The process's memory for the soak and the load bench: resident set split into
@@ -263,7 +268,7 @@ if Context.environment["ROBOT_BENCHMARKS"] == "1" {
         ),
         .executableTarget(
             name: "BusBench",
-            dependencies: ["RobotIO", "RobotSimulator", "CModbusBaseline", "FirmwareProtocol"],
+            dependencies: ["BenchmarkSupport", "RobotIO", "RobotSimulator", "CModbusBaseline", "FirmwareProtocol"],
             path: "Benchmarks/BusBench"
         ),
 
@@ -273,14 +278,14 @@ if Context.environment["ROBOT_BENCHMARKS"] == "1" {
         ),
         .executableTarget(
             name: "LoopBench",
-            dependencies: ["RobotTesting", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "MallocCounter",
+            dependencies: ["BenchmarkSupport", "RobotTesting", "RobotControl", "RobotIO", "RobotSimulator", "FirmwareProtocol", "MallocCounter",
                            .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Benchmarks/LoopBench"
         ),
 
         .executableTarget(
             name: "ServerBench",
-            dependencies: ["RobotTesting", "CommandServer", "CommandClient", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "ProcessMemory",
+            dependencies: ["BenchmarkSupport", "RobotTesting", "CommandServer", "CommandClient", "InspectionStore", "RobotControl", "RobotIO", "RobotSimulator", "ProcessMemory",
                            .product(name: "Histogram", package: "hdrhistogram-swift"),
                            .product(name: "WSClient", package: "swift-websocket"),
                            .product(name: "Logging", package: "swift-log")],
@@ -290,22 +295,18 @@ if Context.environment["ROBOT_BENCHMARKS"] == "1" {
 
         .executableTarget(
             name: "VerdictBench",
-            dependencies: ["Inspection", "RobotSimulator"],
+            dependencies: ["BenchmarkSupport", "Inspection", "RobotSimulator"],
             path: "Benchmarks/VerdictBench"
         ),
         .executableTarget(
             name: "ScanBench",
-            dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotIO", "RobotSimulator"],
+            dependencies: ["BenchmarkSupport", "RobotTesting", "Inspection", "RobotControl", "RobotIO", "RobotSimulator"],
             path: "Benchmarks/ScanBench"
         ),
         .executableTarget(
             name: "RegistrationBench",
-            dependencies: ["RobotTesting", "Inspection", "RobotControl", "RobotSimulator"],
+            dependencies: ["BenchmarkSupport", "RobotTesting", "Inspection", "RobotControl", "RobotSimulator"],
             path: "Benchmarks/RegistrationBench"
-        ),
-        .target(
-            name: "BenchmarkSupport",
-            path: "Benchmarks/BenchmarkSupport"
         ),
         .executableTarget(
             name: "EncounterBench",

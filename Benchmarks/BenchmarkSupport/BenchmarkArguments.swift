@@ -1,7 +1,8 @@
 import Foundation
 
-/// A benchmark's command line: `--name value` options with a fallback, and flags. Every
-/// benchmark reads its options the same way, so `--seed 7` means the same everywhere.
+/// A benchmark's (or the fault soak's) command line: `--name value` options with a
+/// fallback, and flags. Every benchmark reads its options the same way, so `--seed 7`
+/// means the same everywhere.
 public struct BenchmarkArguments: Sendable {
     public let words: [String]
 

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import CModbusBaseline
 import FirmwareProtocol
 import Foundation
@@ -12,17 +13,13 @@ import RobotSimulator
 @main
 struct BusBench {
     static func main() async throws {
-        let arguments = CommandLine.arguments
-        func option(_ name: String, _ fallback: Int) -> Int {
-            guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count, let v = Int(arguments[i + 1]) else { return fallback }
-            return v
-        }
-        let rounds = option("--rounds", 5)
-        let transactions = option("--transactions", 20_000)
+        let arguments = BenchmarkArguments()
+        let rounds = arguments.int("--rounds", 5)
+        let transactions = arguments.int("--transactions", 20_000)
         // By default the C loop runs on a plain pthread of its own, as the bus runs on its
         // own thread; this flag runs it on the process's main thread instead, which on
         // these machines is faster for reasons we have not pinned down (docs/performance.md).
-        let baselineOnMain = arguments.contains("--baseline-on-main")
+        let baselineOnMain = arguments.has("--baseline-on-main")
 
         let simulator = try Simulator(model: FirmwareModel(), options: Simulator.Options(realTimePhysics: false))
         try simulator.start()

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import FirmwareProtocol
 import Foundation
 import MallocCounter
@@ -19,14 +20,10 @@ import RobotTesting
 @main
 struct LoopBench {
     static func main() async throws {
-        let arguments = CommandLine.arguments
-        func option(_ name: String, _ fallback: String) -> String {
-            guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
-            return arguments[i + 1]
-        }
-        let seconds = Double(option("--seconds", "60")) ?? 60
-        let rates = option("--rates", "100,500").split(separator: ",").compactMap { Double($0) }
-        let estops = Int(option("--estops", "100")) ?? 100
+        let arguments = BenchmarkArguments()
+        let seconds = Double(arguments.string("--seconds", "60")) ?? 60
+        let rates = arguments.string("--rates", "100,500").split(separator: ",").compactMap { Double($0) }
+        let estops = Int(arguments.string("--estops", "100")) ?? 100
         print("LoopBench: \(Int(seconds)) s per rate, rates \(rates.map { Int($0) }), \(estops) e-stops; \(ProcessInfo.processInfo.processorCount) CPUs")
         for rate in rates {
             try await benchmark(rate: rate, seconds: seconds)
@@ -34,7 +31,7 @@ struct LoopBench {
         try await estopLatency(times: estops)
         // The e-stop on real line timings (baud:turnaround µs), each with the poll schedule
         // robotd fits to that line (`LineBudget.fitted`).
-        for line in option("--estop-lines", "").split(separator: ",") {
+        for line in arguments.string("--estop-lines", "").split(separator: ",") {
             let parts = line.split(separator: ":").compactMap { Int($0) }
             guard parts.count == 2 else { continue }
             try await estopLatency(times: estops, baud: parts[0], turnaroundMicroseconds: parts[1])

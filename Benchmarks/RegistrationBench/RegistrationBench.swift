@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import Inspection
 import RobotControl
@@ -25,21 +26,17 @@ import RobotTesting
 @main
 struct RegistrationBench {
     static func main() async throws {
-        let arguments = CommandLine.arguments
-        func option(_ name: String, _ fallback: String) -> String {
-            guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
-            return arguments[i + 1]
-        }
-        if let scans = Int(option("--stand-off-scans", "0")), scans > 0 {
-            try await standOffCampaign(scans: scans, seed: UInt64(option("--seed", "1")) ?? 1,
-                                       scaleError: Double(option("--odometry-scale-error", "0.01")) ?? 0.01,
-                                       profilePath: option("--profile", "profiles/snt0570-2007.yaml"),
-                                       registered: !arguments.contains("--typed-in-exactly"))
+        let arguments = BenchmarkArguments()
+        if let scans = Int(arguments.string("--stand-off-scans", "0")), scans > 0 {
+            try await standOffCampaign(scans: scans, seed: UInt64(arguments.string("--seed", "1")) ?? 1,
+                                       scaleError: Double(arguments.string("--odometry-scale-error", "0.01")) ?? 0.01,
+                                       profilePath: arguments.string("--profile", "profiles/snt0570-2007.yaml"),
+                                       registered: !arguments.has("--typed-in-exactly"))
             return
         }
-        let trials = Int(option("--trials", "500")) ?? 500
-        let seed = UInt64(option("--seed", "1")) ?? 1
-        let scaleError = Double(option("--odometry-scale-error", "0")) ?? 0
+        let trials = Int(arguments.string("--trials", "500")) ?? 500
+        let seed = UInt64(arguments.string("--seed", "1")) ?? 1
+        let scaleError = Double(arguments.string("--odometry-scale-error", "0")) ?? 0
         var random = SeededRandom(seed: seed)
         let sizes: [(ContainerSize, ContainerType)] = [(.twentyFoot, .twentyFoot), (.fortyFoot, .fortyFoot),
                                                          (.fortyFiveFootHighCube, .fortyFiveFootHighCube)]
@@ -226,11 +223,6 @@ func standOffCampaign(scans: Int, seed: UInt64, scaleError: Double, profilePath:
         print(String(format: "  %@: %d readings, error min %+.1f cm, median %+.1f cm, max %+.1f cm", face.rawValue, e.count,
                      (e.min() ?? .nan) * 100, percentile(e, 0.5) * 100, (e.max() ?? .nan) * 100))
     }
-}
-
-/// A progress line, unbuffered (standard error), so a stuck run shows where it is.
-func say(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
 final class Counter: @unchecked Sendable {

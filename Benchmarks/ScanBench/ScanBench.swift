@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import Inspection
 import RobotControl
@@ -19,14 +20,10 @@ import RobotTesting
 @main
 struct ScanBench {
     static func main() async throws {
-        let arguments = CommandLine.arguments
-        func option(_ name: String, _ fallback: String) -> String {
-            guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
-            return arguments[i + 1]
-        }
-        let profilePath = option("--profile", "profiles/snt0570-2007.yaml")
-        let timeScale = Double(option("--time-scale", "1")) ?? 1
-        if arguments.contains("--virtual") {
+        let arguments = BenchmarkArguments()
+        let profilePath = arguments.string("--profile", "profiles/snt0570-2007.yaml")
+        let timeScale = Double(arguments.string("--time-scale", "1")) ?? 1
+        if arguments.has("--virtual") {
             // Every profile given (comma-separated) in one run, in virtual time.
             try await VirtualScanTime.run(profiles: profilePath.split(separator: ",").map(String.init))
             return

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import CommandClient
 import CommandServer
 import Foundation
@@ -33,16 +34,12 @@ import WSClient
 @main
 struct ServerBench {
     static func main() async throws {
-        let arguments = CommandLine.arguments
-        func option(_ name: String, _ fallback: String) -> String {
-            guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
-            return arguments[i + 1]
-        }
-        let seconds = Double(option("--seconds", "30")) ?? 30
-        let clients = Int(option("--clients", "100")) ?? 100
-        let rate = Double(option("--rate", "200")) ?? 200
-        let estops = Int(option("--estops", "100")) ?? 100
-        let withScan = arguments.contains("--scan")
+        let arguments = BenchmarkArguments()
+        let seconds = Double(arguments.string("--seconds", "30")) ?? 30
+        let clients = Int(arguments.string("--clients", "100")) ?? 100
+        let rate = Double(arguments.string("--rate", "200")) ?? 200
+        let estops = Int(arguments.string("--estops", "100")) ?? 100
+        let withScan = arguments.has("--scan")
         print("ServerBench: \(Int(seconds)) s per phase, \(clients) WebSocket clients, \(Int(rate)) commands/s, \(estops) e-stops; "
               + "\(ProcessInfo.processInfo.processorCount) CPUs")
 

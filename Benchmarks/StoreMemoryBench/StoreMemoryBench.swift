@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import Inspection
 import InspectionStore
@@ -27,13 +28,9 @@ struct StoreMemoryBench {
     }
 
     static func run() async throws {
-        let arguments = CommandLine.arguments
-        func option(_ name: String, _ fallback: Int) -> Int {
-            guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count, let value = Int(arguments[i + 1]), value > 0 else { return fallback }
-            return value
-        }
-        let scans = option("--scans", 1200)
-        let batch = option("--batch", 100)
+        let arguments = BenchmarkArguments()
+        let scans = max(1, arguments.int("--scans", 1200))
+        let batch = max(1, arguments.int("--batch", 100))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-memory-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import Inspection
 import RobotSimulator
@@ -16,23 +17,19 @@ import RobotSimulator
 @main
 struct VerdictBench {
     static func main() throws {
-        let arguments = CommandLine.arguments
-        func option(_ name: String, _ fallback: String) -> String {
-            guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
-            return arguments[i + 1]
-        }
-        let clean = Int(option("--clean", "4000")) ?? 4000
-        let other = Int(option("--other", "600")) ?? 600
-        let seed = UInt64(option("--seed", "2026")) ?? 2026
-        let only = option("--only", "")
-        let profile = try ProcedureProfile.load(path: option("--profile", "profiles/snt0570-2007.yaml"))
+        let arguments = BenchmarkArguments()
+        let clean = Int(arguments.string("--clean", "4000")) ?? 4000
+        let other = Int(arguments.string("--other", "600")) ?? 600
+        let seed = UInt64(arguments.string("--seed", "2026")) ?? 2026
+        let only = arguments.string("--only", "")
+        let profile = try ProcedureProfile.load(path: arguments.string("--profile", "profiles/snt0570-2007.yaml"))
         let cells = Matrix.cells(clean: clean, other: other).filter { only.isEmpty || $0.name.contains(only) || $0.group.rawValue == only }
         let placement = ContainerPlacement(number: try ContainerNumber("CSQU3054383"), size: .fortyFoot, xMetres: 0, yMetres: 0)
         let plan = ScanPlan(container: placement, profile: profile)
         let instrument = InstrumentRecord(serialNumber: "BENCH", sensitivityCountsPerSecondPerMicrosievertPerHour: 300, calibrationFactor: 1,
                                           calibrationDate: 20_260_301, calibrationExpiry: 20_270_301)
-        if arguments.contains("--explain") {
-            Explain.run(plan: plan, shadowing: Double(option("--shadowing", "1")) ?? 1, density: Double(option("--density", "0.5")) ?? 0.5)
+        if arguments.has("--explain") {
+            Explain.run(plan: plan, shadowing: Double(arguments.string("--shadowing", "1")) ?? 1, density: Double(arguments.string("--density", "0.5")) ?? 0.5)
             return
         }
         print("VerdictBench: \(cells.count) cells, seed \(seed), profile \(profile.name) (rule \(profile.decision == nil ? "1" : DecisionSettings.ruleName)), "

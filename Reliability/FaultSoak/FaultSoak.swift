@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import FirmwareProtocol
 import Foundation
 import Inspection
@@ -40,15 +41,11 @@ struct FaultSoak {
     }
 
     static func run() async throws {
-        let arguments = CommandLine.arguments
-        func option(_ name: String, _ fallback: String) -> String {
-            guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
-            return arguments[i + 1]
-        }
-        let minutes = Double(option("--minutes", "30")) ?? 30
-        let seed = UInt64(option("--seed", "1")) ?? 1
-        let timeScale = Double(option("--time-scale", "10")) ?? 10
-        let root = URL(fileURLWithPath: option("--root", FileManager.default.currentDirectoryPath))
+        let arguments = BenchmarkArguments()
+        let minutes = arguments.double("--minutes", 30)
+        let seed = arguments.seed()
+        let timeScale = arguments.double("--time-scale", 10)
+        let root = URL(fileURLWithPath: arguments.string("--root", FileManager.default.currentDirectoryPath))
         say("FaultSoak: \(minutes) min of demo scans, simulator at \(timeScale)x, seed \(seed); \(ProcessInfo.processInfo.processorCount) CPUs")
 
         var scenario = try Scenario.load(path: root.appendingPathComponent("hil/scenarios/clean-20ft.yaml").path)
